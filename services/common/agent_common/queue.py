@@ -1,0 +1,138 @@
+"""The task-step queue: a Redis stream `task_queue` read by the consumer group `workers`.
+
+A message names one step (`task_id`, `seq`) and carries the W3C trace context. The step's
+inputs and outputs live in PostgreSQL, so a message is tiny and a lost stream can be
+rebuilt from the database. A handled message is acknowledged and deleted, so the stream
+holds exactly the steps still to run (its length is the backlog KEDA scales on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+STREAM = "task_queue"
+GROUP = "workers"
+DEAD_STREAM = "task_queue:dead"
+
+
+def status_key(task_id: str) -> str:
+    return f"task:{task_id}:status"
+
+
+@dataclass(frozen=True, slots=True)
+class StepMessage:
+    task_id: str
+    seq: int
+    traceparent: str = ""
+
+    def fields(self) -> dict[str, str]:
+        fields = {"task_id": self.task_id, "seq": str(self.seq)}
+        if self.traceparent:
+            fields["traceparent"] = self.traceparent
+        return fields
+
+    @classmethod
+    def parse(cls, fields: dict[str, str]) -> StepMessage:
+        return cls(fields["task_id"], int(fields["seq"]), fields.get("traceparent", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message handed to this consumer: its stream id, content and delivery count."""
+
+    message_id: str
+    step: StepMessage | None  # None when the fields could not be parsed
+    raw: dict[str, str]
+    deliveries: int = 1
+
+
+async def ensure_group(redis: aioredis.Redis) -> None:
+    """Create the stream and group if missing; reading from 0 keeps messages added first."""
+    try:
+        await redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def enqueue(
+    redis: aioredis.Redis, steps: list[StepMessage], *, status: str | None = None, status_ttl_s: int
+) -> list[str]:
+    """Add steps to the stream (one round trip); optionally mirror each task's status."""
+    pipe = redis.pipeline(transaction=False)
+    for step in steps:
+        pipe.xadd(STREAM, step.fields())
+        if status:
+            pipe.set(status_key(step.task_id), status, ex=status_ttl_s)
+    results = await pipe.execute()
+    return [r for r in results if isinstance(r, str) and "-" in r]
+
+
+async def read(
+    redis: aioredis.Redis, consumer: str, *, count: int, block_ms: int
+) -> list[Delivery]:
+    """New messages for this consumer (blocks up to block_ms when there are none)."""
+    reply = await redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count, block=block_ms)
+    return [_delivery(mid, fields) for _stream, messages in reply or [] for mid, fields in messages]
+
+
+async def reclaim(
+    redis: aioredis.Redis, consumer: str, *, min_idle_ms: int, count: int
+) -> list[Delivery]:
+    """Messages that another consumer took but did not finish within min_idle_ms.
+
+    XPENDING gives the delivery counts (XAUTOCLAIM does not), then XCLAIM takes them
+    over; a message another worker claimed in between is simply not returned."""
+    pending = await redis.xpending_range(STREAM, GROUP, min="-", max="+", count=count, idle=min_idle_ms)
+    if not pending:
+        return []
+    ids = [p["message_id"] for p in pending]
+    counts = {p["message_id"]: int(p["times_delivered"]) + 1 for p in pending}
+    claimed = await redis.xclaim(STREAM, GROUP, consumer, min_idle_time=min_idle_ms, message_ids=ids)
+    out = []
+    for mid, fields in claimed:
+        if fields is None:  # deleted from the stream meanwhile: drop its pending entry
+            await redis.xack(STREAM, GROUP, mid)
+            continue
+        out.append(_delivery(mid, fields, counts.get(mid, 1)))
+    return out
+
+
+async def ack(redis: aioredis.Redis, message_ids: list[str]) -> None:
+    """Acknowledge and delete handled messages in one round trip."""
+    if not message_ids:
+        return
+    pipe = redis.pipeline(transaction=False)
+    pipe.xack(STREAM, GROUP, *message_ids)
+    pipe.xdel(STREAM, *message_ids)
+    await pipe.execute()
+
+
+async def dead_letter(redis: aioredis.Redis, delivery: Delivery, reason: str) -> None:
+    """Move a message to the dead-letter stream, then drop it from the work stream."""
+    fields = dict(delivery.raw)
+    fields.update(original_id=delivery.message_id, deliveries=str(delivery.deliveries), reason=reason)
+    pipe = redis.pipeline(transaction=True)
+    pipe.xadd(DEAD_STREAM, fields)
+    pipe.xack(STREAM, GROUP, delivery.message_id)
+    pipe.xdel(STREAM, delivery.message_id)
+    await pipe.execute()
+
+
+async def present(redis: aioredis.Redis, message_ids: list[str]) -> list[bool]:
+    """Whether each message id is still in the stream (the reconciler's question)."""
+    pipe = redis.pipeline(transaction=False)
+    for mid in message_ids:
+        pipe.xrange(STREAM, min=mid, max=mid, count=1)
+    return [bool(r) for r in await pipe.execute()]
+
+
+def _delivery(message_id: str, fields: dict[str, str], deliveries: int = 1) -> Delivery:
+    try:
+        step = StepMessage.parse(fields)
+    except (KeyError, ValueError):
+        step = None
+    return Delivery(message_id, step, fields, deliveries)

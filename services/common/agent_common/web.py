@@ -1,0 +1,213 @@
+"""What every HTTP service shares: /health, /ready, /metrics, JSON errors, body limits,
+request ids and request metrics.
+
+The middleware is plain ASGI (not BaseHTTPMiddleware) because it sits on every request
+and must not buffer streaming bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent_common.logs import request_id_var
+
+log = logging.getLogger("agent.web")
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time to the response's first byte",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+Check = Callable[[], Awaitable[None]]
+# how long /ready waits for each dependency before calling it down
+READY_CHECK_TIMEOUT_S = 2.0
+# what a client should wait before retrying when a dependency is down
+RETRY_AFTER_S = 2
+
+
+class ORJSONResponse(JSONResponse):
+    """JSON responses through orjson (several times faster than json for our payloads)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error(status: int, detail: Any, headers: dict[str, str] | None = None) -> ORJSONResponse:
+    return ORJSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ServiceMiddleware:
+    """Request id, body size limit and request metrics, for every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
+        self.app = app
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = _clean_request_id(headers.get(b"x-request-id")) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await self._reject_too_large(scope, receive, send, request_id)
+            request_id_var.reset(token)
+            return
+
+        started = time.perf_counter()
+        status_holder = [500]
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                self._observe(scope, status_holder[0], time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_wrapper)
+        except BodyTooLarge:
+            await self._reject_too_large(scope, receive, send, request_id)
+        finally:
+            request_id_var.reset(token)
+
+    async def _reject_too_large(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        response = error(413, f"request body is larger than {self.max_body_bytes} bytes",
+                         headers={"x-request-id": request_id, "connection": "close"})
+        self._observe(scope, 413, 0.0)
+        await response(scope, receive, send)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        path = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
+        HTTP_LATENCY.labels(self.service, method, path).observe(seconds)
+
+
+def _clean_request_id(raw: bytes | None) -> str | None:
+    """Accept a caller's request id only if it is short and printable (no header injection)."""
+    if not raw or len(raw) > 128:
+        return None
+    text = raw.decode("latin-1")
+    if all(c.isalnum() or c in "-_.:" for c in text):
+        return text
+    return None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error is JSON {"detail": ...} with the right status, never a stack trace."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return error(exc.status_code, exc.detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error(400, "request body is not valid JSON")
+        return error(422, [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in errors
+        ])
+
+    @app.exception_handler(asyncpg.PostgresConnectionStatusError)
+    @app.exception_handler(asyncpg.CannotConnectNowError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncio.TimeoutError)
+    async def database_down(_: Request, exc: Exception) -> Response:
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return error(503, "database unavailable, try again shortly",
+                     headers={"retry-after": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def redis_down(_: Request, exc: Exception) -> Response:
+        log.warning("redis unavailable: %s", exc.__class__.__name__)
+        return error(503, "queue unavailable, try again shortly",
+                     headers={"retry-after": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return error(500, "internal error")
+
+
+def install_health(app: FastAPI, checks: dict[str, Check]) -> None:
+    """/health (alive), /ready (every dependency answers), /metrics (Prometheus)."""
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> Response:
+        return ORJSONResponse({"status": "ok"})
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> Response:
+        results = await run_checks(checks)
+        ok = all(v == "ok" for v in results.values())
+        return ORJSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": results},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def run_checks(checks: dict[str, Check]) -> dict[str, str]:
+    async def one(check: Check) -> str:
+        try:
+            await asyncio.wait_for(check(), READY_CHECK_TIMEOUT_S)
+            return "ok"
+        except Exception as exc:  # any failure means not ready; say which kind
+            return f"down: {exc.__class__.__name__}"
+
+    names = list(checks)
+    outcomes = await asyncio.gather(*(one(checks[n]) for n in names))
+    return dict(zip(names, outcomes, strict=True))
+
+
+def setup_service(app: FastAPI, *, service: str, max_body_bytes: int, checks: dict[str, Check]) -> None:
+    install_error_handlers(app)
+    install_health(app, checks)
+    app.add_middleware(ServiceMiddleware, service=service, max_body_bytes=max_body_bytes)

@@ -1,0 +1,1 @@
+"""The worker: claims task steps from the Redis stream, runs them, records them in PostgreSQL."""

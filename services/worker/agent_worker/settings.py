@@ -1,0 +1,36 @@
+"""The worker's limits and timings (every one an environment variable)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from agent_common.settings import Settings
+
+
+class WorkerSettings(Settings):
+    service_name: str = Field("worker", validation_alias="SERVICE_NAME")
+    metrics_port: int = Field(9100, validation_alias="METRICS_PORT")
+
+    # queue
+    queue_read_count: int = Field(32, ge=1)          # messages per XREADGROUP
+    queue_block_ms: int = Field(1000, ge=1)          # how long a read waits for new messages
+    visibility_timeout_s: float = Field(30.0, gt=0)  # idle this long and a message is claimed again
+    max_deliveries: int = Field(5, ge=1)             # then it goes to task_queue:dead
+    reclaim_interval_s: float = Field(2.0, gt=0)
+    reconcile_interval_s: float = Field(10.0, gt=0)
+    reconcile_min_age_s: float = Field(10.0, ge=0)   # a step younger than this is left alone
+    shutdown_grace_s: float = Field(25.0, gt=0)      # SIGTERM: finish steps in hand within this
+    step_timeout_s: float = Field(120.0, gt=0)
+
+    # fetch_url
+    fetch_connect_timeout_s: float = Field(5.0, gt=0)
+    fetch_read_timeout_s: float = Field(10.0, gt=0)
+    fetch_total_timeout_s: float = Field(20.0, gt=0)
+    fetch_max_bytes: int = Field(2_000_000, gt=0)
+    fetch_max_redirects: int = Field(5, ge=0)
+    fetch_user_agent: str = "agent-system/0.1 (+https://github.com/agent-system)"
+
+    # summarize
+    summary_min_sentences: int = Field(3, ge=1)
+    summary_max_sentences: int = Field(5, ge=1)
+    reading_words_per_minute: int = Field(200, gt=0)

@@ -1,0 +1,132 @@
+"""A real HTTP server on 127.0.0.1 for the fetch tests: fixture pages, slow pages,
+redirects and a hit counter, so a test can assert that a refused address got no traffic."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from tests.shared_data import page_file
+
+
+class PageServer:
+    """Routes:
+    /pages/<name>.html              the fixture page's source.html
+    /slow/<name>.html?delay=S       the same after S seconds
+    /redirect?to=URL[&code=302]     a redirect to URL
+    /text                           a plain-text article
+    /status/<code>                  an empty answer with that status
+    /big?bytes=N                    N bytes of HTML
+    /binary                         an image/png body
+    Every request is counted in `hits` by path."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query)
+                with server.lock:
+                    server.hits[parts.path] += 1
+                server.route(self, parts.path, query)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def hostport(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def start(self) -> PageServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def total_hits(self) -> int:
+        with self.lock:
+            return sum(self.hits.values())
+
+    def route(self, h: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]) -> None:
+        if path.startswith("/pages/") and path.endswith(".html"):
+            self._page(h, path.removeprefix("/pages/").removesuffix(".html"))
+        elif path.startswith("/slow/") and path.endswith(".html"):
+            time.sleep(float(query.get("delay", ["1"])[0]))
+            self._page(h, path.removeprefix("/slow/").removesuffix(".html"))
+        elif path == "/redirect":
+            code = int(query.get("code", ["302"])[0])
+            self._send(h, code, b"", "text/html", extra={"Location": query["to"][0]})
+        elif path == "/text":
+            self._send(h, 200, TEXT_ARTICLE.encode(), "text/plain; charset=utf-8")
+        elif path.startswith("/status/"):
+            self._send(h, int(path.rsplit("/", 1)[1]), b"", "text/html")
+        elif path == "/big":
+            size = int(query.get("bytes", ["3000000"])[0])
+            self._send(h, 200, b"<html><body><p>" + b"x" * size + b"</p></body></html>", "text/html")
+        elif path == "/binary":
+            self._send(h, 200, b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png")
+        else:
+            self._send(h, 404, b"not found", "text/plain")
+
+    def _page(self, h: BaseHTTPRequestHandler, name: str) -> None:
+        try:
+            body = page_file(name, "source.html").read_bytes()
+        except KeyError:
+            self._send(h, 404, b"no such page", "text/plain")
+            return
+        self._send(h, 200, body, "text/html; charset=utf-8")
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str,
+              extra: dict[str, str] | None = None) -> None:
+        h.send_response(code)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        for key, value in (extra or {}).items():
+            h.send_header(key, value)
+        h.end_headers()
+        try:
+            h.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+TEXT_ARTICLE = """\
+Redis streams are an append-only log data structure. They were added in Redis 5.0 and
+support consumer groups, which let several workers share the messages of one stream.
+
+Each message in a consumer group is delivered to one consumer. The consumer must
+acknowledge the message once it has processed it. Until then the message stays in the
+pending entries list of the group.
+
+When a consumer dies, its pending messages can be claimed by another consumer after they
+have been idle for a while. This is how a worker pool survives a crash without losing work.
+
+A message that fails again and again should not be retried forever. Systems usually move
+it to a dead-letter stream after a fixed number of deliveries and report the failure.
+
+Streams can be trimmed to bound their memory. Deleting messages once they are handled
+keeps the stream as long as the backlog, which is a useful signal for autoscaling.
+"""
