@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_common.devstack import LocalPostgres, LocalRedis, free_port
+from agent_common.devstack import Ports, Stack
 from tests.support.pageserver import PageServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,27 +28,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
-    server = LocalPostgres(tmp_path_factory.mktemp("pg") / "data", free_port(), durable=False)
-    server.start()
-    from agent_common import migrate
-
-    import asyncio
-
-    asyncio.run(migrate.apply(server.url))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis]:
-    server = LocalRedis(tmp_path_factory.mktemp("redis"), free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
 def pages() -> Iterator[PageServer]:
     """A local page server whose host:port is in FETCH_ALLOWED_HOSTS for the services."""
     server = PageServer().start()
@@ -62,3 +41,32 @@ def canary() -> Iterator[PageServer]:
     server = PageServer().start()
     yield server
     server.stop()
+
+
+# Short timings so that crash and recovery paths finish in seconds, not minutes.
+TEST_ENV = {
+    "LOG_LEVEL": "INFO",
+    "VISIBILITY_TIMEOUT_S": "3",
+    "RECLAIM_INTERVAL_S": "0.5",
+    "RECONCILE_INTERVAL_S": "1",
+    "RECONCILE_MIN_AGE_S": "2",
+    "SHUTDOWN_GRACE_S": "10",
+    "FETCH_TOTAL_TIMEOUT_S": "10",
+}
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory, pages: PageServer) -> Iterator[Stack]:
+    """PostgreSQL and Redis (migrated), no services yet."""
+    stack = Stack(tmp_path_factory.mktemp("stack"), ports=Ports.free(), durable=False,
+                  env={**TEST_ENV, "FETCH_ALLOWED_HOSTS": pages.hostport})
+    stack.start_infra()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(infra: Stack) -> Stack:
+    """Every installed service running against `infra`, two workers included."""
+    infra.start_services()
+    return infra

@@ -27,16 +27,21 @@ class StepMessage:
     task_id: str
     seq: int
     traceparent: str = ""
+    # put back by the reconciler: may take over a step marked processing
+    requeued: bool = False
 
     def fields(self) -> dict[str, str]:
         fields = {"task_id": self.task_id, "seq": str(self.seq)}
         if self.traceparent:
             fields["traceparent"] = self.traceparent
+        if self.requeued:
+            fields["requeued"] = "1"
         return fields
 
     @classmethod
     def parse(cls, fields: dict[str, str]) -> StepMessage:
-        return cls(fields["task_id"], int(fields["seq"]), fields.get("traceparent", ""))
+        return cls(fields["task_id"], int(fields["seq"]), fields.get("traceparent", ""),
+                   fields.get("requeued") == "1")
 
 
 @dataclass(frozen=True, slots=True)

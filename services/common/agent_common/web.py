@@ -150,7 +150,7 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in errors
         ])
 
-    @app.exception_handler(asyncpg.PostgresConnectionStatusError)
+    @app.exception_handler(asyncpg.PostgresConnectionError)
     @app.exception_handler(asyncpg.CannotConnectNowError)
     @app.exception_handler(asyncpg.InterfaceError)
     @app.exception_handler(OSError)

@@ -21,6 +21,9 @@ class WorkerSettings(Settings):
     reconcile_min_age_s: float = Field(10.0, ge=0)   # a step younger than this is left alone
     shutdown_grace_s: float = Field(25.0, gt=0)      # SIGTERM: finish steps in hand within this
     step_timeout_s: float = Field(120.0, gt=0)
+    # a step failing with a transient error (timeout, 5xx) runs at most this often;
+    # keep it below max_deliveries so the real error, not the dead letter, is reported
+    step_max_attempts: int = Field(3, ge=1)
 
     # fetch_url
     fetch_connect_timeout_s: float = Field(5.0, gt=0)

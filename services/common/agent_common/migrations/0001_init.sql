@@ -43,8 +43,9 @@ CREATE TABLE task_steps (
     seq          smallint NOT NULL,
     type         text NOT NULL,
     params       jsonb NOT NULL DEFAULT '{}'::jsonb,
+    -- skipped: a step after one that failed, never run
     status       text NOT NULL DEFAULT 'queued'
-                 CHECK (status IN ('queued', 'processing', 'completed', 'failed', 'cancelled')),
+                 CHECK (status IN ('queued', 'processing', 'completed', 'failed', 'cancelled', 'skipped')),
     output       jsonb,
     error        text,
     attempts     integer NOT NULL DEFAULT 0,

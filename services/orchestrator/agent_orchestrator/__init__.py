@@ -1,0 +1,1 @@
+"""The orchestrator: accepts tasks, plans their steps, and tracks them to the end."""

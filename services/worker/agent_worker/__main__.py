@@ -1,0 +1,75 @@
+"""`python -m agent_worker`: run steps from the stream; /health, /ready and /metrics on
+METRICS_PORT (9100). SIGTERM stops reading and finishes the steps in hand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Generator
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from agent_common import db
+from agent_common.logs import setup_logging
+from agent_common.redisconn import create_redis
+from agent_common.web import install_health
+from agent_worker.runner import Worker
+from agent_worker.settings import WorkerSettings
+
+log = logging.getLogger("agent.worker")
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn inside our loop: the worker, not uvicorn, owns the signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def health_app(worker: Worker) -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    install_health(app, {"postgres": lambda: db.ping(worker.pool), "redis": lambda: worker.redis.ping()})
+    return app
+
+
+async def amain(settings: WorkerSettings) -> None:
+    pool = await db.create_pool(settings)
+    redis = create_redis(settings)
+    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.worker_concurrency * 2))
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    worker = Worker(settings, pool, redis, http, consumer)
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+
+    server = _QuietServer(uvicorn.Config(health_app(worker), host="0.0.0.0", port=settings.metrics_port,
+                                         log_config=None, access_log=False, lifespan="off"))
+    server_task = asyncio.create_task(server.serve())
+    log.info("worker %s reading %s with concurrency %d", consumer, "task_queue", settings.worker_concurrency)
+    try:
+        await worker.run()
+    finally:
+        server.should_exit = True
+        await server_task
+        await http.aclose()
+        await redis.aclose()
+        await pool.close()
+    log.info("worker %s stopped", consumer)
+
+
+def main() -> None:
+    settings = WorkerSettings()
+    setup_logging(settings)
+    asyncio.run(amain(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""The worker's Prometheus metrics (served on METRICS_PORT, 9100)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+STEPS = Counter("worker_steps_total", "Steps handled, by type and outcome", ["type", "outcome"])
+STEP_SECONDS = Histogram(
+    "worker_step_duration_seconds", "Time to run a step", ["type"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+IN_FLIGHT = Gauge("worker_steps_in_flight", "Steps this process is running now")
+DEAD_LETTERS = Counter("worker_dead_letters_total", "Messages moved to task_queue:dead")
+RECLAIMED = Counter("worker_reclaimed_total", "Messages claimed from a consumer that stopped answering")
+REQUEUED = Counter("worker_reconciler_requeued_total", "Steps the reconciler put back on the stream")
+QUEUE_ERRORS = Counter("worker_queue_errors_total", "Failures talking to Redis or PostgreSQL", ["kind"])

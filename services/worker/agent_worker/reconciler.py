@@ -1,0 +1,57 @@
+"""Put back on the stream the steps PostgreSQL says are due but no stream holds.
+
+That happens when Redis lost its data (restarted empty, FLUSHALL) or a process died
+between committing a step and adding its message. One worker at a time reconciles (a
+Redis lock); the others skip the round."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from agent_common import queue
+from agent_worker import metrics, store
+from agent_worker.settings import WorkerSettings
+
+log = logging.getLogger("agent.reconciler")
+
+LOCK_KEY = "task_queue:reconciler"
+BATCH = 500
+
+
+class Reconciler:
+    def __init__(self, settings: WorkerSettings, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+
+    async def run_once(self) -> int:
+        """One pass; returns how many steps were re-enqueued."""
+        lock_ms = int(self.settings.reconcile_interval_s * 1000)
+        if not await self.redis.set(LOCK_KEY, "1", nx=True, px=lock_ms):
+            return 0
+        await queue.ensure_group(self.redis)
+        due = await store.due_steps(self.pool, self.settings.reconcile_min_age_s, BATCH)
+        if not due:
+            return 0
+        known = [r for r in due if r["stream_id"]]
+        present = dict(zip(
+            [(r["task_id"], r["seq"]) for r in known],
+            await queue.present(self.redis, [r["stream_id"] for r in known]) if known else [],
+            strict=True,
+        ))
+        missing = [r for r in due if not present.get((r["task_id"], r["seq"]), False)]
+        if not missing:
+            return 0
+        messages = [queue.StepMessage(str(r["task_id"]), r["seq"], requeued=True) for r in missing]
+        ids = await queue.enqueue(self.redis, messages, status_ttl_s=self.settings.task_status_ttl_s)
+        rows: list[tuple[uuid.UUID, int, str]] = [
+            (r["task_id"], r["seq"], sid) for r, sid in zip(missing, ids, strict=True)
+        ]
+        await store.mark_requeued(self.pool, rows)
+        metrics.REQUEUED.inc(len(rows))
+        log.warning("re-enqueued %d steps that no stream held", len(rows))
+        return len(rows)

@@ -1,0 +1,353 @@
+"""The worker loop: read steps from the stream, run up to WORKER_CONCURRENCY at once,
+record each outcome in PostgreSQL, enqueue the next step, then acknowledge.
+
+Delivery is at least once; PostgreSQL's conditional writes make a second delivery of a
+step harmless. Messages of a worker that died are claimed again after the visibility
+timeout; live workers keep their own messages fresh with a heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from agent_common import queue
+from agent_worker import metrics, store
+from agent_worker.reconciler import Reconciler
+from agent_worker.settings import WorkerSettings
+from agent_worker.steps import StepContext, StepError, StepFn, registry
+
+log = logging.getLogger("agent.worker")
+
+# errors that mean "PostgreSQL is unreachable now", as opposed to a bug
+DB_DOWN = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+           asyncpg.PostgresConnectionError)
+
+
+class Worker:
+    def __init__(self, settings: WorkerSettings, pool: asyncpg.Pool, redis: aioredis.Redis,
+                 http: httpx.AsyncClient, consumer: str) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+        self.http = http
+        self.consumer = consumer
+        self.steps: dict[str, StepFn] = registry()
+        self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.stopping = asyncio.Event()
+        self._room = asyncio.Event()
+        self._db_ok = asyncio.Event()
+        self._db_ok.set()
+        self._stream_ids: list[tuple[uuid.UUID, int, str]] = []
+        self.reconciler = Reconciler(settings, pool, redis)
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self._ensure_group()
+        background = [
+            asyncio.create_task(self._every(self.settings.reclaim_interval_s, self._reclaim)),
+            asyncio.create_task(self._every(self.settings.visibility_timeout_s / 3, self._heartbeat)),
+            asyncio.create_task(self._every(self.settings.reconcile_interval_s, self.reconciler.run_once)),
+            asyncio.create_task(self._every(0.05, self._flush_stream_ids)),
+        ]
+        try:
+            await self._read_loop()
+        finally:
+            await self._drain()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self._flush_stream_ids()
+
+    def stop(self) -> None:
+        """SIGTERM: stop reading; the steps in hand finish (within shutdown_grace_s)."""
+        if not self.stopping.is_set():
+            log.info("stopping: finishing %d steps in hand", len(self.inflight))
+        self.stopping.set()
+        self._room.set()
+
+    async def _drain(self) -> None:
+        if not self.inflight:
+            return
+        _, pending = await asyncio.wait(list(self.inflight.values()), timeout=self.settings.shutdown_grace_s)
+        for task in pending:  # their messages stay pending and are claimed by another worker
+            task.cancel()
+        if pending:
+            log.warning("shutdown grace over: %d steps left to other workers", len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _every(self, seconds: float, job: Any) -> None:
+        while not self.stopping.is_set():
+            try:
+                await asyncio.wait_for(self.stopping.wait(), seconds)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await job()
+            except (RedisError, *DB_DOWN) as exc:
+                metrics.QUEUE_ERRORS.labels("background").inc()
+                log.warning("%s failed: %s", getattr(job, "__name__", "job"), exc)
+            except Exception:
+                log.exception("%s failed", getattr(job, "__name__", "job"))
+
+    async def _ensure_group(self) -> None:
+        delay = 0.2
+        while not self.stopping.is_set():
+            try:
+                await queue.ensure_group(self.redis)
+                return
+            except RedisError as exc:
+                log.warning("Redis not reachable (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # ---- reading -----------------------------------------------------------------------
+
+    def _free(self) -> int:
+        return self.settings.worker_concurrency - len(self.inflight)
+
+    async def _read_loop(self) -> None:
+        delay = 0.1
+        while not self.stopping.is_set():
+            if self._free() <= 0 or not self._db_ok.is_set():
+                self._room.clear()
+                await self._wait_for_room()
+                continue
+            try:
+                deliveries = await queue.read(
+                    self.redis, self.consumer,
+                    count=min(self._free(), self.settings.queue_read_count),
+                    block_ms=self.settings.queue_block_ms,
+                )
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):  # Redis lost its data: recreate, the reconciler refills
+                    log.warning("consumer group missing; recreating it")
+                    await self._ensure_group()
+                    continue
+                raise
+            except RedisError as exc:
+                metrics.QUEUE_ERRORS.labels("redis").inc()
+                log.warning("reading the stream failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            for delivery in deliveries:
+                self._spawn(delivery)
+
+    async def _wait_for_room(self) -> None:
+        if not self._db_ok.is_set():
+            await self._probe_db()
+            return
+        try:
+            await asyncio.wait_for(self._room.wait(), 1.0)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _probe_db(self) -> None:
+        """PostgreSQL was down: read no more until it answers again."""
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1")
+            log.info("PostgreSQL is back; reading again")
+            self._db_ok.set()
+        except DB_DOWN:
+            await asyncio.sleep(1.0)
+
+    def _spawn(self, delivery: queue.Delivery) -> None:
+        if delivery.message_id in self.inflight:
+            return
+        task = asyncio.create_task(self._handle(delivery))
+        self.inflight[delivery.message_id] = task
+        metrics.IN_FLIGHT.inc()
+
+        def done(_: asyncio.Task[None]) -> None:
+            self.inflight.pop(delivery.message_id, None)
+            metrics.IN_FLIGHT.dec()
+            self._room.set()
+
+        task.add_done_callback(done)
+
+    async def _reclaim(self) -> None:
+        free = self._free()
+        if free <= 0 or not self._db_ok.is_set():
+            return
+        deliveries = await queue.reclaim(
+            self.redis, self.consumer,
+            min_idle_ms=int(self.settings.visibility_timeout_s * 1000), count=free,
+        )
+        for delivery in deliveries:
+            metrics.RECLAIMED.inc()
+            self._spawn(delivery)
+
+    async def _heartbeat(self) -> None:
+        """Reset the idle time of the messages in hand so nobody reclaims a live step."""
+        ids = list(self.inflight)
+        if ids:
+            await self.redis.xclaim(queue.STREAM, queue.GROUP, self.consumer, 0, ids, justid=True)
+
+    # ---- one message -------------------------------------------------------------------
+
+    async def _handle(self, delivery: queue.Delivery) -> None:
+        try:
+            await self._process(delivery)
+        except DB_DOWN as exc:
+            # leave the message pending: it is claimed again once PostgreSQL answers
+            metrics.QUEUE_ERRORS.labels("postgres").inc()
+            log.warning("PostgreSQL unavailable while handling %s: %s", delivery.message_id, exc)
+            self._db_ok.clear()
+        except RedisError as exc:
+            metrics.QUEUE_ERRORS.labels("redis").inc()
+            log.warning("Redis unavailable while handling %s: %s", delivery.message_id, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unexpected error handling %s; left for redelivery", delivery.message_id)
+
+    async def _process(self, delivery: queue.Delivery) -> None:
+        step = delivery.step
+        task_id = _uuid(step.task_id) if step else None
+        if step is None or task_id is None:
+            await queue.dead_letter(self.redis, delivery, "malformed message")
+            metrics.DEAD_LETTERS.inc()
+            return
+        if delivery.deliveries > self.settings.max_deliveries:
+            await self._dead_letter(delivery, task_id, step.seq)
+            return
+        fresh_copy = delivery.deliveries == 1 and not step.requeued
+        async with self.pool.acquire() as conn:
+            claimed = await store.claim(conn, task_id, step.seq, allow_running=not fresh_copy)
+            if claimed is None:
+                await self._not_claimable(conn, delivery, task_id, step.seq)
+                return
+        if claimed.task_started:
+            await self._mirror(task_id, "processing")
+        await self._run(delivery, step, task_id, claimed)
+
+    async def _run(self, delivery: queue.Delivery, step: queue.StepMessage, task_id: uuid.UUID,
+                   claimed: store.ClaimedStep) -> None:
+        fn = self.steps.get(claimed.type)
+        ctx = StepContext(self.settings, self.http, str(task_id), step.seq)
+        started = time.perf_counter()
+        try:
+            if fn is None:
+                raise StepError(f"unknown step type {claimed.type!r}")
+            output = await asyncio.wait_for(fn(claimed.params, claimed.previous, ctx),
+                                            self.settings.step_timeout_s)
+        except StepError as exc:
+            await self._failed(delivery, task_id, step.seq, claimed, exc.message, exc.retryable)
+            return
+        except asyncio.TimeoutError:
+            await self._failed(delivery, task_id, step.seq, claimed,
+                               f"timed out after {self.settings.step_timeout_s:g}s", True)
+            return
+        except Exception as exc:
+            log.exception("step %s of %s crashed", claimed.type, task_id)
+            await self._failed(delivery, task_id, step.seq, claimed,
+                               f"internal error ({exc.__class__.__name__})", False)
+            return
+        finally:
+            metrics.STEP_SECONDS.labels(claimed.type).observe(time.perf_counter() - started)
+        if ctx.usage:
+            output = {**output, "usage": ctx.usage}
+        await self._completed(delivery, task_id, step, claimed, output)
+
+    async def _completed(self, delivery: queue.Delivery, task_id: uuid.UUID, step: queue.StepMessage,
+                         claimed: store.ClaimedStep, output: dict[str, Any]) -> None:
+        last = step.seq == claimed.step_count - 1
+        result = _result_text(output) if last else None
+        async with self.pool.acquire() as conn:
+            outcome = await store.complete(conn, task_id, step.seq, output, last=last, result=result)
+        metrics.STEPS.labels(claimed.type, "completed" if outcome.recorded else "duplicate").inc()
+        nxt = queue.StepMessage(str(task_id), step.seq + 1, step.traceparent) if outcome.next_ready else None
+        await self._advance(delivery, task_id, nxt, outcome.task_status)
+
+    async def _failed(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int,
+                      claimed: store.ClaimedStep, message: str, retryable: bool) -> None:
+        async with self.pool.acquire() as conn:
+            if retryable and claimed.attempts < self.settings.step_max_attempts:
+                # not acknowledged: the stream delivers it again after the visibility timeout
+                await store.release_for_retry(conn, task_id, seq, message)
+                metrics.STEPS.labels(claimed.type, "retry").inc()
+                log.info("step %s of %s will be retried: %s", claimed.type, task_id, message)
+                self._release(delivery.message_id)
+                return
+            task_failed = await store.fail(conn, task_id, seq, claimed.type, message)
+        metrics.STEPS.labels(claimed.type, "failed").inc()
+        await self._advance(delivery, task_id, None, "failed" if task_failed else None)
+
+    def _release(self, message_id: str) -> None:
+        """Stop heartbeating a message we leave pending on purpose."""
+        self.inflight.pop(message_id, None)
+
+    async def _advance(self, delivery: queue.Delivery, task_id: uuid.UUID,
+                       nxt: queue.StepMessage | None, status: str | None) -> None:
+        """One Redis round trip: enqueue the next step, mirror the status, acknowledge."""
+        pipe = self.redis.pipeline(transaction=False)
+        if nxt:
+            pipe.xadd(queue.STREAM, nxt.fields())
+        if status:
+            pipe.set(queue.status_key(str(task_id)), status, ex=self.settings.task_status_ttl_s)
+        pipe.xack(queue.STREAM, queue.GROUP, delivery.message_id)
+        pipe.xdel(queue.STREAM, delivery.message_id)
+        results = await pipe.execute()
+        if nxt:
+            self._stream_ids.append((task_id, nxt.seq, results[0]))
+
+    async def _not_claimable(self, conn: asyncpg.Connection, delivery: queue.Delivery,
+                             task_id: uuid.UUID, seq: int) -> None:
+        """Done, cancelled, unknown or a duplicate: acknowledge. If the step is done but its
+        successor never reached the stream (a crash in between), enqueue the successor."""
+        state = await store.why_not_claimable(conn, task_id, seq)
+        nxt = None
+        if state and state == ("processing", "completed"):
+            if await store.next_is_due(conn, task_id, seq):
+                nxt = queue.StepMessage(str(task_id), seq + 1, delivery.step.traceparent if delivery.step else "")
+        await self._advance(delivery, task_id, nxt, None)
+
+    async def _dead_letter(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int) -> None:
+        reason = f"delivered {delivery.deliveries - 1} times without finishing"
+        task_failed = await store.fail_dead_lettered(self.pool, task_id, seq, delivery.deliveries - 1)
+        await queue.dead_letter(self.redis, delivery, reason)
+        metrics.DEAD_LETTERS.inc()
+        log.warning("step %s of task %s moved to %s: %s", seq, task_id, queue.DEAD_STREAM, reason)
+        if task_failed:
+            await self._mirror(task_id, "failed")
+
+    async def _mirror(self, task_id: uuid.UUID, status: str) -> None:
+        await self.redis.set(queue.status_key(str(task_id)), status, ex=self.settings.task_status_ttl_s)
+
+    async def _flush_stream_ids(self) -> None:
+        rows, self._stream_ids = self._stream_ids, []
+        if rows:
+            try:
+                await store.record_stream_ids(self.pool, rows)
+            except DB_DOWN:
+                self._stream_ids[:0] = rows  # keep them for the next flush
+                raise
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def _result_text(output: dict[str, Any]) -> str:
+    """The task's result: the last step's summary (or its text)."""
+    for key in ("summary", "result", "text"):
+        value = output.get(key)
+        if isinstance(value, str):
+            return value
+    return ""
