@@ -1,0 +1,107 @@
+// The chat panel: history on load, Enter to send, the reply streaming into its bubble.
+
+import { chatHistory, messageOf, sendChat } from "./api.js";
+import { byId, el, setHidden, setText } from "./dom.js";
+import { clearProblem, reportProblem } from "./problems.js";
+
+const ROLE_LABELS = { user: "You", assistant: "Agent" };
+const EMPTY = "No messages yet. Say hello, or ask it to summarize a link.";
+
+export function initChat({ onReply }) {
+  const form = byId("chat-form");
+  const box = byId("message");
+  const send = byId("send");
+  const log = byId("chat-log");
+  const list = byId("messages");
+  const status = byId("chat-status");
+  let busy = false;
+
+  function addMessage(role, content) {
+    const body = el("span", { className: "message-text", text: content });
+    const item = el("li", {
+      className: `message message-${role}`,
+      children: [el("span", { className: "message-role", text: ROLE_LABELS[role] || role }), body],
+    });
+    const stick = nearBottom();
+    list.append(item);
+    setHidden(status, true);
+    if (stick) scrollToEnd();
+    return { item, body };
+  }
+
+  const nearBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  const scrollToEnd = () => {
+    log.scrollTop = log.scrollHeight;
+  };
+
+  async function loadHistory() {
+    try {
+      const history = await chatHistory();
+      list.replaceChildren();
+      for (const entry of history) {
+        if (entry.role === "user" || entry.role === "assistant") addMessage(entry.role, entry.content);
+      }
+      setText(status, EMPTY);
+      setHidden(status, list.children.length > 0);
+      scrollToEnd();
+      clearProblem("history");
+    } catch (error) {
+      showUnavailable();
+      reportProblem("history", messageOf(error), loadHistory);
+    }
+  }
+
+  function showUnavailable() {
+    setText(status, "The conversation could not be loaded.");
+    setHidden(status, list.children.length > 0);
+  }
+
+  async function submit() {
+    const text = box.value.trim();
+    if (!text || busy) return;
+    busy = true;
+    send.disabled = true;
+    box.value = "";
+    const mine = addMessage("user", text);
+    const reply = addMessage("assistant", "");
+    reply.item.setAttribute("aria-busy", "true");
+    const streamed = document.createTextNode("");
+    reply.body.append(streamed);
+    try {
+      await sendChat(text, (delta) => {
+        const stick = nearBottom();
+        streamed.appendData(delta);
+        if (stick) scrollToEnd();
+      });
+    } catch (error) {
+      if (streamed.data) {
+        addMessage("error", `The reply broke off: ${messageOf(error)}`);
+      } else {
+        // nothing came back: take the message back into the box to send again
+        reply.item.remove();
+        mine.item.remove();
+        if (!box.value) box.value = text;
+        addMessage("error", `Not sent: ${messageOf(error)} Your message is back in the box.`);
+      }
+    } finally {
+      reply.item.setAttribute("aria-busy", "false");
+      busy = false;
+      send.disabled = false;
+      onReply(); // the assistant may have started a task
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  box.addEventListener("keydown", (event) => {
+    // Enter sends; Shift+Enter is a new line; never while an input method is composing
+    if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  });
+
+  return { loadHistory, showUnavailable };
+}
