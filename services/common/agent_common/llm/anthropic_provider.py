@@ -1,0 +1,192 @@
+"""Anthropic's Messages API through the official SDK, streamed with token usage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+
+from agent_common.llm import errors
+from agent_common.llm.base import Provider, StreamItem
+from agent_common.llm.errors import LLMError
+from agent_common.llm.openai_provider import _cause, error_text, parse_arguments
+from agent_common.llm.settings import LLMSettings
+from agent_common.llm.types import Completion, LLMRequest, Message, TextDelta, ToolCall, ToolSpec, Usage
+
+# error types Anthropic may send as an SSE `error` event in the middle of a 200 stream
+_STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "api_error": 500}
+
+
+class AnthropicProvider(Provider):
+    name = "anthropic"
+    key_var = "ANTHROPIC_API_KEY"
+
+    def __init__(self, settings: LLMSettings) -> None:
+        super().__init__(settings)
+        self.client = anthropic.AsyncAnthropic(
+            api_key=settings.anthropic_api_key.get_secret_value() or "no-key-set",
+            base_url=settings.llm_base_url or None, max_retries=settings.llm_max_retries,
+            timeout=anthropic.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s),
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def _params(self, request: LLMRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens(request),
+                                  "messages": to_anthropic_messages(request.messages)}
+        if request.system:
+            params["system"] = request.system
+        if request.tools:
+            params["tools"] = [to_anthropic_tool(t) for t in request.tools]
+        return params
+
+    async def _complete(self, request: LLMRequest) -> Completion:
+        try:
+            response = await self.client.messages.create(**self._params(request))
+        except anthropic.APIError as exc:
+            raise self._error(exc, streaming=False) from exc
+        text = "".join(b.text for b in response.content if b.type == "text")
+        calls = tuple(ToolCall(b.id, b.name, dict(b.input) if isinstance(b.input, dict) else {})
+                      for b in response.content if b.type == "tool_use")
+        return Completion(text, calls, _usage(response.usage), response.model or self.model,
+                          response.stop_reason)
+
+    async def _stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
+        try:
+            stream = await self.client.messages.create(**self._params(request), stream=True)
+        except anthropic.APIError as exc:
+            raise self._error(exc, streaming=False) from exc
+        state = _StreamState(model=self.model)
+        async with stream:
+            events = aiter(stream)
+            while True:
+                try:
+                    event = await anext(events)
+                except StopAsyncIteration:
+                    break
+                except anthropic.APIError as exc:
+                    raise self._error(exc, streaming=True) from exc
+                except Exception as exc:  # transport errors the SDK lets through mid-stream
+                    if "timeout" in exc.__class__.__name__.lower():
+                        raise errors.timeout(self.name, self.settings.llm_timeout_s) from exc
+                    raise errors.broken(self.name, exc.__class__.__name__) from exc
+                text = state.add(event)
+                if text:
+                    yield TextDelta(text)
+        if not state.stopped:
+            raise errors.broken(self.name, "the stream ended without message_stop")
+        yield state.completion()
+
+    def _error(self, exc: anthropic.APIError, *, streaming: bool) -> LLMError:
+        if isinstance(exc, anthropic.APITimeoutError):
+            return errors.timeout(self.name, self.settings.llm_timeout_s)
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = _cause(exc)
+            if streaming or "Connect" not in cause:  # connected, then the answer broke off
+                return errors.broken(self.name, cause)
+            return errors.unreachable(self.name, str(self.client.base_url))
+        if isinstance(exc, anthropic.APIStatusError):
+            status = exc.status_code
+            if status < 400:  # an `error` event inside a 200 stream: use the error's type
+                kind = _error_type(exc.body)
+                status = _STREAM_ERROR_STATUS.get(kind, 500)
+            return errors.describe_status(self.name, status, self.key_var, error_text(exc.body),
+                                          errors.retry_after(exc.response.headers))
+        return LLMError("upstream_error", f"the {self.name} API reported an error: "
+                        f"{str(exc.message)[:errors.MAX_QUOTED_CHARS]}")
+
+
+@dataclass
+class _StreamState:
+    """Puts a streamed message back together from its events."""
+
+    model: str
+    parts: list[str] = field(default_factory=list)
+    tools: dict[int, dict[str, Any]] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    stop_reason: str | None = None
+    stopped: bool = False
+
+    def add(self, event: Any) -> str:
+        kind = event.type
+        if kind == "message_start":
+            self.model = event.message.model or self.model
+            usage = _usage(event.message.usage)
+            self.prompt_tokens, self.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+        elif kind == "content_block_start" and event.content_block.type == "tool_use":
+            block = event.content_block
+            self.tools[event.index] = {"id": block.id, "name": block.name, "json": []}
+        elif kind == "content_block_delta":
+            return self._delta(event)
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            if event.usage:  # cumulative counts
+                self.completion_tokens = event.usage.output_tokens or self.completion_tokens
+                if getattr(event.usage, "input_tokens", None):
+                    self.prompt_tokens = _usage(event.usage).prompt_tokens
+        elif kind == "message_stop":
+            self.stopped = True
+        return ""
+
+    def _delta(self, event: Any) -> str:
+        delta = event.delta
+        if delta.type == "text_delta":
+            self.parts.append(delta.text)
+            return str(delta.text)
+        if delta.type == "input_json_delta" and event.index in self.tools:
+            self.tools[event.index]["json"].append(delta.partial_json)
+        return ""
+
+    def completion(self) -> Completion:
+        calls = tuple(ToolCall(t["id"], t["name"], parse_arguments("".join(t["json"]) or "{}"))
+                      for _, t in sorted(self.tools.items()))
+        return Completion("".join(self.parts), calls, Usage(self.prompt_tokens, self.completion_tokens),
+                          self.model, self.stop_reason)
+
+
+def _usage(usage: Any) -> Usage:
+    """Prompt tokens include the cached ones: they are billed (at other rates) and fill the context."""
+    prompt = sum(getattr(usage, name, 0) or 0
+                 for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+    return Usage(prompt, getattr(usage, "output_tokens", 0) or 0)
+
+
+def _error_type(body: object) -> str:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return str(inner.get("type", ""))
+    return ""
+
+
+def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """Anthropic wants content blocks, tool results inside user turns, alternating roles
+    and a user turn first; empty text blocks are refused."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        role, blocks = _blocks(m)
+        if not blocks:
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    while out and out[0]["role"] != "user":
+        out.pop(0)
+    return out
+
+
+def _blocks(m: Message) -> tuple[str, list[dict[str, Any]]]:
+    if m.role == "tool":
+        return "user", [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}]
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content.strip() else []
+    blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in m.tool_calls]
+    return m.role, blocks
+
+
+def to_anthropic_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}

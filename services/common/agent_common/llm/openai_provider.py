@@ -1,0 +1,197 @@
+"""OpenAI Chat Completions through the official SDK. With LLM_BASE_URL the same code talks
+to any compatible server: Ollama (http://localhost:11434/v1), vLLM, llama.cpp's server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+
+from agent_common.llm import errors
+from agent_common.llm.base import Provider, StreamItem
+from agent_common.llm.errors import LLMError
+from agent_common.llm.settings import LLMSettings
+from agent_common.llm.types import Completion, LLMRequest, Message, TextDelta, ToolCall, ToolSpec, Usage
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+    key_var = "OPENAI_API_KEY"
+
+    def __init__(self, settings: LLMSettings) -> None:
+        super().__init__(settings)
+        # local servers need no key, but the SDK insists on one
+        key = settings.openai_api_key.get_secret_value() or "no-key-set"
+        self.client = openai.AsyncOpenAI(
+            api_key=key, base_url=settings.llm_base_url or None, max_retries=settings.llm_max_retries,
+            timeout=openai.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s),
+        )
+        field_name = settings.llm_max_tokens_field
+        if field_name == "auto":
+            field_name = "max_tokens" if settings.llm_base_url else "max_completion_tokens"
+        self.max_tokens_field = field_name
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def _params(self, request: LLMRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model, "messages": to_openai_messages(request),
+            self.max_tokens_field: self.max_tokens(request),
+        }
+        if request.tools:
+            params["tools"] = [to_openai_tool(t) for t in request.tools]
+        return params
+
+    async def _complete(self, request: LLMRequest) -> Completion:
+        try:
+            response = await self.client.chat.completions.create(**self._params(request))
+        except openai.APIError as exc:
+            raise self._error(exc, streaming=False) from exc
+        if not response.choices:
+            raise errors.broken(self.name, "the answer held no choices")
+        choice = response.choices[0]
+        calls = tuple(_tool_call(c.id, c.function.name, c.function.arguments)
+                      for c in choice.message.tool_calls or () if getattr(c, "function", None))
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "", tool_calls=calls,
+            usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
+            model=response.model or self.model, stop_reason=choice.finish_reason,
+        )
+
+    async def _stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
+        try:
+            stream = await self.client.chat.completions.create(
+                **self._params(request), stream=True, stream_options={"include_usage": True},
+            )
+        except openai.APIError as exc:
+            raise self._error(exc, streaming=False) from exc
+        state = _StreamState(model=self.model)
+        async with stream:
+            chunks = aiter(stream)
+            while True:
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except openai.APIError as exc:
+                    raise self._error(exc, streaming=True) from exc
+                except LLMError:
+                    raise
+                except Exception as exc:  # transport errors the SDK lets through mid-stream
+                    raise errors.broken(self.name, exc.__class__.__name__) from exc
+                text = state.add(chunk)
+                if text:
+                    yield TextDelta(text)
+        if state.finish_reason is None:
+            raise errors.broken(self.name, "the stream ended without a finish reason")
+        yield state.completion()
+
+    def _error(self, exc: openai.APIError, *, streaming: bool) -> LLMError:
+        if isinstance(exc, openai.APITimeoutError):
+            return errors.timeout(self.name, self.settings.llm_timeout_s)
+        if isinstance(exc, openai.APIConnectionError):
+            cause = _cause(exc)
+            if streaming or "Connect" not in cause:  # connected, then the answer broke off
+                return errors.broken(self.name, cause)
+            return errors.unreachable(self.name, str(self.client.base_url))
+        if isinstance(exc, openai.APIStatusError):
+            return errors.describe_status(self.name, exc.status_code, self.key_var, error_text(exc.body),
+                                          errors.retry_after(exc.response.headers))
+        # an error event inside the stream
+        return LLMError("upstream_error", f"the {self.name} API reported an error: "
+                        f"{str(exc.message)[:errors.MAX_QUOTED_CHARS]}")
+
+
+@dataclass
+class _StreamState:
+    """Puts a streamed answer back together: text, tool calls by index, usage."""
+
+    model: str
+    parts: list[str] = field(default_factory=list)
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    def add(self, chunk: Any) -> str:
+        if chunk.usage:  # the last chunk, with stream_options.include_usage
+            self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        if chunk.model:
+            self.model = chunk.model
+        if not chunk.choices:
+            return ""
+        choice = chunk.choices[0]
+        if choice.finish_reason:
+            self.finish_reason = choice.finish_reason
+        delta = choice.delta
+        for call in (delta.tool_calls or []) if delta else []:
+            slot = self.calls.setdefault(call.index, {"id": "", "name": "", "arguments": []})
+            slot["id"] = slot["id"] or call.id or ""
+            if call.function:
+                slot["name"] = slot["name"] or call.function.name or ""
+                slot["arguments"].append(call.function.arguments or "")
+        text = (delta.content or "") if delta else ""
+        if text:
+            self.parts.append(text)
+        return text
+
+    def completion(self) -> Completion:
+        calls = tuple(_tool_call(s["id"] or f"call_{i}", s["name"], "".join(s["arguments"]))
+                      for i, s in sorted(self.calls.items()))
+        return Completion("".join(self.parts), calls, self.usage, self.model, self.finish_reason)
+
+
+def to_openai_messages(request: LLMRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"role": "system", "content": request.system}] if request.system else []
+    out.extend(_message(m) for m in request.messages)
+    return out
+
+
+def _message(m: Message) -> dict[str, Any]:
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    if m.tool_calls:
+        calls = [{"id": c.id, "type": "function",
+                  "function": {"name": c.name, "arguments": json.dumps(c.arguments)}} for c in m.tool_calls]
+        return {"role": "assistant", "content": m.content or None, "tool_calls": calls}
+    return {"role": m.role, "content": m.content}
+
+
+def to_openai_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {"type": "function",
+            "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters}}
+
+
+def _tool_call(call_id: str, name: str, raw_arguments: str | None) -> ToolCall:
+    return ToolCall(call_id, name, parse_arguments(raw_arguments))
+
+
+def parse_arguments(raw: str | None) -> dict[str, Any]:
+    """A tool call's JSON arguments; what does not parse to an object is passed on as
+    `_unparsed` so the tool can say what was wrong."""
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {"_unparsed": raw}
+    return value if isinstance(value, dict) else {"_unparsed": raw}
+
+
+def error_text(body: object) -> str:
+    """The human message inside an API error body ({"error": {"message": ...}} or {"message": ...})."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+        if isinstance(inner, str):
+            return inner
+    return ""
+
+
+def _cause(exc: BaseException) -> str:
+    """The transport error under an SDK connection error (e.g. RemoteProtocolError)."""
+    cause = exc.__cause__ or exc.__context__
+    return cause.__class__.__name__ if cause else exc.__class__.__name__
