@@ -31,11 +31,13 @@ _END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)|[。！？]+[」』”’)]
 # the first letter or digit of what follows, past opening quotes, brackets and symbols
 _NEXT_START = re.compile(r"\s+[\"'“‘«(\[¿¡$€£#*•–—-]*(\w)")
 # abbreviations that do not end a sentence even before a capitalised word
-_ABBREVIATIONS = frozenset("""
-mr mrs ms mx dr prof sr jr st rev fr hon gov sen rep gen col lt maj capt sgt cmdr adm pres supt insp
-mt ft ave blvd rd vol vols fig figs pp approx dept univ assn ph.d bros co corp inc ltd plc llc vs etc
-al cf ca viz jan feb apr jun jul aug sep sept oct nov dec
-""".split())
+_ABBREVIATIONS = frozenset({
+    "mr", "mrs", "ms", "mx", "dr", "prof", "sr", "jr", "st", "rev", "fr", "hon", "gov", "sen",
+    "rep", "gen", "col", "lt", "maj", "capt", "sgt", "cmdr", "adm", "pres", "supt", "insp", "mt",
+    "ft", "ave", "blvd", "rd", "vol", "vols", "fig", "figs", "pp", "approx", "dept", "univ", "assn",
+    "ph.d", "bros", "co", "corp", "inc", "ltd", "plc", "llc", "vs", "etc", "al", "cf", "ca", "viz",
+    "jan", "feb", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"
+})
 _NUMBERED = frozenset({"no", "nos", "nr"})  # "No. 5": an abbreviation only before a number
 _DOTTED = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]|[^\W\d_]")  # U.S, e.g, i.e, Ph.D, and initials (J.)
 _OPENERS = "\"'“‘«(["
@@ -65,7 +67,7 @@ def _short_line_blocks(text: str, start: int, end: int) -> list[_Span]:
         pos += len(line) + 1
     widest = max(len(text[s.start:s.end].strip()) for s in lines)
     blocks, block_start = [], start
-    for line, nxt in zip(lines, lines[1:]):
+    for line, nxt in zip(lines, lines[1:], strict=False):
         if len(text[line.start:line.end].strip()) < 0.6 * widest:  # ends its block
             blocks.append(_Span(block_start, line.end))
             block_start = nxt.start
@@ -117,36 +119,53 @@ def split_sentences(text: str) -> list[str]:
 _JUNK = re.compile(
     r"^(advertisement|sponsored|continue reading|read more|related:|share this|click here|sign up|"
     r"subscribe|image:|photo:|photograph:|credit:|caption:|getty images|image copyright|image caption|"
-    r"all rights reserved|copyright ©|©)|https?://|www\.\w",
+    r"all rights reserved|copyright ©|©)|https?://|www\.\w|\.{4,}|_{4,}|-{4,}",
     re.IGNORECASE,
 )
 _MIN_WORDS, _MAX_WORDS = 6, 80
 
 
 def _is_junk(sentence: str) -> bool:
-    """Fragments, captions, headings, links and shouting: real but poor summary sentences."""
+    """Fragments, captions, headings, links, shouting, reference entries and pieces of a
+    longer quotation: real text, but poor summary sentences."""
     words = word_count(sentence)
     if not _MIN_WORDS <= words <= _MAX_WORDS or _JUNK.search(sentence):
         return True
-    if not re.search(r"[.!?…。！？][\"'”’»)\]]*$", sentence):
-        return True  # no closing punctuation: a heading, caption or list item
-    letters = [c for c in sentence if c.isalpha()]
-    return sum(c.isupper() for c in letters) > 0.6 * len(letters)
+    if not re.search(r"[.!?…。！？][\"'”’»)\]]*$", sentence) or sentence[0].islower():
+        return True  # no closing punctuation (a heading, caption, list item) or a mid-sentence piece
+    if sentence.count('"') % 2 or sentence.count("“") != sentence.count("”"):
+        return True  # part of a quotation that spans sentences
+    if sum(map(str.isupper, sentence)) > 0.6 * sum(map(str.isalpha, sentence)):
+        return True
+    long_words = [w for w in sentence.split()[1:] if len(w) > 3 and w[0].isalpha()]
+    return len(long_words) >= 4 and sum(w[0].isupper() for w in long_words) > 0.7 * len(long_words)
+
+
+def _repeated_openings(sentences: list[str]) -> set[str]:
+    """Openings shared by several sentences: page furniture (running headers) repeated through
+    the text, which a similarity graph would otherwise rank highest."""
+    openings = Counter(" ".join(s.split()[:4]).lower() for s in sentences)
+    return {o for o, n in openings.items() if n >= 3 and len(o.split()) == 4}
 
 
 # --- LexRank -------------------------------------------------------------------------------
 
-_STOPWORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before being below
-between both but by can could did do does doing down during each few for from further had has have
-having he her here hers herself him himself his how i if in into is it its itself just me more most my
-myself no nor not now of off on once only or other our ours ourselves out over own said same she should
-so some such than that the their theirs them themselves then there these they this those through to too
-under until up very was we were what when where which while who whom why will with would you your yours
-yourself yourselves says say one two new like may might must
-""".split())
+_STOPWORDS = frozenset({
+    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
+    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both",
+    "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few",
+    "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers",
+    "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
+    "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on",
+    "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "said", "same",
+    "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
+    "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too",
+    "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while",
+    "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+    "says", "say", "one", "two", "new", "like", "may", "might", "must"
+})
 _TERM = re.compile(r"[^\W\d_]{2,}")
-_DAMPING, _THRESHOLD, _ITERATIONS, _TOLERANCE = 0.85, 0.1, 100, 1e-9
+_DAMPING, _THRESHOLD, _ITERATIONS, _TOLERANCE = 0.85, 0.1, 100, 1e-7
 
 
 def _terms(sentence: str) -> list[str]:
@@ -193,22 +212,20 @@ def _similarities(vectors: list[dict[str, float]]) -> list[dict[int, float]]:
 
 def _rank(edges: list[dict[int, float]], prior: list[float]) -> list[float]:
     """Continuous LexRank: PageRank on the similarity graph, teleporting by `prior`."""
-    n = len(edges)
     total = sum(prior)
     teleport = [p / total for p in prior]
-    out_weight = [sum(e.values()) for e in edges]
+    # each sentence hands its score on in proportion to its similarities
+    moves = [[(j, w / sum(e.values())) for j, w in e.items()] for e in edges]
+    dangling = [i for i, e in enumerate(edges) if not e]
     scores = teleport[:]
     for _ in range(_ITERATIONS):
-        new = [(1 - _DAMPING) * t for t in teleport]
-        dangling = sum(scores[i] for i in range(n) if not out_weight[i])
-        for i, e in enumerate(edges):
-            if out_weight[i]:
-                share = _DAMPING * scores[i] / out_weight[i]
-                for j, w in e.items():
-                    new[j] += share * w
-        for j in range(n):
-            new[j] += _DAMPING * dangling * teleport[j]
-        delta = sum(abs(a - b) for a, b in zip(new, scores))
+        restart = (1 - _DAMPING) + _DAMPING * sum(scores[i] for i in dangling)
+        new = [restart * t for t in teleport]
+        for score, targets in zip(scores, moves, strict=True):
+            share = _DAMPING * score
+            for j, w in targets:
+                new[j] += share * w
+        delta = sum(abs(a - b) for a, b in zip(new, scores, strict=True))
         scores = new
         if delta < _TOLERANCE:
             break
@@ -263,14 +280,16 @@ def summarize(text: str, *, title: str | None = None, min_sentences: int = 3, ma
     sentences = split_sentences(text)
     chosen = _choose(sentences, words, title, min_sentences, max(min_sentences, max_sentences))
     head = f"Summary: {words} words, about {minutes} min read." if words else "Summary: no text."
-    body = " ".join(" ".join(s.split()) for s in chosen)
+    body = " ".join(chosen)  # verbatim, so each sentence can be found in the summary as is
     return Summary(f"{head} {body}".strip(), chosen, words, minutes)
 
 
 def _choose(sentences: list[str], words: int, title: str | None, low: int, high: int) -> list[str]:
     if len(sentences) <= low:
         return sentences  # a short text is its own summary
-    candidates = [s for s in sentences if not _is_junk(s)]
+    furniture = _repeated_openings(sentences)
+    candidates = [s for s in sentences
+                  if not _is_junk(s) and " ".join(s.split()[:4]).lower() not in furniture]
     if len(candidates) < low:
         candidates = sentences
     k = min(high, max(low, math.ceil(words / 400)), len(candidates))

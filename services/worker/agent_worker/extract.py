@@ -28,15 +28,16 @@ from agent_common.summarizer import word_count
 
 log = logging.getLogger(__name__)
 
-BLOCK_TAGS = frozenset("""
-address article aside blockquote body caption center dd details dialog div dl dt fieldset figcaption
-figure footer form h1 h2 h3 h4 h5 h6 header hr html li main nav ol p pre section summary table tbody
-td tfoot th thead tr ul
-""".split())
-SKIPPED_TAGS = frozenset("""
-script style noscript template svg math head iframe object embed select option button input textarea
-canvas video audio
-""".split())
+BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details",
+    "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2",
+    "h3", "h4", "h5", "h6", "header", "hr", "html", "li", "main", "nav", "ol", "p", "pre",
+    "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul"
+})
+SKIPPED_TAGS = frozenset({
+    "script", "style", "noscript", "template", "svg", "math", "head", "iframe", "object", "embed",
+    "select", "option", "button", "input", "textarea", "canvas", "video", "audio"
+})
 CHROME_TAGS = frozenset({"nav", "header", "footer", "aside", "form"})  # left out by the last fallback
 LINE_BREAK = "\x00"  # <br> inside a block: a paragraph break in the text, not a block boundary
 SHORT_BLOCK_WORDS = 4  # shorter blocks match anywhere by chance: judged by their neighbours
@@ -196,8 +197,8 @@ def merge(blocks: list[Block], trafilatura_key: str, readability_key: str) -> li
         return in_t[i] or in_r[i] if i <= last else in_r[i]
 
     keep = [wanted(i) for i in range(len(blocks))]
-    keep_short_between(keep, long, [t or r for t, r in zip(in_t, in_r)])
-    return [b for b, k in zip(blocks, keep) if k]
+    keep_short_between(keep, long, [t or r for t, r in zip(in_t, in_r, strict=True)])
+    return [b for b, k in zip(blocks, keep, strict=True) if k]
 
 
 def keep_short_between(keep: list[bool], long: list[bool], found: list[bool]) -> None:
@@ -280,10 +281,11 @@ def article_name(article: dict, document_title: str | None) -> str | None:
     name, headline = article.get("name"), article.get("headline")
     name = name if isinstance(name, str) and name.strip() else None
     headline = headline if isinstance(headline, str) and headline.strip() else None
-    if name and headline and name != headline and document_title:
-        # the one closer to the page's own title is the article's, the other often the site's
-        if similarity(headline, document_title) > 0.75 >= similarity(name, document_title):
-            return headline
+    # when both differ, the one closer to the page's own title is the article's (the other is
+    # often the site's)
+    if (name and headline and name != headline and document_title
+            and similarity(headline, document_title) > 0.75 >= similarity(name, document_title)):
+        return headline
     return name or headline
 
 

@@ -107,7 +107,6 @@ _V4_RULES: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple((_net(n), r) fo
     ("198.51.100.0/24", "a documentation address"),
     ("203.0.113.0/24", "a documentation address"),
     ("198.18.0.0/15", "a benchmarking address"),
-    ("192.88.99.0/24", "a reserved (6to4 relay) address"),
     ("224.0.0.0/4", "a multicast address"),
     ("255.255.255.255/32", "a broadcast address"),
     ("240.0.0.0/4", "a reserved address"),
