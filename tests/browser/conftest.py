@@ -15,7 +15,8 @@ from agent_common.devstack.processes import ServiceProcess, free_port
 from agent_common.devstack.stack import Stack, installed
 from tests.conftest import ARTIFACTS
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]' brings playwright")
+playwright_api = pytest.importorskip("playwright.sync_api",
+                                     reason="pip install -e '.[dev]' brings playwright")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -44,15 +44,23 @@ def upstream_headers(request: Request) -> list[tuple[str, str]]:
     connection_named = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
     headers = [(k, v) for k, v in request.headers.items()
                if k not in NOT_FORWARDED_UP and k not in connection_named]
-    client_ip = request.client.host if request.client else ""
-    prior = request.headers.get("x-forwarded-for")
-    headers.append(("x-forwarded-for", f"{prior}, {client_ip}" if prior else client_ip))
+    headers.append(("x-forwarded-for", forwarded_for(request)))
     headers.append(("x-forwarded-proto", request.headers.get("x-forwarded-proto") or request.url.scheme))
     headers.append(("x-forwarded-host", request.headers.get("host", "")))
     request_id = request_id_var.get()
     if request_id:
         headers.append(("x-request-id", request_id))
     return headers
+
+
+def forwarded_for(request: Request) -> str:
+    """The chain so far plus the client. Behind a trusted proxy, uvicorn has already made the
+    chain's last address the client (proxy_headers), so it is not added twice."""
+    client_ip = request.client.host if request.client else ""
+    prior = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()]
+    if not prior or prior[-1] != client_ip:
+        prior.append(client_ip)
+    return ", ".join(prior)
 
 
 def has_dot_segment(path: str) -> bool:
