@@ -245,13 +245,15 @@ def _prior(sentences: list[str], vectors: list[dict[str, float]], title: str | N
 
 
 def _pick(sentences: list[str], vectors: list[dict[str, float]], scores: list[float], k: int) -> list[int]:
-    """The k best-scoring sentences, skipping near-duplicates of ones already chosen."""
+    """The k best-scoring sentences, passing over near-duplicates of ones already chosen
+    unless too few would be left."""
     order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
     chosen: list[int] = []
     for i in order:
-        if len(chosen) == k:
-            break
-        if all(_dot(vectors[i], vectors[j]) < 0.5 for j in chosen):
+        if len(chosen) < k and all(_dot(vectors[i], vectors[j]) < 0.5 for j in chosen):
+            chosen.append(i)
+    for i in order:
+        if len(chosen) < k and i not in chosen:
             chosen.append(i)
     return sorted(chosen)
 
