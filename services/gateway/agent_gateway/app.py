@@ -1,0 +1,126 @@
+"""The gateway's ASGI app: a plain-ASGI fast path for the proxied /api routes in front of a
+small FastAPI app for everything else (sessions, /api/upstreams, /health, /ready, /metrics,
+and the JSON 404 for unknown paths), all inside the shared request-id/body-limit middleware.
+
+The proxied routes skip FastAPI's routing, dependency and response machinery: on this path
+that is most of the cost of a request (see docs/gateway.md for the figures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from urllib.parse import unquote
+
+import asyncpg
+from agent_common import db
+from agent_common.logs import setup_logging
+from agent_common.web import ServiceMiddleware, error, install_error_handlers, install_health
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from agent_gateway import proxy, routes
+from agent_gateway.endpoints import install_endpoints
+from agent_gateway.errors import rate_limited, unauthorized
+from agent_gateway.settings import GatewaySettings
+from agent_gateway.state import GatewayState
+from agent_gateway.upstream import UpstreamError
+
+log = logging.getLogger("agent.gateway")
+
+# expired sessions are deleted this long after their expiry, checked this often
+SESSION_SWEEP_AFTER_S = 86_400.0
+SESSION_SWEEP_EVERY_S = 3_600.0
+
+
+class Gateway:
+    """Routes a request to the proxy fast path or to the FastAPI app."""
+
+    def __init__(self, api: FastAPI, state: GatewayState) -> None:
+        self.api = api
+        self.state = state
+        self.settings = state.settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            raw = scope.get("raw_path") or scope["path"].encode()
+            try:
+                hit = routes.match(scope["method"], raw.decode("latin-1"))
+            except routes.MethodNotAllowed as exc:
+                response = error(405, "method not allowed", headers={"allow": ", ".join(exc.allowed)})
+                await response(scope, receive, send)
+                return
+            if hit is not None:
+                await self.proxied(scope, receive, send, *hit)
+                return
+        await self.api(scope, receive, send)
+
+    async def proxied(self, scope: Scope, receive: Receive, send: Send, route: routes.Route, target: str,
+                      param: str) -> None:
+        scope["route"] = route  # the metrics label is route.path
+        session = await self.state.authenticate(scope)
+        if session is None:
+            await unauthorized()(scope, receive, send)
+            return
+        if route.own_user_param and unquote(param) != session.user_id:
+            # another user's data does not exist as far as this session can tell
+            await error(404, "not found")(scope, receive, send)
+            return
+        s = self.settings
+        verdict = await self.state.limiter.take(  # type: ignore[union-attr]
+            session.bucket, s.rate_limit_capacity, s.rate_limit_refill_per_s)
+        if not verdict.allowed:
+            await rate_limited(verdict)(scope, receive, send)
+            return
+        try:
+            await proxy.forward(scope, receive, send, pool=self.state.upstreams[route.upstream],
+                                target=target, user_id=session.user_id, timeout=s.route_timeout(route.name))
+        except UpstreamError as exc:
+            log.warning("upstream error on %s: %s", route.path, exc)
+            headers = {"retry-after": "2"} if exc.status == 503 else None
+            answer = error(exc.status, f"upstream {exc.upstream} {exc.reason}", headers=headers)
+            await answer(scope, receive, send)
+        except proxy.ClientGone:
+            return
+
+
+def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
+    settings = settings or GatewaySettings()
+    setup_logging(settings)
+    state = GatewayState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.open()
+        sweeper = asyncio.create_task(_sweep_sessions(state))
+        yield
+        sweeper.cancel()
+        with suppress(asyncio.CancelledError):
+            await sweeper
+        await state.close()
+
+    api = FastAPI(title="agent-system gateway", version="0.1.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    api.state.gateway = state
+    install_error_handlers(api)
+    install_health(api, {
+        "postgres": lambda: db.ping(state.pool),  # type: ignore[arg-type]
+        "redis": lambda: state.redis.ping(),  # type: ignore[union-attr]
+    })
+    install_endpoints(api, state)
+    app = ServiceMiddleware(Gateway(api, state), service="gateway", max_body_bytes=settings.max_body_bytes)
+    app.state = state  # type: ignore[attr-defined]
+    return app
+
+
+async def _sweep_sessions(state: GatewayState) -> None:
+    while True:
+        await asyncio.sleep(SESSION_SWEEP_EVERY_S)
+        try:
+            deleted = await state.sessions.delete_expired(SESSION_SWEEP_AFTER_S)  # type: ignore[union-attr]
+            if deleted:
+                log.info("deleted %d expired sessions", deleted)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("could not delete expired sessions: %s", exc)

@@ -1,0 +1,111 @@
+"""The /api endpoints the gateway answers itself: sessions and the upstreams report."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from agent_common import queue
+from agent_common.web import ORJSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from redis.exceptions import RedisError, ResponseError
+
+from agent_gateway.errors import rate_limited, unauthorized
+from agent_gateway.proxy import client_address, forwarded_proto
+from agent_gateway.sessions import COOKIE, Session
+from agent_gateway.state import UPSTREAM_NAMES, GatewayState
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _cookie(request: Request, value: str, max_age: int) -> str:
+    """`session` cookie: HttpOnly (no script reads it), SameSite=Lax (no cross-site POSTs),
+    Secure when the client reached us over https."""
+    secure = forwarded_proto(request.scope["headers"], request.url.scheme) == b"https"
+    return (f"{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
+            + ("; Secure" if secure else ""))
+
+
+def _session_body(session: Session) -> dict[str, Any]:
+    return {"user_id": session.user_id, "expires_at": _iso(session.expires_at)}
+
+
+def install_endpoints(api: FastAPI, state: GatewayState) -> None:
+    settings = state.settings
+
+    @api.post("/api/session", status_code=201)
+    async def create_session(request: Request) -> Response:
+        address = client_address(request.scope, settings.trusted_proxy_hops)
+        verdict = await state.limiter.take(  # type: ignore[union-attr]
+            "rl:new:" + address, settings.session_create_capacity, settings.session_create_refill_per_s)
+        if not verdict.allowed:
+            return rate_limited(verdict)  # type: ignore[return-value]
+        token, session = await state.sessions.create()  # type: ignore[union-attr]
+        return ORJSONResponse(
+            {"session_token": token, **_session_body(session)}, status_code=201,
+            headers={"set-cookie": _cookie(request, token, settings.session_ttl_s),
+                     "cache-control": "no-store"})
+
+    @api.get("/api/session")
+    async def read_session(request: Request) -> Response:
+        session = await state.authenticate(request.scope)
+        if session is None:
+            return unauthorized()  # type: ignore[return-value]
+        return ORJSONResponse(_session_body(session), headers={"cache-control": "no-store"})
+
+    @api.post("/api/session/revoke")
+    async def revoke_session(request: Request) -> Response:
+        session = await state.authenticate(request.scope)
+        if session is None:
+            return unauthorized()  # type: ignore[return-value]
+        await state.sessions.revoke(session)  # type: ignore[union-attr]
+        return ORJSONResponse({"status": "revoked"}, headers={"set-cookie": _cookie(request, "", 0)})
+
+    @api.get("/api/upstreams")
+    async def upstreams(request: Request) -> Response:
+        if await state.authenticate(request.scope) is None:
+            return unauthorized()  # type: ignore[return-value]
+        probes = await asyncio.gather(*(_probe(state, name) for name in UPSTREAM_NAMES))
+        return ORJSONResponse({"upstreams": dict(zip(UPSTREAM_NAMES, probes, strict=True)),
+                               "queue": await _queue_report(state)})
+
+
+async def _probe(state: GatewayState, name: str) -> dict[str, Any]:
+    url = state.upstream_url(name)
+    try:
+        answer = await state.http.get(url.rstrip("/") + "/ready")  # type: ignore[union-attr]
+    except httpx.HTTPError as exc:
+        return {"url": url, "ready": False, "error": exc.__class__.__name__}
+    report: dict[str, Any] = {"url": url, "ready": answer.status_code == 200, "status": answer.status_code}
+    with suppress(ValueError):
+        report["checks"] = answer.json().get("checks")
+    return report
+
+
+async def _queue_report(state: GatewayState) -> dict[str, Any]:
+    """Backlog of the task stream: its length and the workers group's pending count and lag."""
+    report: dict[str, Any] = {"stream": queue.STREAM, "group": queue.GROUP}
+    redis = state.redis
+    assert redis is not None
+    try:
+        report["length"] = await redis.xlen(queue.STREAM)
+        groups = await redis.xinfo_groups(queue.STREAM)
+    except ResponseError:  # no stream yet: nothing was ever queued
+        return {**report, "length": 0, "pending": 0, "lag": 0, "consumers": 0}
+    except RedisError as exc:
+        return {**report, "error": f"redis unavailable ({exc.__class__.__name__})"}
+    group = next((g for g in groups if _text(g.get("name")) == queue.GROUP), None)
+    if group is None:
+        return {**report, "pending": None, "lag": None, "consumers": 0}
+    return {**report, "pending": group.get("pending"), "lag": group.get("lag"),
+            "consumers": group.get("consumers"), "last_delivered_id": _text(group.get("last-delivered-id"))}
+
+
+def _text(value: object) -> object:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,20 @@
+"""The gateway's own error answers (JSON {"detail"}, like every service's)."""
+
+from __future__ import annotations
+
+from agent_common.web import error
+from starlette.types import ASGIApp
+
+from agent_gateway.ratelimit import Verdict
+
+
+def rate_limited(verdict: Verdict) -> ASGIApp:
+    if verdict.unavailable:
+        return error(503, "rate limiter unavailable, try again shortly",
+                     headers={"retry-after": str(verdict.retry_after_s)})
+    return error(429, "too many requests: slow down", headers={"retry-after": str(verdict.retry_after_s)})
+
+
+def unauthorized() -> ASGIApp:
+    return error(401, "no valid session: create one with POST /api/session",
+                 headers={"www-authenticate": 'Bearer realm="api"'})
