@@ -43,7 +43,11 @@ class PageLog:
                 if "Content Security Policy" in m or "Trusted Type" in m or "TrustedHTML" in m]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API leaves its event loop set as running in
+# this thread, so nothing may call asyncio.run() while it is open (the stack's migrations,
+# the async suites that run after these). Session-scoped fixtures such as `stack` are set up
+# before module-scoped ones, so they start before the browser.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[playwright_api.Browser]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")

@@ -45,6 +45,13 @@ def test_every_set_cookie_comes_down(frontend: str) -> None:
     assert any(c.startswith("session=t") and "HttpOnly" in c for c in cookies)
 
 
+def test_one_browsers_cookie_never_reaches_another(frontend: str) -> None:
+    assert httpx.post(f"{frontend}/api/session").headers.get_list("set-cookie")
+    # a different browser, with no cookie of its own
+    headers = dict(httpx.get(f"{frontend}/api/echo").json()["headers"])
+    assert "cookie" not in headers
+
+
 def test_event_stream_passes_through_event_by_event(frontend: str, gateway: StandInGateway) -> None:
     gateway.release.clear()
     with httpx.stream("POST", f"{frontend}/api/stream", headers={"accept": "text/event-stream"},

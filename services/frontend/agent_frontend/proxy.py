@@ -4,6 +4,7 @@ chunk, with no read timeout. One pooled client for the process."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import logging
 from collections.abc import AsyncIterator
 
@@ -29,8 +30,20 @@ NOT_FORWARDED_UP = HOP_BY_HOP | {"host", "content-length", "x-forwarded-for", "x
 NOT_FORWARDED_DOWN = HOP_BY_HOP | {"x-request-id"}
 
 
+class NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """The proxy is shared by every browser: a cookie one answer sets must never ride along
+    with another browser's request (httpx keeps cookies in its client by default)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+
 def create_client(settings: FrontendSettings) -> httpx.AsyncClient:
     return httpx.AsyncClient(
+        cookies=http.cookiejar.CookieJar(policy=NoCookies()),
         base_url=settings.api_gateway_url.rstrip("/"),
         timeout=httpx.Timeout(settings.proxy_read_timeout_s, connect=settings.proxy_connect_timeout_s),
         limits=httpx.Limits(max_connections=settings.proxy_max_connections,
@@ -45,7 +58,8 @@ def upstream_headers(request: Request) -> list[tuple[str, str]]:
     headers = [(k, v) for k, v in request.headers.items()
                if k not in NOT_FORWARDED_UP and k not in connection_named]
     headers.append(("x-forwarded-for", forwarded_for(request)))
-    headers.append(("x-forwarded-proto", request.headers.get("x-forwarded-proto") or request.url.scheme))
+    # uvicorn already took a trusted proxy's X-Forwarded-Proto into the scheme
+    headers.append(("x-forwarded-proto", request.url.scheme))
     headers.append(("x-forwarded-host", request.headers.get("host", "")))
     request_id = request_id_var.get()
     if request_id:

@@ -67,8 +67,19 @@ export function createSession() {
   return sessionInFlight;
 }
 
+/** The user id of the session, making one when there is none. */
 export async function ensureSession() {
-  return currentUserId() || createSession();
+  return currentUserId() || (await sessionUser()) || createSession();
+}
+
+/** Who the session cookie belongs to (GET /api/session), or null when that is unknown. */
+async function sessionUser() {
+  const response = await rawFetch("/api/session");
+  if (!response.ok) return null;
+  const body = await response.json();
+  if (!body.user_id) return null;
+  rememberUserId(body.user_id);
+  return body.user_id;
 }
 
 // ---- requests ----------------------------------------------------------------------------------
@@ -136,10 +147,10 @@ export async function chatHistory() {
     const response = await send(() => `/api/chat/history/${encodeURIComponent(currentUserId())}`);
     return await response.json();
   } catch (error) {
-    // the remembered id is not the cookie's user (storage cleared, cookie from elsewhere)
+    // the remembered id is not the cookie's user (a new session in another tab, say)
     if (error instanceof ApiError && error.status === 404) {
-      await createSession();
-      return [];
+      if ((await sessionUser()) === null) await createSession();
+      return (await send(() => `/api/chat/history/${encodeURIComponent(currentUserId())}`)).json();
     }
     throw error;
   }

@@ -1,0 +1,199 @@
+"""The page with the whole system behind it (PostgreSQL, Redis, every service, two workers),
+driven as a person would: chat, tasks, cancel, reload, hostile text, keyboard, phone width.
+Each test has a fresh browser context, so a fresh anonymous user."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.conftest import MOBILE, open_context, screenshot
+from tests.support.pageserver import PageServer
+
+TASK_DONE_MS = 45_000
+NO_HORIZONTAL_SCROLL = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+XSS_MESSAGE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> hello'
+XSS_TITLE = '<img src=y onerror="window.__pwned=3"><b>bold?</b>'
+PLAIN_TEXT = (
+    "Redis streams are an append-only log. Consumer groups let several workers share one stream. "
+    "Each message goes to one consumer, which acknowledges it when done. A message whose worker "
+    "died is claimed again after a timeout. After too many deliveries it moves to a dead-letter "
+    "stream. Trimming keeps the stream bounded, and its length is a useful autoscaling signal."
+)
+
+
+def message_box(page: Page) -> Locator:
+    return page.get_by_role("textbox", name="Message", exact=True)
+
+
+def tasks_region(page: Page) -> Locator:
+    return page.get_by_role("region", name="Tasks", exact=True)
+
+
+def task_card(page: Page, title: str) -> Locator:
+    heading = page.get_by_role("heading", name=title, exact=True)
+    return tasks_region(page).locator("li.task").filter(has=heading)
+
+
+def send_message(page: Page, text: str) -> Locator:
+    """Type, press Enter, wait until the reply has finished streaming; the reply's bubble."""
+    before = page.locator(".message-assistant").count()
+    message_box(page).fill(text)
+    message_box(page).press("Enter")
+    reply = page.locator(".message-assistant").nth(before)
+    expect(reply).to_have_attribute("aria-busy", "false", timeout=20_000)
+    return reply
+
+
+def submit_task(page: Page, title: str, description: str) -> Locator:
+    page.get_by_role("textbox", name="Title", exact=True).fill(title)
+    page.get_by_role("textbox", name="Description", exact=True).fill(description)
+    page.get_by_role("button", name="Submit task", exact=True).click()
+    card = task_card(page, title)
+    expect(card).to_be_visible()
+    return card
+
+
+def status_of(card: Locator) -> Locator:
+    return card.locator(".status")
+
+
+def test_chat_round_trip_streams_the_offline_answer(page: Page, app_url: str) -> None:
+    page.goto(app_url)
+    expect(page.get_by_text("No messages yet")).to_be_visible()
+    # watch the reply grow: streamed text lands in several steps, not at once
+    page.evaluate("""() => {
+        window.__replyLengths = [];
+        new MutationObserver(() => {
+            const last = [...document.querySelectorAll('.message-assistant .message-text')].pop();
+            if (last) window.__replyLengths.push(last.textContent.length);
+        }).observe(document.getElementById('messages'), {subtree: true, childList: true, characterData: true});
+    }""")
+    reply = send_message(page, "hello")
+    expect(page.locator(".message-user")).to_have_text(re.compile("hello"))
+    expect(reply).to_contain_text(re.compile("offline", re.I))
+    lengths = [n for n in page.evaluate("window.__replyLengths") if n > 0]
+    assert len(set(lengths)) >= 2, f"the reply arrived in one piece: {lengths}"
+    expect(message_box(page)).to_have_value("")
+    expect(message_box(page)).to_be_focused()
+
+
+def test_task_on_a_fixture_page_completes_with_its_summary(page: Page, app_url: str,
+                                                            pages: PageServer) -> None:
+    page.goto(app_url)
+    expect(tasks_region(page)).to_contain_text("No tasks yet")
+    card = submit_task(page, "Mozilla on Wikipedia", f"Summarize {pages.url('/pages/wikipedia.html')}")
+    expect(status_of(card)).to_have_text("completed", timeout=TASK_DONE_MS)
+    result = card.locator(".task-result")
+    expect(result).to_be_visible()
+    expect(result).to_contain_text("Mozilla")
+    assert len(result.inner_text()) > 100
+    steps = card.get_by_role("list", name="Steps").get_by_role("listitem")
+    expect(steps).to_have_count(3)
+    for i in range(3):
+        expect(steps.nth(i)).to_contain_text("completed")
+    expect(card.get_by_role("button", name="Cancel")).to_be_hidden()
+    send_message(page, "hello")
+    screenshot(page, "page-desktop.png")
+
+
+def test_cancel_stops_a_running_task(page: Page, app_url: str, pages: PageServer) -> None:
+    page.goto(app_url)
+    card = submit_task(page, "A slow page", f"Summarize {pages.url('/slow/wikipedia.html?delay=5')}")
+    expect(status_of(card)).to_have_text(re.compile("queued|processing"))
+    cancel = card.get_by_role("button", name="Cancel", exact=True)
+    cancel.click()
+    expect(status_of(card)).to_have_text("cancelled")
+    expect(cancel).to_be_hidden()
+    expect(card.locator(".task-result")).to_be_hidden()
+    # after the slow fetch would have finished, the server still says cancelled: no step ran on
+    page.wait_for_timeout(6_000)
+    page.reload()
+    card = task_card(page, "A slow page")
+    expect(status_of(card)).to_have_text("cancelled")
+    expect(card.locator(".task-result")).to_be_hidden()
+    expect(card.locator(".step-completed")).to_have_count(0, timeout=1_000)
+
+
+def test_reload_keeps_history_and_tasks(page: Page, app_url: str) -> None:
+    page.goto(app_url)
+    reply = send_message(page, "hello there")
+    reply_text = reply.locator(".message-text").inner_text()
+    card = submit_task(page, "Plain text", PLAIN_TEXT)
+    expect(status_of(card)).to_have_text("completed", timeout=TASK_DONE_MS)
+
+    page.reload()
+    expect(page.locator(".message-user")).to_have_text([re.compile("hello there")])
+    expect(page.locator(".message-assistant .message-text")).to_have_text([reply_text])
+    card = task_card(page, "Plain text")
+    expect(status_of(card)).to_have_text("completed")
+    expect(card.locator(".task-result")).to_be_visible()
+
+
+def test_markup_in_a_message_and_a_task_title_is_only_text(page: Page, app_url: str) -> None:
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(app_url)
+    send_message(page, XSS_MESSAGE)
+    expect(page.locator(".message-user .message-text")).to_have_text(XSS_MESSAGE)
+    card = submit_task(page, XSS_TITLE, PLAIN_TEXT + " <script>window.__pwned=4</script>")
+    expect(card.get_by_role("heading")).to_have_text(XSS_TITLE)
+    expect(status_of(card)).to_have_text("completed", timeout=TASK_DONE_MS)
+
+    page.reload()  # and again when it comes back from the server
+    expect(page.locator(".message-user .message-text")).to_have_text([XSS_MESSAGE])
+    expect(task_card(page, XSS_TITLE)).to_be_visible()
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img, b, script:not([src])").count() == 0
+    assert not [u for u in requested if re.search(r"/[xy]$", u)], "an <img> from user text was loaded"
+
+
+def test_keyboard_only(page: Page, app_url: str) -> None:
+    page.goto(app_url)
+    expect(page.get_by_text("No messages yet")).to_be_visible()
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "message":
+            break
+    expect(message_box(page)).to_be_focused()
+    page.keyboard.type("first line")
+    page.keyboard.press("Shift+Enter")  # a new line, not a send
+    page.keyboard.type("second line")
+    expect(message_box(page)).to_have_value("first line\nsecond line")
+    page.keyboard.press("Enter")
+    expect(page.locator(".message-assistant")).to_have_attribute("aria-busy", "false", timeout=20_000)
+    expect(page.locator(".message-user")).to_contain_text("first line\nsecond line")
+
+    page.keyboard.press("Tab")  # Send
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("textbox", name="Title")).to_be_focused()
+    page.keyboard.type("Typed task")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PLAIN_TEXT)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Submit task")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(status_of(task_card(page, "Typed task"))).to_have_text("completed", timeout=TASK_DONE_MS)
+
+
+def test_phone_width_and_dark_mode(page: Page, app_url: str, pages: PageServer, browser, page_log) -> None:
+    page.set_viewport_size(MOBILE)
+    page.goto(app_url)
+    long_url = pages.url("/pages/wikipedia.html?" + "x" * 200)
+    send_message(page, f"what is at {long_url} ?")
+    card = submit_task(page, "Phone", f"Summarize {pages.url('/pages/wikipedia.html')}")
+    expect(status_of(card)).to_have_text("completed", timeout=TASK_DONE_MS)
+    assert page.evaluate(NO_HORIZONTAL_SCROLL)
+    screenshot(page, "page-mobile.png")
+
+    dark = open_context(browser, page_log, color_scheme="dark", viewport=MOBILE,
+                        storage_state=page.context.storage_state())
+    try:
+        dark_page = dark.new_page()
+        dark_page.goto(app_url)
+        expect(status_of(task_card(dark_page, "Phone"))).to_have_text("completed")
+        assert dark_page.evaluate(NO_HORIZONTAL_SCROLL)
+        screenshot(dark_page, "page-mobile-dark.png")
+    finally:
+        dark.close()
