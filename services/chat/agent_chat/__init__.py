@@ -1,0 +1,1 @@
+"""The chat service: answers messages with the configured LLM, streams, starts tasks."""
