@@ -132,6 +132,16 @@ def test_one_extractor_alone_when_they_disagree(monkeypatch: pytest.MonkeyPatch)
     assert precision_recall_f1(result.text, expected_text("cnn"))[2] > 0.9
 
 
+def test_a_failing_extractor_leaves_the_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("extractor bug")
+
+    monkeypatch.setattr(extract_module.trafilatura, "extract", broken)
+    result = extract(source_html("cnn"))
+    assert result.extractor == "readability"
+    assert precision_recall_f1(result.text, expected_text("cnn"))[2] > 0.9
+
+
 @pytest.mark.parametrize("html", ["", "   ", "<html></html>", "<!-- only a comment -->", "\x00\x01",
                                   '<?xml version="1.0" encoding="utf-8"?><html><body></body></html>',
                                   "<div>" * 3000 + "deep" + "</div>" * 3000])

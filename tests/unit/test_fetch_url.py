@@ -225,6 +225,11 @@ async def test_http_errors(fetch: Fetch, pages: PageServer, code: int, retryable
     assert error.retryable is retryable
 
 
+async def test_no_content_is_not_a_page(fetch: Fetch, pages: PageServer) -> None:
+    error = await refused(fetch, pages.url("/status/204"))
+    assert error.message == f"{pages.url('/status/204')} answered HTTP 204 No Content, not a page"
+
+
 async def test_slow_page_past_the_deadline(fetch: Fetch, pages: PageServer) -> None:
     started = time.monotonic()
     error = await refused(fetch, pages.url("/slow/cnn.html?delay=3"), fetch_total_timeout_s=0.5)

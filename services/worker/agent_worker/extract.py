@@ -165,8 +165,15 @@ def join(blocks: list[Block]) -> str:
 
 # --- the two extractors ----------------------------------------------------------------------
 
+# Either extractor failing on an odd page must not fail the task while the other may
+# still read it: their errors are logged and count as finding nothing.
+
 def run_trafilatura(content: str) -> str:
-    text = trafilatura.extract(content, include_comments=False, favor_recall=True)
+    try:
+        text = trafilatura.extract(content, include_comments=False, favor_recall=True)
+    except Exception as exc:  # see above
+        log.warning("trafilatura failed: %r", exc)
+        return ""
     return plain_paragraphs(re.sub(r"\n+", "\n\n", text)) if text else ""
 
 
@@ -177,8 +184,11 @@ def run_readability(content: str) -> str:
     squeezed = _WHITESPACE.sub(lambda m: "\n" if "\n" in m.group() else " ", content)
     try:
         article = Document(squeezed).summary(html_partial=True)
-    except (Unparseable, lxml.etree.ParserError, ValueError) as exc:
+    except Unparseable as exc:
         log.info("readability found no article: %s", exc)
+        return ""
+    except Exception as exc:  # see above
+        log.warning("readability failed: %r", exc)
         return ""
     root = parse(article)
     return join(page_blocks(root)) if root is not None else ""

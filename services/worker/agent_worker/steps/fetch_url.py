@@ -158,7 +158,7 @@ async def answer(response: httpx.Response, url: httpx.URL, settings: WorkerSetti
         kind = "the page cannot be fetched" if code < 500 else "a server error"
         raise StepError(f"{url} answered HTTP {code} {response.reason_phrase} ({kind})",
                         retryable=code >= 500 or code in RETRYABLE_4XX)
-    if code != 200:
+    if code not in (200, 203):  # 203: a proxy's copy of the page, still the page
         raise StepError(f"{url} answered HTTP {code} {response.reason_phrase}, not a page")
     media, charset = content_type(response.headers.get("content-type", ""))
     if media and media not in TEXT_TYPES:
