@@ -11,7 +11,8 @@ from agent_common import db
 from agent_common.redisconn import create_redis
 from starlette.types import Scope
 
-from agent_gateway.ratelimit import RateLimiter, RedisPyRunner
+from agent_gateway.ratelimit import SCRIPT, RateLimiter, RedisPyRunner, ScriptRunner
+from agent_gateway.redisfast import FastRedis
 from agent_gateway.sessions import Session, SessionStore, token_from_headers
 from agent_gateway.settings import GatewaySettings
 from agent_gateway.upstream import UpstreamPool
@@ -24,7 +25,7 @@ class GatewayState:
     settings: GatewaySettings
     pool: asyncpg.Pool | None = None
     redis: aioredis.Redis | None = None
-    rl_redis: aioredis.Redis | None = None
+    runner: ScriptRunner | None = None
     sessions: SessionStore | None = None
     limiter: RateLimiter | None = None
     http: httpx.AsyncClient | None = None
@@ -37,13 +38,10 @@ class GatewayState:
         s = self.settings
         self.pool = await db.create_pool(s)
         self.redis = create_redis(s)
-        # the limiter's own client: short timeouts, so a hanging Redis delays a request little
-        self.rl_redis = aioredis.Redis.from_url(
-            s.redis_url, socket_timeout=s.rate_limit_redis_timeout_s,
-            socket_connect_timeout=s.rate_limit_redis_timeout_s, max_connections=64)
+        self.runner = self._script_runner()
         self.sessions = SessionStore(self.pool, ttl_s=s.session_ttl_s, cache_ttl_s=s.session_cache_ttl_s,
                                      cache_max=s.session_cache_max)
-        self.limiter = RateLimiter(RedisPyRunner(self.rl_redis), on_redis_error=s.rate_limit_on_redis_error,
+        self.limiter = RateLimiter(self.runner, on_redis_error=s.rate_limit_on_redis_error,
                                    retry_s=s.rate_limit_redis_retry_s)
         self.http = httpx.AsyncClient(timeout=2.0)
         for name in UPSTREAM_NAMES:
@@ -52,14 +50,27 @@ class GatewayState:
                 keepalive_s=s.upstream_keepalive_s, connect_timeout_s=s.upstream_connect_timeout_s,
                 pool_timeout_s=s.upstream_pool_timeout_s)
 
+    def _script_runner(self) -> ScriptRunner:
+        """The limiter's own Redis client, with short timeouts so that a hanging Redis
+        delays a request little: the pipelined one, or redis-py for URLs it does not speak
+        (unix sockets)."""
+        timeout = self.settings.rate_limit_redis_timeout_s
+        try:
+            return FastRedis(self.settings.redis_url, SCRIPT, timeout_s=timeout)
+        except ValueError:
+            client = aioredis.Redis.from_url(self.settings.redis_url, socket_timeout=timeout,
+                                             socket_connect_timeout=timeout)
+            return RedisPyRunner(client)
+
     async def close(self) -> None:
         for upstream in self.upstreams.values():
             await upstream.close()
         if self.http is not None:
             await self.http.aclose()
-        for client in (self.rl_redis, self.redis):
-            if client is not None:
-                await client.aclose()
+        if isinstance(self.runner, FastRedis):
+            self.runner.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         if self.pool is not None:
             await self.pool.close()
 

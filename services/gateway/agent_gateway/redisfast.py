@@ -1,0 +1,165 @@
+"""The rate limiter's Redis client: one pipelined connection for the EVALSHA every proxied
+request makes, replies parsed by hiredis.
+
+Why not redis-py here: under load its per-command machinery (connection pool checkout,
+command packing, response callbacks, one socket write per command) was the largest cost the
+profile showed after the sockets themselves (docs/gateway.md). Here the commands of all
+requests that arrive in one event-loop turn go out in one write, and replies are matched to
+callers in order. redis-py still serves everything else (/ready, /api/upstreams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections import deque
+from urllib.parse import unquote, urlsplit
+
+import hiredis
+
+
+def _command(*parts: bytes | str | float) -> bytes:
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        if isinstance(part, float | int):
+            part = repr(part)
+        data = part.encode() if isinstance(part, str) else part
+        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class _Pipe(asyncio.Protocol):
+    """One connection: requests written in batches, replies answered in order."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.timeout_s = timeout_s
+        self.transport: asyncio.Transport | None = None
+        self.reader = hiredis.Reader()
+        self.pending: deque[tuple[asyncio.Future[object], float]] = deque()
+        self.outbox: list[bytes] = []
+        self.closed = False
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, command: bytes) -> asyncio.Future[object]:
+        if self.closed:
+            raise ConnectionError("redis connection closed")
+        future = self.loop.create_future()
+        self.pending.append((future, self.loop.time()))
+        if not self.outbox:
+            self.loop.call_soon(self._flush)
+        self.outbox.append(command)
+        if self._watchdog is None:
+            self._watchdog = self.loop.call_later(self.timeout_s, self._check)
+        return future
+
+    def _flush(self) -> None:
+        if self.outbox and not self.closed and self.transport is not None:
+            self.transport.write(b"".join(self.outbox))
+        self.outbox.clear()
+
+    def _check(self) -> None:
+        """One timer for all calls: fail everything once the oldest reply is overdue."""
+        self._watchdog = None
+        if not self.pending:
+            return
+        overdue_at = self.pending[0][1] + self.timeout_s
+        if self.loop.time() >= overdue_at:
+            self._fail(TimeoutError("redis did not answer in time"))
+            if self.transport is not None:
+                self.transport.abort()
+        else:
+            self._watchdog = self.loop.call_at(overdue_at, self._check)
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        pending = self.pending
+        while (reply := self.reader.gets()) is not False:
+            if not pending:  # a reply nobody waits for: out of step, start over
+                self._fail(ConnectionError("redis sent an unexpected reply"))
+                self.transport.abort()  # type: ignore[union-attr]
+                return
+            future = pending.popleft()[0]
+            if not future.done():
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectionError(f"redis connection lost ({exc or 'closed'})"))
+
+    def _fail(self, exc: Exception) -> None:
+        self.closed = True
+        while self.pending:
+            future = self.pending.popleft()[0]
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved: the caller re-raises it
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+
+class FastRedis:
+    """EVALSHA of one script over one pipelined connection, reconnecting when it is lost."""
+
+    def __init__(self, url: str, script: str, *, timeout_s: float) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss"):
+            raise ValueError(f"FastRedis needs a redis:// or rediss:// URL, not {parts.scheme}://")
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or 6379
+        self.ssl = ssl.create_default_context() if parts.scheme == "rediss" else None
+        self.hello: list[bytes] = []  # sent first on every new connection
+        if parts.password:
+            user = unquote(parts.username) if parts.username else None
+            self.hello.append(_command("AUTH", *((user,) if user else ()), unquote(parts.password)))
+        db = parts.path.strip("/")
+        if db and db != "0":
+            self.hello.append(_command("SELECT", db))
+        self.script = script.encode()
+        self.sha = hashlib.sha1(self.script, usedforsecurity=False).hexdigest().encode()
+        self.timeout_s = timeout_s
+        self._pipe: _Pipe | None = None
+        self._connecting: asyncio.Future[_Pipe] | None = None
+
+    async def _connection(self) -> _Pipe:
+        pipe = self._pipe
+        if pipe is not None and not pipe.closed:
+            return pipe
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+        try:
+            return await asyncio.shield(self._connecting)
+        finally:
+            if self._connecting is not None and self._connecting.done():
+                self._connecting = None
+
+    async def _connect(self) -> _Pipe:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self.timeout_s):
+            _, pipe = await loop.create_connection(lambda: _Pipe(self.timeout_s), self.host, self.port,
+                                                   ssl=self.ssl)
+            for reply in await asyncio.gather(*(pipe.send(c) for c in self.hello)):
+                if isinstance(reply, hiredis.ReplyError):
+                    pipe.transport.abort()  # type: ignore[union-attr]
+                    raise ConnectionError(f"redis refused the connection setup: {reply}")
+        self._pipe = pipe
+        return pipe
+
+    async def evalsha(self, key: str, *args: float) -> list[int]:
+        pipe = await self._connection()
+        reply = await pipe.send(_command(b"EVALSHA", self.sha, b"1", key, *args))
+        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+            # a restarted or flushed Redis: EVAL sends the script and caches it again
+            reply = await pipe.send(_command(b"EVAL", self.script, b"1", key, *args))
+        if isinstance(reply, hiredis.ReplyError):
+            raise ConnectionError(f"redis script error: {reply}")
+        return reply  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if self._pipe is not None and self._pipe.transport is not None:
+            self._pipe.transport.close()
+        self._pipe = None
