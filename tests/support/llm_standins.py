@@ -16,6 +16,7 @@ A streamed answer that the client closes early is counted in `disconnects`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -79,7 +80,9 @@ class StandIn:
     # ---- control, for tests --------------------------------------------------------------
 
     def reset(self) -> None:
+        """Back to normal; answers still in flight from before no longer count."""
         with self.lock:
+            self.generation = getattr(self, "generation", 0) + 1
             self.mode = "ok"
             self.hang_s = 4.0
             self.replies: deque[Reply] = deque()
@@ -112,6 +115,7 @@ class StandIn:
             self.requests.append(body)
             self.headers.append({k.lower(): v for k, v in h.headers.items()})
             mode = self.mode
+            generation = self.generation
             reply = self.replies.popleft() if self.replies else None
         if not self.authorized(h) or mode == "401":
             self.send_json(h, 401, self.error_body(401))
@@ -129,12 +133,17 @@ class StandIn:
             self.usage_sent.append(usage)
         try:
             if body.get("stream"):
-                self.stream(h, body, reply, usage, mode)
+                if self.stream(h, body, reply, usage, mode):
+                    self.count("completed_streams", generation)
             else:
                 self.answer(h, body, reply, usage, mode)
         except ClientGone:
-            with self.lock:
-                self.disconnects += 1
+            self.count("disconnects", generation)
+
+    def count(self, counter: str, generation: int) -> None:
+        with self.lock:
+            if generation == self.generation:
+                setattr(self, counter, getattr(self, counter) + 1)
 
     def default_reply(self, body: dict[str, Any]) -> Reply:
         """After a tool result, repeat it; else answer the last user text."""
@@ -158,7 +167,8 @@ class StandIn:
         self.send_json(h, 200, payload)
 
     def stream(self, h: BaseHTTPRequestHandler, body: dict[str, Any], reply: Reply,
-               usage: tuple[int, int], mode: str) -> None:
+               usage: tuple[int, int], mode: str) -> bool:
+        """Send the answer as SSE; False when it was cut off on purpose (broken)."""
         events = self.stream_events(body, reply, usage)
         h.send_response(200)
         h.send_header("Content-Type", "text/event-stream")
@@ -169,15 +179,14 @@ class StandIn:
         for i, event in enumerate(events):
             if i == cut and mode == "broken":
                 self.hang_up(h)
-                return
+                return False
             if i == cut and mode == "stall":
                 time.sleep(self.hang_s)
             if reply.chunk_delay_s:
                 time.sleep(reply.chunk_delay_s)
             self.write_chunk(h, event.encode())
         self.write_chunk(h, b"")
-        with self.lock:
-            self.completed_streams += 1
+        return True
 
     # ---- wire helpers ---------------------------------------------------------------------
 
@@ -192,10 +201,8 @@ class StandIn:
     @staticmethod
     def hang_up(h: BaseHTTPRequestHandler) -> None:
         h.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             h.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     @staticmethod
     def send_json(h: BaseHTTPRequestHandler, status: int, body: bytes | dict[str, Any],
@@ -207,10 +214,8 @@ class StandIn:
         for key, value in (extra or {}).items():
             h.send_header(key, value)
         h.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             h.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     @staticmethod
     def sse(data: dict[str, Any] | str, event: str | None = None) -> str:
@@ -280,7 +285,8 @@ class OpenAIStandIn(StandIn):
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
         if reply.tool_calls:
             message["tool_calls"] = [
-                {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+                {"id": f"call_{i}", "type": "function",
+                 "function": {"name": name, "arguments": json.dumps(args)}}
                 for i, (name, args) in enumerate(reply.tool_calls)
             ]
         return {
@@ -323,7 +329,7 @@ class AnthropicStandIn(StandIn):
 
     def error_body(self, status: int) -> dict[str, Any]:
         kinds = {401: ("authentication_error", "invalid x-api-key"),
-                 429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
+                 429: ("rate_limit_error", "Number of requests has exceeded your per-minute rate limit"),
                  500: ("api_error", "Internal server error"),
                  529: ("overloaded_error", "Overloaded")}
         kind, message = kinds[status]
@@ -373,7 +379,8 @@ class AnthropicStandIn(StandIn):
         index = 0
         if reply.text:
             events.append(self.block_start(index, {"type": "text", "text": ""}))
-            events += [self.block_delta(index, {"type": "text_delta", "text": p}) for p in chunks_of(reply.text)]
+            events += [self.block_delta(index, {"type": "text_delta", "text": p})
+                       for p in chunks_of(reply.text)]
             events.append(self.sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
             index += 1
         for i, (name, args) in enumerate(reply.tool_calls):
@@ -396,4 +403,5 @@ class AnthropicStandIn(StandIn):
                         "content_block_start")
 
     def block_delta(self, index: int, delta: dict[str, Any]) -> str:
-        return self.sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
+        return self.sse({"type": "content_block_delta", "index": index, "delta": delta},
+                        "content_block_delta")

@@ -42,7 +42,7 @@ def event(name: str, data: dict[str, Any]) -> bytes:
 def tool_event(result: ToolResult) -> dict[str, Any]:
     data: dict[str, Any] = {"name": result.name, "ok": result.ok}
     for key in ("task_id", "status", "error"):
-        if key in result.data:
+        if result.data.get(key) is not None:
             data[key] = result.data[key]
     return data
 
