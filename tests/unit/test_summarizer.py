@@ -102,6 +102,7 @@ def test_reading_time() -> None:
 def test_short_texts_return_all_their_sentences() -> None:
     assert summarize("Only one.").sentences == ["Only one."]
     assert summarize("One. Two!").sentences == ["One.", "Two!"]
+    assert summarize("One.").summary == "Summary: 1 word, about 1 min read. One."
     assert summarize("").sentences == []
     assert summarize("").summary == "Summary: no text."
 

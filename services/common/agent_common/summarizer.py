@@ -75,18 +75,18 @@ def _short_line_blocks(text: str, start: int, end: int) -> list[_Span]:
     return [b for b in blocks if text[b.start:b.end].strip()]
 
 
-def _is_boundary(text: str, end: re.Match[str], sentence_start: int, block_end: int) -> bool:
+def _is_boundary(text: str, punctuation: re.Match[str], sentence_start: int, block_end: int) -> bool:
     """Does this punctuation close a sentence? Not before a lowercase word, and a single
     period not after an abbreviation or an initial ("Mr. Smith", "U.S. Army", "J. Doe")."""
-    punct = end.group(0)
+    punct = punctuation.group(0)
     if punct[0] in "。！？":
         return True
-    following = _NEXT_START.match(text, end.end(), block_end)
+    following = _NEXT_START.match(text, punctuation.end(), block_end)
     if following is None or following.group(1).islower():
         return False
     if not punct.startswith(".") or punct.startswith(".."):
         return True  # ! ? and ellipses end a sentence before a capital
-    before = text[sentence_start:end.start()].split()
+    before = text[sentence_start:punctuation.start()].split()
     last = before[-1].lstrip(_OPENERS).lower() if before else ""
     if last in _NUMBERED:
         return not following.group(1).isdigit()
@@ -95,10 +95,10 @@ def _is_boundary(text: str, end: re.Match[str], sentence_start: int, block_end: 
 
 def _sentence_spans(text: str, block: _Span) -> list[_Span]:
     spans, start = [], block.start
-    for end in _END.finditer(text, block.start, block.end):
-        if _is_boundary(text, end, start, block.end):
-            spans.append(_Span(start, end.end()))
-            start = end.end()
+    for punctuation in _END.finditer(text, block.start, block.end):
+        if _is_boundary(text, punctuation, start, block.end):
+            spans.append(_Span(start, punctuation.end()))
+            start = punctuation.end()
     spans.append(_Span(start, block.end))
     return [_strip(text, s) for s in spans if text[s.start:s.end].strip()]
 
@@ -281,7 +281,8 @@ def summarize(text: str, *, title: str | None = None, min_sentences: int = 3, ma
     minutes = max(1, round(words / words_per_minute)) if words else 0
     sentences = split_sentences(text)
     chosen = _choose(sentences, words, title, min_sentences, max(min_sentences, max_sentences))
-    head = f"Summary: {words} words, about {minutes} min read." if words else "Summary: no text."
+    plural = "" if words == 1 else "s"
+    head = f"Summary: {words} word{plural}, about {minutes} min read." if words else "Summary: no text."
     body = " ".join(chosen)  # verbatim, so each sentence can be found in the summary as is
     return Summary(f"{head} {body}".strip(), chosen, words, minutes)
 
