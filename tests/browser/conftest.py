@@ -84,10 +84,26 @@ def context(browser: playwright_api.Browser, page_log: PageLog
     context.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test, so that `page` can tell whether the test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
 @pytest.fixture
-def page(context: playwright_api.BrowserContext, page_log: PageLog) -> Iterator[playwright_api.Page]:
+def page(request: pytest.FixtureRequest, context: playwright_api.BrowserContext, page_log: PageLog
+         ) -> Iterator[playwright_api.Page]:
     page = context.new_page()
     yield page
+    failed = getattr(request.node, "report_call", None)
+    if failed is not None and failed.failed and not page.is_closed():
+        # what the page looked like when the test gave up, for CI's artifacts
+        screenshot(page, f"failed-{request.node.name}.png")
+        (ARTIFACTS / f"failed-{request.node.name}.log").write_text(
+            "console errors:\n" + "\n".join(page_log.console_errors)
+            + "\npage errors:\n" + "\n".join(page_log.page_errors))
     violations = [] if page.is_closed() else page.evaluate("window.__cspViolations || []")
     assert not violations, f"CSP violations: {violations}"
     assert not page_log.csp_messages(), f"CSP messages in the console: {page_log.csp_messages()}"

@@ -157,25 +157,26 @@ export async function chatHistory() {
 }
 
 /**
- * Send a message; the reply streams into onDelta(text). Resolves with the final event
- * ({chat_id, usage, ...}). Understands `data: {"delta": "..."}` chunks and a final
- * `event: done`; a plain JSON answer ({"response"}) works too.
+ * Send a message; the reply streams into onDelta(text), and onTool(data) hears of each tool
+ * the assistant ran (a task started, say). Resolves with the final event ({chat_id, usage,
+ * ...}). The chat service's stream: `event: delta` {"text"}, `event: tool` {...},
+ * `event: done` {...}, `event: error` {"status","detail"}; a plain JSON answer
+ * ({"response"}) works too.
  */
-export async function sendChat(message, onDelta, signal) {
+export async function sendChat(message, { onDelta, onTool = () => {} }) {
   await ensureSession();
   const options = json({ message });
   options.headers.accept = "text/event-stream";
-  options.signal = signal;
   const response = await send("/api/chat", options);
   if (!(response.headers.get("content-type") || "").includes("text/event-stream")) {
     const body = await response.json();
     onDelta(body.response || "");
     return body;
   }
-  return readStream(response, onDelta);
+  return readStream(response, onDelta, onTool);
 }
 
-async function readStream(response, onDelta) {
+async function readStream(response, onDelta, onTool) {
   const parser = new SseParser();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let final = null;
@@ -188,7 +189,12 @@ async function readStream(response, onDelta) {
       data = event.data;
     }
     if (event.event === "error") {
-      throw new ApiError(502, describe(502, data && data.detail ? data.detail : data));
+      const status = (data && data.status) || 502;
+      throw new ApiError(status, describe(status, data && data.detail ? data.detail : data));
+    }
+    if (event.event === "tool") {
+      onTool(data);
+      return;
     }
     if (event.event === "done" || event.event === "end") {
       final = typeof data === "object" && data ? data : {};

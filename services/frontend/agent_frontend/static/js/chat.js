@@ -34,9 +34,25 @@ export function initChat({ onReply }) {
     log.scrollTop = log.scrollHeight;
   };
 
-  async function loadHistory() {
+  // Sending waits for the first history load (done or failed), so that history never lands
+  // on top of a conversation already under way.
+  let firstLoad = null;
+  let historyWanted = false;
+
+  function loadHistory() {
+    const attempt = fetchHistory();
+    firstLoad = firstLoad || attempt;
+    return attempt;
+  }
+
+  async function fetchHistory() {
     try {
       const history = await chatHistory();
+      clearProblem("history");
+      if (busy) {
+        historyWanted = true; // a reply is streaming: show the stored history after it
+        return;
+      }
       list.replaceChildren();
       for (const entry of history) {
         if (entry.role === "user" || entry.role === "assistant") addMessage(entry.role, entry.content);
@@ -44,7 +60,6 @@ export function initChat({ onReply }) {
       setText(status, EMPTY);
       setHidden(status, list.children.length > 0);
       scrollToEnd();
-      clearProblem("history");
     } catch (error) {
       showUnavailable();
       reportProblem("history", messageOf(error), loadHistory);
@@ -61,6 +76,7 @@ export function initChat({ onReply }) {
     if (!text || busy) return;
     busy = true;
     send.disabled = true;
+    if (firstLoad) await firstLoad;
     box.value = "";
     const mine = addMessage("user", text);
     const reply = addMessage("assistant", "");
@@ -68,10 +84,13 @@ export function initChat({ onReply }) {
     const streamed = document.createTextNode("");
     reply.body.append(streamed);
     try {
-      await sendChat(text, (delta) => {
-        const stick = nearBottom();
-        streamed.appendData(delta);
-        if (stick) scrollToEnd();
+      await sendChat(text, {
+        onDelta: (delta) => {
+          const stick = nearBottom();
+          streamed.appendData(delta);
+          if (stick) scrollToEnd();
+        },
+        onTool: onReply, // a task may have started: show it now, not after the reply
       });
     } catch (error) {
       if (streamed.data) {
@@ -88,6 +107,10 @@ export function initChat({ onReply }) {
       busy = false;
       send.disabled = false;
       onReply(); // the assistant may have started a task
+      if (historyWanted) {
+        historyWanted = false;
+        loadHistory();
+      }
     }
   }
 
