@@ -120,7 +120,8 @@ def test_fallback_takes_visible_paragraphs(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(extract_module, "run_trafilatura", lambda html: "")
     monkeypatch.setattr(extract_module, "run_readability", lambda html: "")
     html = ("<html><body><nav>Home | About</nav><div>Real text of the page.</div>"
-            "<p hidden>not shown</p><p style='display: none'>nor this</p><footer>(c) us</footer></body></html>")
+            "<p hidden>not shown</p><p style='display: none'>nor this</p>"
+            "<footer>(c) us</footer></body></html>")
     result = extract(html)
     assert (result.extractor, result.text) == ("fallback", "Real text of the page.")
 
@@ -150,7 +151,8 @@ def test_empty_or_odd_pages_do_not_raise(html: str) -> None:
 
 
 def test_xhtml_with_an_xml_declaration() -> None:
-    body = "".join(f"<p>Paragraph {i} of an XHTML article with plenty of words to read here.</p>" for i in range(6))
+    paragraph = "<p>Paragraph {} of an XHTML article with plenty of words to read here.</p>"
+    body = "".join(paragraph.format(i) for i in range(6))
     html = f'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml"><head>' \
            f"<title>An XHTML article title</title></head><body>{body}</body></html>"
     result = extract(html, "application/xhtml+xml")
@@ -159,7 +161,8 @@ def test_xhtml_with_an_xml_declaration() -> None:
 
 
 @pytest.mark.parametrize(("head", "title"), [
-    ('<meta property="og:title" content="  From   Open Graph "><title>Other - Site</title>', "From Open Graph"),
+    ('<meta property="og:title" content="  From   Open Graph "><title>Other - Site</title>',
+     "From Open Graph"),
     ('<meta name="DC.Title" content="Dublin Core"><meta property="og:title" content="OG">', "Dublin Core"),
     ('<script type="application/ld+json">{"@context": "https://schema.org", "@type": "NewsArticle",'
      ' "headline": "From JSON-LD"}</script><meta property="og:title" content="OG">', "From JSON-LD"),
@@ -205,7 +208,8 @@ async def test_step_reads_fetch_output_in_a_thread(ctx: StepContext, monkeypatch
 
 
 async def test_step_passes_plain_text(ctx: StepContext) -> None:
-    out = await extract_text.run({}, {"html": "Just text.\n\nTwo paragraphs.", "content_type": "text/plain"}, ctx)
+    page = {"html": "Just text.\n\nTwo paragraphs.", "content_type": "text/plain"}
+    out = await extract_text.run({}, page, ctx)
     assert (out["text"], out["extractor"], out["word_count"]) == ("Just text.\n\nTwo paragraphs.", "plain", 4)
 
 

@@ -32,11 +32,13 @@ from tests.unit.fixture_articles import expected_text, normalize, source_html, t
      ["The U.S. Army and the U.K. Navy met.", "They talked."]),
     ("Use a tool, e.g. A hammer, i.e. The best one. Then stop.",
      ["Use a tool, e.g. A hammer, i.e. The best one.", "Then stop."]),
-    ("Prices rose 3.5 percent. Rates fell 0.25 points.", ["Prices rose 3.5 percent.", "Rates fell 0.25 points."]),
+    ("Prices rose 3.5 percent. Rates fell 0.25 points.",
+     ["Prices rose 3.5 percent.", "Rates fell 0.25 points."]),
     ("J. R. R. Tolkien wrote it. It sold.", ["J. R. R. Tolkien wrote it.", "It sold."]),
     ('He said "Stop." Then he left.', ['He said "Stop."', "Then he left."]),
     ("“Is it?” she asked. “Yes.” He nodded.", ["“Is it?” she asked.", "“Yes.”", "He nodded."]),
-    ("See No. 5 for that. The answer was no. Next one.", ["See No. 5 for that.", "The answer was no.", "Next one."]),
+    ("See No. 5 for that. The answer was no. Next one.",
+     ["See No. 5 for that.", "The answer was no.", "Next one."]),
     ("It was fine (mostly.) Then not.", ["It was fine (mostly.)", "Then not."]),
     ("Wait... What happened? Nothing.", ["Wait...", "What happened?", "Nothing."]),
     ("Version 2.0 shipped. 300 people came.", ["Version 2.0 shipped.", "300 people came."]),
@@ -50,7 +52,8 @@ def test_sentences(text: str, sentences: list[str]) -> None:
 def test_paragraph_breaks_end_sentences() -> None:
     """A title or byline without punctuation is never glued to the first sentence."""
     text = "The Big Headline\n\nBy Jane Doe\n\nThe story starts here. It goes on."
-    assert split_sentences(text) == ["The Big Headline", "By Jane Doe", "The story starts here.", "It goes on."]
+    assert split_sentences(text) == [
+        "The Big Headline", "By Jane Doe", "The story starts here.", "It goes on."]
 
 
 def test_a_short_line_ends_its_block_but_wrapped_prose_stays_whole() -> None:
@@ -111,7 +114,8 @@ def test_length_follows_the_text() -> None:
     paragraph = "Streams let many workers share one queue of messages safely. "
     short = summarize(" ".join(f"Sentence {i} is about queues and workers here." for i in range(20)))
     assert len(short.sentences) == 3
-    long = summarize("\n\n".join(f"{paragraph}Topic {i} brings its own words number {i}." for i in range(200)))
+    long = summarize("\n\n".join(f"{paragraph}Topic {i} brings its own words number {i}."
+                                  for i in range(200)))
     assert len(long.sentences) == 5
     assert len(summarize(TEXT_ARTICLE, min_sentences=1, max_sentences=1).sentences) == 1
 
@@ -128,7 +132,8 @@ def test_junk_is_not_chosen() -> None:
 
 def test_deterministic_across_processes() -> None:
     """Same text, same summary, whatever the hash seed of the process."""
-    code = ("from agent_common.summarizer import summarize; from tests.support.pageserver import TEXT_ARTICLE;"
+    code = ("from agent_common.summarizer import summarize;"
+            "from tests.support.pageserver import TEXT_ARTICLE;"
             "print(summarize(TEXT_ARTICLE * 3, title='Redis streams').summary)")
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
