@@ -63,7 +63,8 @@ class ChatService:
     async def finish(self, ex: Exchange) -> dict[str, Any]:
         """Store the answer with model, tokens, latency and cost; return the API's answer."""
         out = ex.turn.outcome
-        cost = cost_usd(self.settings.llm_prices, out.model, out.usage) if self.provider else None
+        # priced by the configured model name: an API may answer with a dated variant of it
+        cost = cost_usd(self.settings.llm_prices, self.provider.model, out.usage) if self.provider else None
         acc = store.Accounting(out.model, out.usage.prompt_tokens, out.usage.completion_tokens,
                                ex.elapsed_ms(), cost)
         chat_id = await store.add_assistant_message(self.pool, ex.user_id, out.text, acc)

@@ -11,7 +11,10 @@ _MILLION = Decimal(1_000_000)
 
 
 def cost_by_kind(prices: dict[str, ModelPrice], model: str, usage: Usage) -> dict[str, Decimal] | None:
-    """{"prompt": USD, "completion": USD}, or None when no price is configured for the model."""
+    """{"prompt": USD, "completion": USD}, or None when no price is configured for the model.
+
+    `model` is the configured name (LLM_MODEL), as in LLM_PRICES: APIs may answer with a
+    dated variant ("gpt-4o-mini-2024-07-18") that the prices would not list."""
     price = prices.get(model)
     if price is None:
         return None

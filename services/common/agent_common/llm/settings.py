@@ -38,5 +38,11 @@ class LLMSettings(Settings):
     # auto: max_completion_tokens without LLM_BASE_URL, max_tokens with one.
     llm_max_tokens_field: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
 
+    # the worker's summarize step: how much of the text goes to the model, how long its
+    # summary may be, and how long to wait before falling back to the extractive summary
+    summary_llm_input_max_chars: int = Field(48_000, ge=1_000)
+    summary_llm_max_tokens: int = Field(400, ge=16)
+    summary_llm_timeout_s: float = Field(60.0, gt=0)
+
     def model_name(self) -> str:
         return self.llm_model or DEFAULT_MODELS[self.llm_provider]

@@ -1,21 +1,59 @@
-"""summarize: a summary of extract_text's text, or of the text a task carries itself."""
+"""summarize: a summary of extract_text's text, or of the text a task carries itself.
+
+With LLM_PROVIDER=offline (the default) the summary is extractive. With a real provider the
+configured model writes it and its token usage is recorded on the step (ctx.usage); when
+the model fails, the extractive summary is used and the model's error is kept beside it."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from functools import lru_cache
 from typing import Any
 
 from agent_common import summarizer
+from agent_common.llm import LLMError, LLMSettings
+from agent_common.llm.summary import summarize_with_llm
+
 from agent_worker.steps import StepContext, StepError
+
+log = logging.getLogger("agent.worker.summarize")
+
+
+@lru_cache
+def llm_settings() -> LLMSettings:
+    """The LLM knobs from the environment (provider, model, keys, timeouts, prices)."""
+    return LLMSettings()
 
 
 async def run(params: dict[str, Any], previous: dict[str, Any] | None, ctx: StepContext) -> dict[str, Any]:
     text, title = source(params, previous)
+    llm_error = None
+    if ctx.settings.llm_provider != "offline":
+        try:
+            return await _by_model(text, title, ctx)
+        except LLMError as exc:
+            log.warning("LLM summary of task %s failed, using the extractive one: %s",
+                        ctx.task_id, exc.detail)
+            llm_error = exc.detail
+    output = await _extractive(text, title, ctx)
+    if llm_error:
+        output["llm_error"] = llm_error
+    return output
+
+
+async def _by_model(text: str, title: str | None, ctx: StepContext) -> dict[str, Any]:
+    result = await summarize_with_llm(llm_settings(), text, title)
+    ctx.usage = result.usage
+    words = summarizer.word_count(text)
+    minutes = max(1, round(words / ctx.settings.reading_words_per_minute)) if words else 0
+    head = f"Summary: {words} words, about {minutes} min read."  # the extractive summary's head
+    return {"summary": f"{head} {result.text}", "sentences": [], "word_count": words,
+            "reading_minutes": minutes, "title": title, "method": "llm", "model": result.usage["model"]}
+
+
+async def _extractive(text: str, title: str | None, ctx: StepContext) -> dict[str, Any]:
     settings = ctx.settings
-    # LLM SUMMARIES PLUG IN HERE (the chat issue adds the providers): when
-    # settings.llm_provider != "offline", ask that provider for the summary, record its token
-    # usage in ctx.usage, and return it with "method": "llm"; fall back to the extractive
-    # summary below when the provider fails. Until then every provider gets the extractive one.
     summary = await asyncio.to_thread(
         summarizer.summarize, text, title=title,
         min_sentences=settings.summary_min_sentences, max_sentences=settings.summary_max_sentences,
