@@ -143,6 +143,17 @@ async def test_a_rebound_name_is_refused(fetch: Fetch, canary: PageServer,
     assert canary.total_hits() == before
 
 
+@pytest.mark.parametrize("temporary", [False, True])
+async def test_unresolvable_names(fetch: Fetch, monkeypatch: pytest.MonkeyPatch, temporary: bool) -> None:
+    async def resolver(host: str, port: int) -> list[str]:
+        raise ssrf.ResolveError(f"could not resolve {host}: lookup failed", temporary=temporary)
+
+    monkeypatch.setattr(ssrf, "getaddrinfo", resolver)
+    error = await refused(fetch, "http://nowhere.test/")
+    assert error.message == "could not resolve nowhere.test: lookup failed"
+    assert error.retryable is temporary
+
+
 async def test_requests_are_pinned_to_the_address() -> None:
     async with httpx.AsyncClient() as http:
         check_pinned(http)

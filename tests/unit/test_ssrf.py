@@ -3,6 +3,7 @@ allow-list, and resolution through a stand-in resolver (never real DNS)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import socket
@@ -181,13 +182,21 @@ async def test_no_answer_is_an_error() -> None:
         await ssrf.resolve("empty.example", 80, resolver=_resolver({"empty.example": []}))
 
 
-async def test_system_resolver_failure_is_reported() -> None:
-    """`.invalid` never resolves (RFC 6761) and is answered locally."""
-    with pytest.raises(ssrf.ResolveError, match="could not resolve nothing.invalid"):
-        await ssrf.getaddrinfo("nothing.invalid", 80)
+@pytest.mark.parametrize(("errno", "temporary"), [(socket.EAI_NONAME, False), (socket.EAI_AGAIN, True)])
+async def test_resolver_failures_are_reported(monkeypatch: pytest.MonkeyPatch, errno: int,
+                                              temporary: bool) -> None:
+    """The system resolver's failure, stood in for: no DNS query leaves the machine."""
+    async def failing(*args: object, **kwargs: object) -> list:
+        raise socket.gaierror(errno, "lookup failed")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", failing)
+    with pytest.raises(ssrf.ResolveError, match="^could not resolve nowhere.test: lookup failed$") as info:
+        await ssrf.getaddrinfo("nowhere.test", 80)
+    assert info.value.temporary is temporary
 
 
 async def test_system_resolver_localhost_is_refused() -> None:
+    """localhost comes from the hosts file, not from DNS."""
     with pytest.raises(ssrf.Blocked, match=r"^blocked: (127\.0\.0\.1|::1) is a loopback address$"):
         await ssrf.resolve("localhost", 80)
 
