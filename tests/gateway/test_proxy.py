@@ -15,6 +15,7 @@ import pytest
 from tests.gateway.conftest import Gateway, new_session, upstream_headers
 from tests.gateway.upstreams import BIG_CHUNK, BIG_CHUNKS, SSE_DONE, SSE_FIRST, EchoUpstream
 
+Http = httpx.AsyncClient
 ROUTES = [
     ("POST", "/api/chat", "/chat"),
     ("POST", "/api/task", "/task"),
@@ -25,8 +26,8 @@ ROUTES = [
 
 
 @pytest.mark.parametrize(("method", "path", "upstream_path"), ROUTES)
-async def test_each_route_reaches_its_upstream_path(client: httpx.AsyncClient, gw: str, method: str, path: str,
-                                                   upstream_path: str) -> None:
+async def test_each_route_reaches_its_upstream_path(client: Http, gw: str, method: str, path: str,
+        upstream_path: str) -> None:
     session = await new_session(client, gw)
     body = b'{"message":"hi"}' if method == "POST" else None
     answer = await client.request(method, gw + path, headers=session.bearer, content=body)
@@ -37,7 +38,7 @@ async def test_each_route_reaches_its_upstream_path(client: httpx.AsyncClient, g
         assert echoed["body"] == body.decode()
 
 
-async def test_own_chat_history_is_forwarded_and_another_users_is_404(client: httpx.AsyncClient, gw: str) -> None:
+async def test_own_chat_history_is_forwarded_and_another_users_is_404(client: Http, gw: str) -> None:
     me, other = await new_session(client, gw), await new_session(client, gw)
     mine = await client.get(f"{gw}/api/chat/history/{me.user_id}", headers=me.bearer)
     assert mine.status_code == 200
@@ -47,13 +48,13 @@ async def test_own_chat_history_is_forwarded_and_another_users_is_404(client: ht
     assert theirs.json() == {"detail": "not found"}
 
 
-async def test_query_string_is_passed_on(client: httpx.AsyncClient, gw: str) -> None:
+async def test_query_string_is_passed_on(client: Http, gw: str) -> None:
     session = await new_session(client, gw)
     answer = await client.get(f"{gw}/api/tasks?limit=5&x=%0d%0a", headers=session.bearer)
     assert answer.json()["query"] == "limit=5&x=%0d%0a"
 
 
-async def test_unknown_api_path_and_wrong_method_are_json(client: httpx.AsyncClient, gw: str) -> None:
+async def test_unknown_api_path_and_wrong_method_are_json(client: Http, gw: str) -> None:
     session = await new_session(client, gw)
     missing = await client.get(f"{gw}/api/nothing-here", headers=session.bearer)
     assert missing.status_code == 404
@@ -64,7 +65,7 @@ async def test_unknown_api_path_and_wrong_method_are_json(client: httpx.AsyncCli
     assert "detail" in wrong.json()
 
 
-async def test_parameters_that_are_not_ids_do_not_route(client: httpx.AsyncClient, gw: str) -> None:
+async def test_parameters_that_are_not_ids_do_not_route(client: Http, gw: str) -> None:
     session = await new_session(client, gw)
     for path in ("/api/tasks/..%2F..%2Fadmin", "/api/tasks/a%0d%0aX-Injected:%201", "/api/tasks/a.b"):
         answer = await client.get(gw + path, headers=session.bearer)
@@ -74,8 +75,8 @@ async def test_parameters_that_are_not_ids_do_not_route(client: httpx.AsyncClien
 # ---- headers ------------------------------------------------------------------------------------
 
 
-async def test_request_headers_hop_by_hop_dropped_and_forwarding_headers_set(client: httpx.AsyncClient,
-                                                                            gw: str, echo: EchoUpstream) -> None:
+async def test_request_headers_hop_by_hop_dropped_and_forwarding_headers_set(client: Http, gw: str,
+        echo: EchoUpstream) -> None:
     session = await new_session(client, gw)
     answer = await client.get(f"{gw}/api/tasks", headers={
         **session.bearer,
@@ -103,14 +104,14 @@ async def test_request_headers_hop_by_hop_dropped_and_forwarding_headers_set(cli
     assert seen["host"] == [f"127.0.0.1:{echo.port}"]
 
 
-async def test_forwarded_proto_is_the_scheme_without_a_proxy_header(client: httpx.AsyncClient, gw: str) -> None:
+async def test_forwarded_proto_is_the_scheme_without_a_proxy_header(client: Http, gw: str) -> None:
     session = await new_session(client, gw)
     seen = upstream_headers((await client.get(f"{gw}/api/tasks", headers=session.bearer)).json())
     assert seen["x-forwarded-proto"] == ["http"]
     assert seen["x-forwarded-for"] == ["127.0.0.1"]
 
 
-async def test_response_headers_hop_by_hop_server_and_upstream_request_id_dropped(client: httpx.AsyncClient,
+async def test_response_headers_hop_by_hop_server_and_upstream_request_id_dropped(client: Http,
                                                                                   gw: str) -> None:
     session = await new_session(client, gw)
     answer = await client.get(f"{gw}/api/tasks", headers=session.bearer)
@@ -121,7 +122,7 @@ async def test_response_headers_hop_by_hop_server_and_upstream_request_id_droppe
     assert len(answer.headers.get_list("x-request-id")) == 1
 
 
-async def test_request_id_generated_when_absent_and_the_same_upstream(client: httpx.AsyncClient, gw: str) -> None:
+async def test_request_id_generated_when_absent_and_the_same_upstream(client: Http, gw: str) -> None:
     session = await new_session(client, gw)
     answer = await client.get(f"{gw}/api/tasks", headers=session.bearer)
     request_id = answer.headers["x-request-id"]
@@ -129,7 +130,7 @@ async def test_request_id_generated_when_absent_and_the_same_upstream(client: ht
     assert upstream_headers(answer.json())["x-request-id"] == [request_id]
 
 
-async def test_request_id_echoed_when_given_and_replaced_when_unsafe(client: httpx.AsyncClient, gw: str) -> None:
+async def test_request_id_echoed_when_given_and_replaced_when_unsafe(client: Http, gw: str) -> None:
     session = await new_session(client, gw)
     given = await client.get(f"{gw}/api/tasks", headers={**session.bearer, "X-Request-ID": "trace-42.a_b:c"})
     assert given.headers["x-request-id"] == "trace-42.a_b:c"
@@ -156,11 +157,11 @@ def _raw_request(base: str, request: bytes) -> bytes:
     b"X-Forwarded-For: 1.2.3.4\rX-Injected: 1",
     b"X-Custom: a\x00b",
 ])
-async def test_crlf_and_control_characters_in_headers_never_reach_the_upstream(client: httpx.AsyncClient, gw: str,
-                                                                               evil: bytes) -> None:
+async def test_crlf_and_control_characters_in_headers_never_reach_the_upstream(client: Http, gw: str,
+        evil: bytes) -> None:
     session = await new_session(client, gw)
-    raw = await asyncio.to_thread(_raw_request, gw, b"GET /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                                  + session.token.encode() + b"\r\n" + evil + b"\r\nConnection: close\r\n\r\n")
+    head = b"GET /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + session.token.encode()
+    raw = await asyncio.to_thread(_raw_request, gw, head + b"\r\n" + evil + b"\r\nConnection: close\r\n\r\n")
     status_line = raw.split(b"\r\n", 1)[0]
     if b" 200 " in status_line:  # accepted: then nothing was injected upstream
         assert b"x-injected" not in raw.lower().split(b"\r\n\r\n", 1)[1]
@@ -168,13 +169,13 @@ async def test_crlf_and_control_characters_in_headers_never_reach_the_upstream(c
         assert b" 400 " in status_line
 
 
-async def test_bare_lf_header_injection_is_just_another_client_header(client: httpx.AsyncClient, gw: str) -> None:
+async def test_bare_lf_header_injection_is_just_another_client_header(client: Http, gw: str) -> None:
     """A LF in a value ends the line: X-Injected is then a header the client sent, which is
     no worse than sending it outright. What matters is that X-User-Id stays the session's."""
     session = await new_session(client, gw)
-    raw = await asyncio.to_thread(_raw_request, gw, b"GET /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                                  + session.token.encode() + b"\r\nX-Note: a\nX-User-Id: forged\r\n"
-                                  + b"Connection: close\r\n\r\n")
+    head = b"GET /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + session.token.encode()
+    raw = await asyncio.to_thread(_raw_request, gw, head + b"\r\nX-Note: a\nX-User-Id: forged\r\n"
+                                  b"Connection: close\r\n\r\n")
     if b" 200 " in raw.split(b"\r\n", 1)[0]:
         body = raw.split(b"\r\n\r\n", 1)[1]
         assert b"forged" not in body
@@ -184,8 +185,8 @@ async def test_bare_lf_header_injection_is_just_another_client_header(client: ht
 # ---- streaming ----------------------------------------------------------------------------------
 
 
-async def test_event_stream_arrives_chunk_by_chunk_with_no_read_timeout(client: httpx.AsyncClient, gw: str,
-                                                                        echo: EchoUpstream) -> None:
+async def test_event_stream_arrives_chunk_by_chunk_with_no_read_timeout(client: Http, gw: str,
+        echo: EchoUpstream) -> None:
     session = await new_session(client, gw)
     echo.sse_pause_s = 1.5  # longer than this gateway's 1 s read timeout for other responses
     headers = {**session.bearer, "Accept": "text/event-stream"}
@@ -202,8 +203,8 @@ async def test_event_stream_arrives_chunk_by_chunk_with_no_read_timeout(client: 
     assert rest.endswith(SSE_DONE)
 
 
-async def test_client_leaving_an_event_stream_closes_the_upstream_stream(client: httpx.AsyncClient, gw: str,
-                                                                          echo: EchoUpstream) -> None:
+async def test_client_leaving_an_event_stream_closes_the_upstream_stream(client: Http, gw: str,
+        echo: EchoUpstream) -> None:
     session = await new_session(client, gw)
     headers = {**session.bearer, "Accept": "text/event-stream"}
     async with client.stream("POST", f"{gw}/api/chat", headers=headers, json={"message": "hi"}) as stream:
@@ -214,8 +215,7 @@ async def test_client_leaving_an_event_stream_closes_the_upstream_stream(client:
     assert echo.sse_disconnected.is_set()
 
 
-async def test_request_body_is_streamed_to_the_upstream(client: httpx.AsyncClient, gw: str,
-                                                        echo: EchoUpstream) -> None:
+async def test_request_body_is_streamed_to_the_upstream(client: Http, gw: str, echo: EchoUpstream) -> None:
     session = await new_session(client, gw)
 
     async def body():  # type: ignore[no-untyped-def]
@@ -235,7 +235,7 @@ async def test_request_body_is_streamed_to_the_upstream(client: httpx.AsyncClien
     assert len(echo.body_chunks) >= 2
 
 
-async def test_large_response_streams_through_intact(client: httpx.AsyncClient, gw: str) -> None:
+async def test_large_response_streams_through_intact(client: Http, gw: str) -> None:
     session = await new_session(client, gw)
     digest = hashlib.sha256()
     size = 0
@@ -249,8 +249,8 @@ async def test_large_response_streams_through_intact(client: httpx.AsyncClient, 
     assert digest.hexdigest() == expected.hexdigest()
 
 
-async def test_connections_to_the_upstream_are_kept_alive_and_shared(client: httpx.AsyncClient, gw: str,
-                                                                     echo: EchoUpstream) -> None:
+async def test_connections_to_the_upstream_are_kept_alive_and_shared(client: Http, gw: str,
+        echo: EchoUpstream) -> None:
     session = await new_session(client, gw)
     ports = set()
     for _ in range(20):
@@ -268,7 +268,7 @@ async def test_connections_to_the_upstream_are_kept_alive_and_shared(client: htt
 # ---- limits and timeouts ------------------------------------------------------------------------
 
 
-async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, gw: str) -> None:
+async def test_body_over_the_limit_is_413(client: Http, gw: str) -> None:
     session = await new_session(client, gw)
     declared = await client.post(f"{gw}/api/task", headers=session.bearer, content=b"x" * 5000)
     assert declared.status_code == 413
@@ -283,7 +283,7 @@ async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, gw: str) ->
     assert "detail" in streamed.json()
 
 
-async def test_slow_upstream_is_504_naming_it(client: httpx.AsyncClient, gw: str) -> None:
+async def test_slow_upstream_is_504_naming_it(client: Http, gw: str) -> None:
     session = await new_session(client, gw)
     started = time.monotonic()
     answer = await client.get(f"{gw}/api/tasks/slow", headers=session.bearer)
@@ -292,7 +292,7 @@ async def test_slow_upstream_is_504_naming_it(client: httpx.AsyncClient, gw: str
     assert time.monotonic() - started < 2.5  # the route's 1 s timeout, not the upstream's 3 s
 
 
-async def test_upstream_stalling_mid_body_cuts_the_response(client: httpx.AsyncClient, gw: str) -> None:
+async def test_upstream_stalling_mid_body_cuts_the_response(client: Http, gw: str) -> None:
     session = await new_session(client, gw)
     with pytest.raises(httpx.RemoteProtocolError):
         await client.get(f"{gw}/api/tasks/stall", headers=session.bearer)
@@ -300,7 +300,7 @@ async def test_upstream_stalling_mid_body_cuts_the_response(client: httpx.AsyncC
     assert (await client.get(f"{gw}/api/tasks", headers=session.bearer)).status_code == 200
 
 
-async def test_health_ready_and_metrics(client: httpx.AsyncClient, gateways: dict[str, Gateway]) -> None:
+async def test_health_ready_and_metrics(client: Http, gateways: dict[str, Gateway]) -> None:
     base = gateways["echo"].url
     assert (await client.get(f"{base}/health")).json() == {"status": "ok"}
     ready = await client.get(f"{base}/ready")

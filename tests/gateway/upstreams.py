@@ -10,6 +10,7 @@ close, a reset, half a response, or a proper answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
@@ -17,9 +18,8 @@ import time
 
 import orjson
 import uvicorn
-from starlette.types import Receive, Scope, Send
-
 from agent_common.devstack import free_port
+from starlette.types import Receive, Scope, Send
 
 SSE_FIRST = b'event: delta\ndata: {"delta": "Hel"}\n\n'
 SSE_SECOND = b'event: delta\ndata: {"delta": "lo"}\n\n'
@@ -178,7 +178,7 @@ class BrokenUpstream:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
+        with conn, contextlib.suppress(OSError):  # idle keep-alive connections time out
             conn.settimeout(10)
             buffer = b""
             while True:
@@ -211,7 +211,8 @@ class BrokenUpstream:
         if b"close" in body:
             return False
         if b"partial" in body:
-            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"part")
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                         b"content-length: 100\r\n\r\n{\"part")
             return False
         answer = b'{"ok":true}'
         conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%b"

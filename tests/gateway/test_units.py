@@ -1,0 +1,195 @@
+"""The gateway's pieces in-process: routing table, header rules, token parsing, the local
+bucket, the Lua script's arithmetic in a real Redis, and the upstream pool's accounting."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+from agent_common.devstack import Stack, free_port
+from agent_gateway import routes
+from agent_gateway.proxy import client_address, upstream_headers
+from agent_gateway.ratelimit import SCRIPT, LocalBuckets, RateLimiter
+from agent_gateway.redisfast import FastRedis
+from agent_gateway.sessions import token_from_headers, well_formed
+from agent_gateway.upstream import UpstreamDown, UpstreamPool
+
+from tests.gateway.upstreams import EchoUpstream
+
+
+@pytest.mark.parametrize(("method", "path", "expected"), [
+    ("POST", "/api/chat", ("chat", "/chat", "")),
+    ("GET", "/api/chat/history/u-1", ("chat", "/chat/history/u-1", "u-1")),
+    ("POST", "/api/task", ("orchestrator", "/task", "")),
+    ("GET", "/api/tasks", ("orchestrator", "/tasks", "")),
+    ("GET", "/api/tasks/abc", ("orchestrator", "/task/abc", "abc")),
+    ("POST", "/api/tasks/abc/cancel", ("orchestrator", "/task/abc/cancel", "abc")),
+])
+def test_routing_table(method: str, path: str, expected: tuple[str, str, str]) -> None:
+    hit = routes.match(method, path)
+    assert hit is not None
+    route, target, param = hit
+    assert (route.upstream, target, param) == expected
+
+
+@pytest.mark.parametrize("path", ["/api/tasks/", "/api/tasks/a/b", "/api/task/x", "/api/chat/history/",
+                                  "/api/tasks/a%2Fb", "/api/chats", "/api/session"])
+def test_paths_that_do_not_route(path: str) -> None:
+    assert routes.match("GET", path) is None
+
+
+def test_wrong_method_names_the_allowed_ones() -> None:
+    with pytest.raises(routes.MethodNotAllowed) as caught:
+        routes.match("PUT", "/api/tasks/abc")
+    assert caught.value.allowed == ["GET"]
+
+
+def _scope(headers: list[tuple[bytes, bytes]], client: tuple[str, int] | None = ("10.0.0.5", 1234)) -> dict:
+    return {"headers": headers, "client": client, "scheme": "http"}
+
+
+def test_upstream_headers_rules() -> None:
+    lines, length, has_body = upstream_headers(_scope([
+        (b"host", b"gw"), (b"content-length", b"5"), (b"connection", b"close, x-hop"), (b"x-hop", b"1"),
+        (b"x-forwarded-for", b"1.1.1.1"), (b"x-forwarded-for", b"2.2.2.2"), (b"x-user-id", b"evil"),
+        (b"x-forwarded-proto", b"javascript"), (b"accept", b"*/*"),
+    ]), "user-1", "rid")
+    text = b"".join(lines).decode()
+    assert (length, has_body) == (5, True)
+    assert "accept: */*\r\n" in text
+    assert "x-hop" not in text and "host" not in text and "evil" not in text
+    assert "x-forwarded-for: 1.1.1.1, 2.2.2.2, 10.0.0.5\r\n" in text
+    assert "x-forwarded-proto: http\r\n" in text  # an invalid claim falls back to the real scheme
+    assert "x-user-id: user-1\r\nx-request-id: rid\r\n" in text
+
+
+def test_request_without_length_or_chunking_has_no_body() -> None:
+    _, length, has_body = upstream_headers(_scope([(b"accept", b"*/*")], client=None), "u", "r")
+    assert (length, has_body) == (None, False)
+    _, _, chunked = upstream_headers(_scope([(b"transfer-encoding", b"chunked")]), "u", "r")
+    assert chunked
+
+
+def test_client_address_with_and_without_trusted_proxies() -> None:
+    scope = _scope([(b"x-forwarded-for", b"6.6.6.6, 7.7.7.7"), (b"x-forwarded-for", b"8.8.8.8")])
+    assert client_address(scope, 0) == "10.0.0.5"
+    assert client_address(scope, 1) == "8.8.8.8"
+    assert client_address(scope, 2) == "7.7.7.7"
+    assert client_address(scope, 9) == "6.6.6.6"
+
+
+def test_token_from_bearer_or_cookie() -> None:
+    assert token_from_headers([(b"authorization", b"Bearer abc")]) == b"abc"
+    assert token_from_headers([(b"authorization", b"bearer  abc ")]) == b"abc"
+    assert token_from_headers([(b"cookie", b"a=1; session=xyz; b=2")]) == b"xyz"
+    assert token_from_headers([(b"cookie", b"a=1"), (b"cookie", b"session=two")]) == b"two"
+    assert token_from_headers([(b"authorization", b"Basic abc")]) is None
+    assert token_from_headers([(b"cookie", b"mysession=1")]) is None
+    assert well_formed(b"A" * 43) and not well_formed(b"A" * 42) and not well_formed(b"A" * 42 + b"=")
+
+
+def test_local_bucket() -> None:
+    buckets = LocalBuckets(max_keys=2)
+    assert [buckets.take("a", 2, 1).allowed for _ in range(3)] == [True, True, False]
+    assert buckets.take("a", 2, 1).retry_after_s == 1
+    buckets.take("b", 2, 1)
+    buckets.take("c", 2, 1)  # evicts the oldest
+    assert len(buckets._buckets) == 2
+
+
+async def test_lua_bucket_in_redis(infra: Stack) -> None:
+    fast = FastRedis(infra.redis.url, SCRIPT, timeout_s=1)
+    redis = aioredis.Redis.from_url(infra.redis.url)
+    try:
+        await redis.delete("rl:unit")
+        results = [await fast.evalsha("rl:unit", 2, 0.5, 1) for _ in range(3)]
+        assert [r[0] for r in results] == [1, 1, 0]
+        assert 1500 <= results[2][1] <= 2000  # ms until one token at 0.5/s
+        await redis.script_flush()  # as after a Redis restart: EVAL loads it again
+        assert (await fast.evalsha("rl:other", 2, 0.5, 1))[0] == 1
+    finally:
+        fast.close()
+        await redis.aclose()
+
+
+async def test_limiter_uses_the_fallback_when_redis_is_unreachable() -> None:
+    fast = FastRedis(f"redis://127.0.0.1:{free_port()}/0", SCRIPT, timeout_s=0.2)
+    limiter = RateLimiter(fast, on_redis_error="local", retry_s=5)
+    verdicts = [await limiter.take("k", 2, 0.1) for _ in range(3)]
+    assert [v.allowed for v in verdicts] == [True, True, False]
+    closed = RateLimiter(fast, on_redis_error="closed", retry_s=5)
+    assert (await closed.take("k", 2, 0.1)).unavailable
+    opened = RateLimiter(fast, on_redis_error="open", retry_s=5)
+    assert all([(await opened.take("k", 2, 0.1)).allowed for _ in range(5)])
+
+
+@pytest.fixture(scope="module")
+def upstream() -> EchoUpstream:
+    server = EchoUpstream().start()
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+def _pool(url: str, **kwargs: float) -> UpstreamPool:
+    options = {"max_connections": 2, "keepalive_s": 30.0, "connect_timeout_s": 1.0, "pool_timeout_s": 2.0}
+    return UpstreamPool("test", url, **{**options, **kwargs})  # type: ignore[arg-type]
+
+
+async def _get(pool: UpstreamPool, path: bytes = b"/tasks") -> int:
+    response = await pool.request(b"GET", path, [], timeout=5)
+    try:
+        while await response.next_chunk(5):
+            pass
+        return response.status
+    finally:
+        response.release()
+
+
+async def test_pool_never_opens_more_than_its_limit(upstream: EchoUpstream) -> None:
+    pool = _pool(upstream.url)
+    before = set(upstream.client_ports)
+    assert set(await asyncio.gather(*(_get(pool) for _ in range(40)))) == {200}
+    assert len(upstream.client_ports - before) <= 2
+    assert pool.slots == len(pool.idle) <= 2
+    await pool.close()
+
+
+async def test_pool_waiting_longer_than_its_timeout_is_503(upstream: EchoUpstream) -> None:
+    pool = _pool(upstream.url, max_connections=1, pool_timeout_s=0.3)
+    slow = asyncio.ensure_future(pool.request(b"GET", b"/task/slow", [], timeout=5))
+    await asyncio.sleep(0.1)
+    with pytest.raises(UpstreamDown, match="no free connection"):
+        await pool.request(b"GET", b"/tasks", [], timeout=5)
+    (await slow).release()
+    assert await _get(pool) == 200
+    await pool.close()
+
+
+async def test_expired_keepalive_connections_are_replaced(upstream: EchoUpstream) -> None:
+    pool = _pool(upstream.url, keepalive_s=0.2)
+    await _get(pool)
+    first = pool.idle[-1]
+    await asyncio.sleep(0.3)
+    await _get(pool)
+    assert pool.idle[-1] is not first and first.closed
+    assert pool.slots == 1
+    await pool.close()
+
+
+async def test_a_connection_the_upstream_closed_while_idle_is_not_used(upstream: EchoUpstream) -> None:
+    pool = _pool(upstream.url)
+    await _get(pool)
+    pool.idle[-1].transport.close()  # as if the upstream had closed it
+    await asyncio.sleep(0.05)
+    assert await _get(pool) == 200
+    assert pool.slots == 1
+    await pool.close()
+
+
+async def test_refused_connection_frees_its_slot() -> None:
+    pool = _pool(f"http://127.0.0.1:{free_port()}", max_connections=1)
+    for _ in range(3):
+        with pytest.raises(UpstreamDown, match="refused"):
+            await pool.request(b"GET", b"/", [], timeout=1)
+    assert pool.slots == 0
