@@ -135,6 +135,15 @@ def lone_frontend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.stop(timeout=10)
 
 
+def assert_accessible(page: playwright_api.Page) -> None:
+    """axe-core's WCAG 2.x A and AA rules: no violation, contrast included."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": [
+        "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}})
+    assert results.violations_count == 0, results.generate_report()
+
+
 def screenshot(page: playwright_api.Page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name

@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import MOBILE, open_context, screenshot
+from tests.browser.conftest import MOBILE, assert_accessible, open_context, screenshot
 from tests.support.pageserver import PageServer
 
 TASK_DONE_MS = 45_000
@@ -97,6 +97,7 @@ def test_task_on_a_fixture_page_completes_with_its_summary(page: Page, app_url: 
     expect(card.get_by_role("button", name="Cancel")).to_be_hidden()
     send_message(page, "hello")
     screenshot(page, "page-desktop.png")
+    assert_accessible(page)
 
 
 def test_asking_in_the_chat_starts_a_task_shown_under_tasks(page: Page, app_url: str,
@@ -203,6 +204,7 @@ def test_phone_width_and_dark_mode(page: Page, app_url: str, pages: PageServer, 
     expect(status_of(card)).to_have_text("completed", timeout=TASK_DONE_MS)
     assert page.evaluate(NO_HORIZONTAL_SCROLL)
     screenshot(page, "page-mobile.png")
+    assert_accessible(page)
 
     dark = open_context(browser, page_log, color_scheme="dark", viewport=MOBILE,
                         storage_state=page.context.storage_state())
@@ -212,5 +214,6 @@ def test_phone_width_and_dark_mode(page: Page, app_url: str, pages: PageServer, 
         expect(status_of(task_card(dark_page, "Phone"))).to_have_text("completed")
         assert dark_page.evaluate(NO_HORIZONTAL_SCROLL)
         screenshot(dark_page, "page-mobile-dark.png")
+        assert_accessible(dark_page)
     finally:
         dark.close()

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import MOBILE, PageLog, screenshot
+from tests.browser.conftest import MOBILE, PageLog, assert_accessible, screenshot
 
 NO_HORIZONTAL_SCROLL = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 
@@ -46,6 +46,7 @@ def test_gateway_down_shows_an_alert_and_the_form_still_works(page: Page, lone_f
     expect(page.get_by_role("log")).to_contain_text("Not sent")
     expect(page.get_by_role("textbox", name="Message", exact=True)).to_have_value("hello?")
     screenshot(page, "page-gateway-down.png")
+    assert_accessible(page)
     assert all("503" in m for m in page_log.console_errors), page_log.console_errors
 
 

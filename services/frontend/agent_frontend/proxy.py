@@ -103,7 +103,7 @@ async def forward(client: httpx.AsyncClient, request: Request, read_timeout_s: f
     )
     try:
         upstream = await client.send(upstream_request, stream=True)
-    except httpx.ConnectError as exc:
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         log.warning("gateway unreachable: %s", exc.__class__.__name__)
         return error(503, "the API gateway is unavailable, try again shortly",
                      headers={"retry-after": str(RETRY_AFTER_S)})

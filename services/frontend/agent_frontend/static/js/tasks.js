@@ -147,9 +147,14 @@ class Card {
     this.description = el("p", { className: "task-description" });
     this.steps = el("ol", { className: "steps", attrs: { "aria-label": "Steps" } });
     this.resultText = el("p");
+    // a long result scrolls inside its box, so the box takes focus for keyboard scrolling
     this.result = el("div", {
       className: "task-result",
-      children: [el("span", { className: "task-section-label", text: "Result" }), this.resultText],
+      attrs: { tabindex: "0", role: "group", "aria-labelledby": `${id}-result ${id}-title` },
+      children: [
+        el("span", { className: "task-section-label", text: "Result", attrs: { id: `${id}-result` } }),
+        this.resultText,
+      ],
     });
     this.errorText = el("p");
     this.error = el("div", {
