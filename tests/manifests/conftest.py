@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.manifests.support import COMPONENTS, ENVS, REPO, Render, render
+from tests.manifests.support import COMPONENTS, ENVS, REPO, SERVICES, Render, render
 
 ARTIFACTS = REPO / "test-artifacts" / "manifests"
 
@@ -45,6 +45,9 @@ def _component_kustomization(folder: Path, components: list[str]) -> str:
         f"  - {base}",
         "components:",
         *(f"  - {base}/components/{c}" for c in components),
+        "images:",
+        *(f"  - name: agent-system-{s}\n    newName: ghcr.io/OWNER/agent-system-{s}\n    newTag: 0.0.0-test"
+          for s in SERVICES),
     ]
     text = "\n".join(lines) + "\n"
     if "keda" in components:
