@@ -63,6 +63,9 @@ class StandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in separate writes: with Nagle's algorithm the body
+            # waits for the client's delayed ACK, about 40 ms per answer
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:
                 pass
