@@ -100,6 +100,18 @@ def test_task_on_a_fixture_page_completes_with_its_summary(page: Page, app_url: 
     assert_accessible(page)
 
 
+def test_a_failed_task_shows_its_error(page: Page, app_url: str, pages: PageServer) -> None:
+    page.goto(app_url)
+    card = submit_task(page, "A missing page", f"Summarize {pages.url('/status/404')}")
+    expect(status_of(card)).to_have_text("failed", timeout=TASK_DONE_MS)
+    error = card.locator(".task-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("404")
+    expect(card.locator(".task-result")).to_be_hidden()
+    expect(card.get_by_role("button", name="Cancel")).to_be_hidden()
+    expect(card.locator(".step-failed")).to_have_count(1)
+
+
 def test_asking_in_the_chat_starts_a_task_shown_under_tasks(page: Page, app_url: str,
                                                            pages: PageServer) -> None:
     page.goto(app_url)

@@ -13,11 +13,6 @@ export class ApiError extends Error {
     this.name = "ApiError";
     this.status = status;
   }
-
-  /** The server (or the way to it) is down, rather than the request being wrong. */
-  get unavailable() {
-    return this.status === 0 || this.status === 502 || this.status === 503 || this.status === 504;
-  }
 }
 
 /** What to tell the person about a failed call. */

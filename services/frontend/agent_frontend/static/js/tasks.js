@@ -185,7 +185,7 @@ class Card {
     setText(this.status, task.status);
     this.status.className = `status status-${task.status}`;
     setText(this.description, task.description);
-    this.updateSteps(task.steps || []);
+    this.updateSteps(task.steps || [], FINISHED.has(task.status));
     setText(this.resultText, task.result);
     setHidden(this.result, !(task.status === "completed" && task.result));
     setText(this.errorText, task.error);
@@ -195,7 +195,7 @@ class Card {
     setHidden(this.cancel, FINISHED.has(task.status));
   }
 
-  updateSteps(steps) {
+  updateSteps(steps, taskFinished) {
     setHidden(this.steps, steps.length === 0);
     while (this.steps.children.length > steps.length) this.steps.lastChild.remove();
     steps.forEach((step, index) => {
@@ -205,7 +205,10 @@ class Card {
         this.steps.append(item);
       }
       const [name, state] = item.children;
-      item.className = `step step-${step.status}`;
+      // a step still running in a cancelled task ends on its own; polling has stopped, so
+      // show it still rather than spinning forever
+      const still = taskFinished && step.status === "processing";
+      item.className = `step step-${still ? "queued" : step.status}`;
       setText(name, stepLabel(step));
       setText(state, `: ${step.status}`);
       if (step.error) item.title = step.error;
