@@ -4,13 +4,16 @@ and the services as real processes over real HTTP."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent_common.devstack import Ports, Stack
+from agent_common.devstack.stack import services_from_env
 from tests.support.pageserver import PageServer
+from tests.support.stackdir import stack_dir
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -56,13 +59,16 @@ TEST_ENV = {
 
 
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory, pages: PageServer) -> Iterator[Stack]:
+def infra(pages: PageServer) -> Iterator[Stack]:
     """PostgreSQL and Redis (migrated), no services yet."""
-    stack = Stack(tmp_path_factory.mktemp("stack"), ports=Ports.free(), durable=False,
-                  env={**TEST_ENV, "FETCH_ALLOWED_HOSTS": pages.hostport})
+    base = stack_dir()
+    stack = Stack(base, ports=Ports.free(), durable=False,
+                  env={**TEST_ENV, "FETCH_ALLOWED_HOSTS": pages.hostport},
+                  only=services_from_env(os.environ.get("AGENT_SERVICES")))
     stack.start_infra()
     yield stack
     stack.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """The orchestrator's HTTP API (port 8000): POST /task, GET /task/{id}, GET /tasks,
 POST /task/{id}/cancel. The user is the X-User-Id the gateway sends."""
 
-from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator

@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-# http(s) URLs up to whitespace or a closing bracket/quote; trailing punctuation is the
-# sentence's, not the URL's ("Summarize https://x.org/a.")
-_URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
+# http(s) URLs (an IPv6 host in brackets included) up to whitespace, a bracket or a quote;
+# trailing punctuation is the sentence's, not the URL's ("Summarize https://x.org/a.")
+_URL = re.compile(r"https?://(?:\[[0-9a-f:.%]+\])?[^\s<>\"'(){}\[\]]*", re.IGNORECASE)
 _TRAILING = ".,;:!?"
 
 

@@ -300,9 +300,14 @@ class Worker:
             pipe.set(queue.status_key(str(task_id)), status, ex=self.settings.task_status_ttl_s)
         pipe.xack(queue.STREAM, queue.GROUP, delivery.message_id)
         pipe.xdel(queue.STREAM, delivery.message_id)
-        results = await pipe.execute()
-        if nxt:
+        # run every command even if one fails (e.g. XACK after Redis lost the group), so an
+        # enqueued successor is still recorded
+        results = await pipe.execute(raise_on_error=False)
+        if nxt and isinstance(results[0], str):
             self._stream_ids.append((task_id, nxt.seq, results[0]))
+        errors = [r for r in results if isinstance(r, Exception)]
+        if errors:
+            raise errors[0]
 
     async def _not_claimable(self, conn: asyncpg.Connection, delivery: queue.Delivery,
                              task_id: uuid.UUID, seq: int) -> None:

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from agent_common.devstack.stack import Ports, Stack
+from agent_common.devstack.stack import Ports, Stack, services_from_env
 
 
 def main() -> int:
@@ -18,7 +18,8 @@ def main() -> int:
     data = Path(os.environ.get("AGENT_DATA_DIR", ".data"))
     ports = Ports()
     ports.resolve_taken()
-    stack = Stack(data, ports=ports, workers=int(os.environ.get("WORKERS", "2")))
+    stack = Stack(data, ports=ports, workers=int(os.environ.get("WORKERS", "2")),
+                  only=services_from_env(os.environ.get("AGENT_SERVICES")))
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:

@@ -42,9 +42,15 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def services_from_env(value: str | None) -> set[str] | None:
+    """AGENT_SERVICES=orchestrator,worker limits what starts; empty means everything."""
+    names = {n.strip() for n in (value or "").split(",") if n.strip()}
+    return names or None
+
+
 class Stack:
     def __init__(self, data_dir: Path, *, ports: Ports, workers: int = 2, durable: bool = True,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, only: set[str] | None = None) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.log_dir = self.data_dir / "logs"
         self.ports = ports
@@ -52,6 +58,7 @@ class Stack:
             self.ports.workers.append(free_port())
         self.worker_count = workers
         self.extra_env = env or {}
+        self.only = only  # start only these services (None: every installed one)
         self.pg = LocalPostgres(self.data_dir / "postgres", ports.postgres, durable=durable)
         self.redis = LocalRedis(self.data_dir / "redis", ports.redis)
         self.services: dict[str, ServiceProcess] = {}
@@ -101,13 +108,16 @@ class Stack:
         started: list[ServiceProcess] = []
         for name, module in (("orchestrator", "agent_orchestrator"), ("chat", "agent_chat"),
                              ("gateway", "agent_gateway"), ("frontend", "agent_frontend")):
-            if installed(module):
+            if installed(module) and self._wanted(name):
                 started.append(self._service(name, module, getattr(self.ports, name)))
-        if installed("agent_worker"):
+        if installed("agent_worker") and self._wanted("worker"):
             started += [self.start_worker() for _ in range(self.worker_count)]
         for proc in started:
             proc.wait_ready()
         return started
+
+    def _wanted(self, name: str) -> bool:
+        return self.only is None or name in self.only
 
     def all_processes(self) -> list[ServiceProcess]:
         return [*self.services.values(), *self.workers]
