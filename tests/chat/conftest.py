@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 import pytest
-from agent_common.devstack import ServiceProcess, Stack, free_port
 
+from agent_common.devstack import ServiceProcess, Stack, free_port
 from tests.support.llm_standins import API_KEY, AnthropicStandIn, OpenAIStandIn, StandIn
 
 MODEL = "standin-model"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncpg
 import httpx
 import pytest
-from agent_common.devstack import Stack
 
+from agent_common.devstack import Stack
 from tests.chat.helpers import rows, send, stream
 from tests.support.tasks import new_user
 

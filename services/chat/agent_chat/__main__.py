@@ -1,9 +1,8 @@
 """`python -m agent_chat`: serve the chat API on PORT (3001)."""
 
-from agent_common import serve
-
 from agent_chat.app import create_app
 from agent_chat.settings import ChatSettings
+from agent_common import serve
 
 
 def main() -> None:

@@ -9,13 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from agent_common import db
-from agent_common.identity import UserId
-from agent_common.llm import LLMError, make_provider
-from agent_common.logs import setup_logging
-from agent_common.redisconn import create_redis
-from agent_common.validation import clean_text
-from agent_common.web import ORJSONResponse, setup_service
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 
@@ -25,6 +18,13 @@ from agent_chat.schemas import ChatIn, ChatOut, HistoryItem
 from agent_chat.service import ChatService
 from agent_chat.settings import ChatSettings
 from agent_chat.tools import Orchestrator
+from agent_common import db
+from agent_common.identity import UserId
+from agent_common.llm import LLMError, make_provider
+from agent_common.logs import setup_logging
+from agent_common.redisconn import create_redis
+from agent_common.validation import clean_text
+from agent_common.web import ORJSONResponse, setup_service
 
 log = logging.getLogger("agent.chat")
 

@@ -7,10 +7,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
 
-from agent_common.llm import Completion, LLMRequest, Message, Provider, TextDelta
-
 from agent_chat.tools import Orchestrator, run_tool
 from agent_chat.turn import PARAGRAPH, Event, Outcome
+from agent_common.llm import Completion, LLMRequest, Message, Provider, TextDelta
 
 
 class ModelTurn:

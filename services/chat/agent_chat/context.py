@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncpg
-from agent_common.llm import LLMRequest, Message
 
 from agent_chat import store
 from agent_chat.settings import ChatSettings
 from agent_chat.tools import TOOL_SPECS
+from agent_common.llm import LLMRequest, Message
 
 
 async def build(pool: asyncpg.Pool, settings: ChatSettings, user_id: str, message_id: int) -> LLMRequest:

@@ -11,11 +11,10 @@ from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent_common import summarizer
-
 from agent_chat.settings import ChatSettings
 from agent_chat.tools import Orchestrator, ToolFailure, ToolResult
 from agent_chat.turn import Event, Outcome
+from agent_common import summarizer
 
 # the same URL shape the orchestrator's planner recognises; trailing punctuation is the sentence's
 _URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from agent_common.llm import Provider, cost_usd
 
 from agent_chat import context, metrics, store
 from agent_chat.assistant import ModelTurn
@@ -17,6 +16,7 @@ from agent_chat.offline import OfflineTurn
 from agent_chat.settings import ChatSettings
 from agent_chat.tools import Orchestrator
 from agent_chat.turn import Turn
+from agent_common.llm import Provider, cost_usd
 
 log = logging.getLogger("agent.chat")
 

@@ -3,8 +3,9 @@ model, timeouts, max tokens, prices) come from `agent_common.llm.LLMSettings`.""
 
 from __future__ import annotations
 
-from agent_common.llm import LLMSettings
 from pydantic import Field
+
+from agent_common.llm import LLMSettings
 
 SYSTEM_PROMPT = (
     "You are the assistant of agent-system, a service that runs tasks for the user. "

@@ -19,7 +19,6 @@ from typing import Any
 
 import anyio
 import orjson
-from agent_common.llm import LLMError, TextDelta
 from starlette.responses import Response, StreamingResponse
 
 from agent_chat import metrics
@@ -27,6 +26,7 @@ from agent_chat.responses import llm_error
 from agent_chat.service import ChatService, Exchange
 from agent_chat.tools import ToolResult
 from agent_chat.turn import Event
+from agent_common.llm import LLMError, TextDelta
 
 log = logging.getLogger("agent.chat.sse")
 

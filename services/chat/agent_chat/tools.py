@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
 from agent_common.llm import ToolCall, ToolSpec
 
 log = logging.getLogger("agent.chat.tools")

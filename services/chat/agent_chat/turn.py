@@ -7,9 +7,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent_common.llm import TextDelta, Usage
-
 from agent_chat.tools import ToolResult
+from agent_common.llm import TextDelta, Usage
 
 Event = TextDelta | ToolResult
 

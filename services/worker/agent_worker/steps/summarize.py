@@ -14,7 +14,6 @@ from typing import Any
 from agent_common import summarizer
 from agent_common.llm import LLMError, LLMSettings
 from agent_common.llm.summary import summarize_with_llm
-
 from agent_worker.steps import StepContext, StepError
 
 log = logging.getLogger("agent.worker.summarize")
