@@ -46,7 +46,8 @@ async def _by_model(text: str, title: str | None, ctx: StepContext) -> dict[str,
     ctx.usage = result.usage
     words = summarizer.word_count(text)
     minutes = max(1, round(words / ctx.settings.reading_words_per_minute)) if words else 0
-    head = f"Summary: {words} words, about {minutes} min read."  # the extractive summary's head
+    # the extractive summary's head (agent_common.summarizer), so results read alike
+    head = f"Summary: {words} word{'' if words == 1 else 's'}, about {minutes} min read."
     return {"summary": f"{head} {result.text}", "sentences": [], "word_count": words,
             "reading_minutes": minutes, "title": title, "method": "llm", "model": result.usage["model"]}
 
