@@ -388,12 +388,26 @@ def test_routes_send_api_to_the_gateway_and_the_rest_to_the_frontend(component_r
     gateway = component_renders["httproute"].get("Gateway", route["spec"]["parentRefs"][0]["name"])
     assert gateway["spec"]["listeners"][0]["hostname"] == "agent.local"
 
+    api_rule = next(r for r in route["spec"]["rules"] if r["matches"][0]["path"]["value"] == "/api")
+    assert api_rule["timeouts"]["request"] == "150s", "chat answers stream for up to 120 s"
+
     ingress = component_renders["ingress"].get("Ingress", "agent-system")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "agent.local"
     paths = {p["path"]: (p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
              for p in rule["http"]["paths"]}
     assert paths == {"/api": ("api-gateway-service", 8080), "/": ("frontend-service", 3000)}
+
+
+def test_edge_components_tell_the_gateway_about_the_proxy(component_renders: dict[str, Render],
+                                                          rendered: dict[str, Render]) -> None:
+    """Behind an ingress or Gateway the client address is in X-Forwarded-For: one hop."""
+    for name in ("ingress", "httproute"):
+        assert component_renders[name].get("ConfigMap", "gateway-config")["data"]["TRUSTED_PROXY_HOPS"] == "1"
+    for env, r in rendered.items():
+        assert r.get("ConfigMap", "gateway-config")["data"]["TRUSTED_PROXY_HOPS"] == "1", env
+    assert "TRUSTED_PROXY_HOPS" not in component_renders["keda"].get("ConfigMap", "gateway-config")["data"]
 
 
 def test_rollouts_component_makes_a_canary_orchestrator(component_renders: dict[str, Render]) -> None:
