@@ -42,7 +42,10 @@ def send_message(page: Page, text: str) -> Locator:
     message_box(page).fill(text)
     message_box(page).press("Enter")
     reply = page.locator(".message-assistant").nth(before)
-    expect(reply).to_have_attribute("aria-busy", "false", timeout=20_000)
+    expect(reply).to_be_visible()
+    # done streaming (history may re-render the bubble afterwards, without the attribute)
+    expect(page.locator('.message[aria-busy="true"]')).to_have_count(0, timeout=20_000)
+    expect(page.get_by_role("button", name="Send", exact=True)).to_be_enabled()
     return reply
 
 
@@ -192,7 +195,8 @@ def test_keyboard_only(page: Page, app_url: str) -> None:
     page.keyboard.type("second line")
     expect(message_box(page)).to_have_value("first line\nsecond line")
     page.keyboard.press("Enter")
-    expect(page.locator(".message-assistant")).to_have_attribute("aria-busy", "false", timeout=20_000)
+    expect(page.locator(".message-assistant")).to_be_visible()
+    expect(page.locator('.message[aria-busy="true"]')).to_have_count(0, timeout=20_000)
     expect(page.locator(".message-user")).to_contain_text("first line\nsecond line")
 
     page.keyboard.press("Tab")  # Send

@@ -34,15 +34,20 @@ export function initChat({ onReply }) {
     log.scrollTop = log.scrollHeight;
   };
 
-  // Sending waits for the first history load (done or failed), so that history never lands
-  // on top of a conversation already under way.
-  let firstLoad = null;
+  // Sending waits for the first history load (done or failed, or start-up failed before
+  // it), so that history never lands on top of a conversation already under way.
+  let firstLoadDone;
+  const firstLoad = new Promise((resolve) => {
+    firstLoadDone = resolve;
+  });
   let historyWanted = false;
 
-  function loadHistory() {
-    const attempt = fetchHistory();
-    firstLoad = firstLoad || attempt;
-    return attempt;
+  async function loadHistory() {
+    try {
+      await fetchHistory();
+    } finally {
+      firstLoadDone();
+    }
   }
 
   async function fetchHistory() {
@@ -69,6 +74,7 @@ export function initChat({ onReply }) {
   function showUnavailable() {
     setText(status, "The conversation could not be loaded.");
     setHidden(status, list.children.length > 0);
+    firstLoadDone();
   }
 
   async function submit() {
@@ -76,7 +82,7 @@ export function initChat({ onReply }) {
     if (!text || busy) return;
     busy = true;
     send.disabled = true;
-    if (firstLoad) await firstLoad;
+    await firstLoad;
     box.value = "";
     const mine = addMessage("user", text);
     const reply = addMessage("assistant", "");
