@@ -86,3 +86,30 @@ def test_assets_are_versioned_and_cached(page: Page, lone_frontend: str) -> None
     for url, headers in assets.items():
         assert re.search(r"/assets/[0-9a-f]{12}/", url)
         assert "immutable" in headers["cache-control"], url
+
+
+def test_event_stream_parser_handles_any_split(page: Page, lone_frontend: str) -> None:
+    """The page's SSE parser, run in the page: events split anywhere, CRLF, comments."""
+    page.goto(lone_frontend)
+    src = page.locator("script[type=module]").get_attribute("src")
+    assert src
+    stream = ('event: delta\r\ndata: {"text": "Hel"}\r\n\r\n: keep-alive\n\n'
+              'event: delta\ndata: {"text": "lo"}\n\n'
+              'event: done\ndata: {"chat_id": 7,\ndata: "usage": null}\n\n')
+    events = page.evaluate("""async ([src, stream]) => {
+        const { SseParser } = await import(src.replace("main.js", "sse.js"));
+        const all = [];
+        for (let size = 1; size <= stream.length; size++) {
+            const parser = new SseParser();
+            const got = [];
+            for (let i = 0; i < stream.length; i += size) got.push(...parser.push(stream.slice(i, i + size)));
+            got.push(...parser.flush());
+            all.push(JSON.stringify(got));
+        }
+        return [...new Set(all)].map((s) => JSON.parse(s));
+    }""", [src, stream])
+    assert events == [[
+        {"event": "delta", "data": '{"text": "Hel"}'},
+        {"event": "delta", "data": '{"text": "lo"}'},
+        {"event": "done", "data": '{"chat_id": 7,\n"usage": null}'},
+    ]]
