@@ -70,7 +70,9 @@ def test_chat_round_trip_streams_the_offline_answer(page: Page, app_url: str) ->
     page.evaluate("""() => {
         window.__replyGrowth = [];
         new MutationObserver((records) => {
-            for (const r of records) if (r.type === 'characterData') window.__replyGrowth.push(r.oldValue.length);
+            for (const r of records) {
+                if (r.type === 'characterData') window.__replyGrowth.push(r.oldValue.length);
+            }
         }).observe(document.getElementById('messages'),
                    {subtree: true, characterData: true, characterDataOldValue: true});
     }""")
