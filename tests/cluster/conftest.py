@@ -38,7 +38,9 @@ def _swap_images(docs: list[dict[str, Any]]) -> None:
             continue
         for c in doc["spec"]["template"]["spec"]["containers"]:
             for service in SERVICES:
-                if f"/agent-system-{service}:" in c["image"] or c["image"].startswith(f"agent-system-{service}:"):
+                if f"/agent-system-{service}:" in c["image"] or c["image"].startswith(
+                    f"agent-system-{service}:"
+                ):
                     c["image"] = f"{prefix}agent-system-{service}:{tag}"
                     c["imagePullPolicy"] = "IfNotPresent"
 
@@ -46,8 +48,10 @@ def _swap_images(docs: list[dict[str, Any]]) -> None:
 @pytest.fixture(scope="session")
 def api() -> Any:
     if not os.environ.get("KUBECONFIG"):
-        pytest.fail("the cluster tests need KUBECONFIG set to a disposable cluster (see tests/cluster/conftest.py)",
-                    pytrace=False)
+        pytest.fail(
+            "the cluster tests need KUBECONFIG set to a disposable cluster (see tests/cluster/conftest.py)",
+            pytrace=False,
+        )
     from kubernetes import client, config
     from kubernetes.dynamic import DynamicClient
 
@@ -60,8 +64,9 @@ def dev_objects() -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.fail("kubectl is not on the PATH", pytrace=False)
-    out = subprocess.run([kubectl, "kustomize", str(REPO / "overlays" / "dev")], check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [kubectl, "kustomize", str(REPO / "overlays" / "dev")], check=True, capture_output=True, text=True
+    ).stdout
     docs = [d for d in yaml.safe_load_all(out) if d]
     _swap_images(docs)
     return docs
@@ -69,14 +74,20 @@ def dev_objects() -> list[dict[str, Any]]:
 
 def apply(api: Any, doc: dict[str, Any]) -> None:
     resource = api.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
-    api.server_side_apply(resource, body=doc, namespace=doc["metadata"].get("namespace"),
-                          field_manager=FIELD_MANAGER, force_conflicts=True)
+    api.server_side_apply(
+        resource,
+        body=doc,
+        namespace=doc["metadata"].get("namespace"),
+        field_manager=FIELD_MANAGER,
+        force_conflicts=True,
+    )
 
 
 @pytest.fixture(scope="session")
 def deployed(api: Any, dev_objects: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     """overlays/dev applied (server-side, as Argo CD does), in Argo CD's order: the
     Namespace, then everything by sync wave."""
+
     def wave(doc: dict[str, Any]) -> int:
         return int(doc["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0"))
 
@@ -115,7 +126,9 @@ def port_forward(deployed: list[dict[str, Any]]) -> Iterator[Any]:
         local = free_port()
         proc = subprocess.Popen(  # noqa: S603
             ["kubectl", "-n", NAMESPACE, "port-forward", f"service/{service}", f"{local}:{port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         procs.append(proc)
 
         def listening() -> bool:

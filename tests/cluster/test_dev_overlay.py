@@ -29,9 +29,11 @@ def test_namespace_enforces_pod_security_restricted(api: Any, deployed: list[dic
 
 def test_data_stores_become_ready(api: Any, deployed: list[dict[str, Any]]) -> None:
     for name in ("postgres", "redis"):
+
         def ready(name: str = name) -> bool:
             sts = _get(api, "apps/v1", "StatefulSet", name)
             return (sts.status.readyReplicas or 0) == sts.spec.replicas
+
         wait_for(ready, ROLLOUT_TIMEOUT, f"StatefulSet {name} ready")
 
 
@@ -41,6 +43,7 @@ def test_migration_job_completes(api: Any, deployed: list[dict[str, Any]]) -> No
         if (job.status.failed or 0) >= job.spec.backoffLimit:
             pytest.fail("the migration Job failed", pytrace=False)
         return (job.status.succeeded or 0) >= 1
+
     wait_for(done, ROLLOUT_TIMEOUT, "Job migrate to complete")
 
 
@@ -49,15 +52,22 @@ def test_deployments_roll_out(api: Any, deployed: list[dict[str, Any]], name: st
     def rolled_out() -> bool:
         d = _get(api, "apps/v1", "Deployment", name)
         s = d.status
-        return (s.observedGeneration or 0) >= d.metadata.generation and (s.updatedReplicas or 0) == \
-            d.spec.replicas and (s.availableReplicas or 0) == d.spec.replicas
+        return (
+            (s.observedGeneration or 0) >= d.metadata.generation
+            and (s.updatedReplicas or 0) == d.spec.replicas
+            and (s.availableReplicas or 0) == d.spec.replicas
+        )
+
     wait_for(rolled_out, ROLLOUT_TIMEOUT, f"Deployment {name} rolled out")
 
 
 def test_user_path_through_the_gateway(api: Any, port_forward: Any) -> None:
     for name in SERVICES:
-        wait_for(lambda n=name: (_get(api, "apps/v1", "Deployment", n).status.availableReplicas or 0) >= 1,
-                 ROLLOUT_TIMEOUT, f"{name} available")
+        wait_for(
+            lambda n=name: (_get(api, "apps/v1", "Deployment", n).status.availableReplicas or 0) >= 1,
+            ROLLOUT_TIMEOUT,
+            f"{name} available",
+        )
     base = port_forward("api-gateway-service", 8080)
     with httpx.Client(base_url=base, timeout=30) as http:
         assert http.get("/health").status_code == 200
@@ -72,11 +82,16 @@ def test_user_path_through_the_gateway(api: Any, port_forward: Any) -> None:
         assert chat.status_code == 200, chat.text
         assert chat.json()["response"]
 
-        text = ("Kubernetes runs containers across a cluster of machines. " * 3 +
-                "Argo CD keeps the cluster in step with a Git repository. " * 3 +
-                "KEDA scales workers on the length of a queue. " * 3)
-        created = http.post("/api/task", json={"title": "cluster summary",
-                                               "description": f"Summarize this text: {text}"}, headers=auth)
+        text = (
+            "Kubernetes runs containers across a cluster of machines. " * 3
+            + "Argo CD keeps the cluster in step with a Git repository. " * 3
+            + "KEDA scales workers on the length of a queue. " * 3
+        )
+        created = http.post(
+            "/api/task",
+            json={"title": "cluster summary", "description": f"Summarize this text: {text}"},
+            headers=auth,
+        )
         assert created.status_code == 202, created.text
         task_id = created.json()["task_id"]
 
@@ -101,4 +116,6 @@ def test_pods_run_as_declared(api: Any, deployed: list[dict[str, Any]]) -> None:
     for pod in pods.items:
         for c in pod.spec.containers:
             sc = c.securityContext
-            assert sc.readOnlyRootFilesystem is True and sc.allowPrivilegeEscalation is False, pod.metadata.name
+            assert sc.readOnlyRootFilesystem is True and sc.allowPrivilegeEscalation is False, (
+                pod.metadata.name
+            )

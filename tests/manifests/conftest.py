@@ -46,8 +46,10 @@ def _component_kustomization(folder: Path, components: list[str]) -> str:
         "components:",
         *(f"  - {base}/components/{c}" for c in components),
         "images:",
-        *(f"  - name: agent-system-{s}\n    newName: ghcr.io/OWNER/agent-system-{s}\n    newTag: 0.0.0-test"
-          for s in SERVICES),
+        *(
+            f"  - name: agent-system-{s}\n    newName: ghcr.io/OWNER/agent-system-{s}\n    newTag: 0.0.0-test"
+            for s in SERVICES
+        ),
     ]
     text = "\n".join(lines) + "\n"
     if "keda" in components:

@@ -64,13 +64,15 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_all(text: str) -> list[Any]:
-    return [d for d in yaml.load_all(text, Loader=_Loader) if d]
+    return [d for d in yaml.load_all(text, Loader=_Loader) if d]  # noqa: S506 - a safe loader
 
 
 def kubectl() -> str:
     path = shutil.which("kubectl")
     if path is None:
-        pytest.fail("kubectl is not on the PATH: the manifest tests render with `kubectl kustomize`", pytrace=False)
+        pytest.fail(
+            "kubectl is not on the PATH: the manifest tests render with `kubectl kustomize`", pytrace=False
+        )
     return path
 
 
@@ -161,7 +163,7 @@ def quantity(value: Any) -> float:
 @cache
 def crd_schema(group: str, kind: str, version: str) -> dict[str, Any]:
     name = CRD_FILES[(group, kind)]
-    crd = yaml.load(crd_file(name).read_text(), Loader=_Loader)
+    crd = yaml.load(crd_file(name).read_text(), Loader=_Loader)  # noqa: S506 - a safe loader (C or Python)
     assert crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind, name
     for v in crd["spec"]["versions"]:
         if v["name"] == version:
@@ -283,15 +285,23 @@ def port_matches(rule_ports: list[dict[str, Any]] | None, port: int, proto: str,
     return False
 
 
-def direction_allows(policies: list[dict[str, Any]], subject: Peer, other: Peer, port: int, proto: str,
-                     direction: str, namespace: str) -> bool:
+def direction_allows(
+    policies: list[dict[str, Any]],
+    subject: Peer,
+    other: Peer,
+    port: int,
+    proto: str,
+    direction: str,
+    namespace: str,
+) -> bool:
     """Whether the policies of `namespace` let `subject` send (Egress) to / receive (Ingress)
     from `other` on port/proto. A pod no policy of that direction selects is open."""
     if subject.namespace != namespace:
         return True  # not ours: other namespaces and the outside are not governed here
     kind = "Egress" if direction == "egress" else "Ingress"
     selecting = [
-        p for p in policies
+        p
+        for p in policies
         if selector_matches(p["spec"].get("podSelector", {}), subject.label_map)
         and kind in p["spec"].get("policyTypes", ["Ingress"])
     ]
@@ -308,8 +318,9 @@ def direction_allows(policies: list[dict[str, Any]], subject: Peer, other: Peer,
     return False
 
 
-def connection_allowed(policies: list[dict[str, Any]], src: Peer, dst: Peer, port: int, proto: str,
-                       namespace: str) -> bool:
+def connection_allowed(
+    policies: list[dict[str, Any]], src: Peer, dst: Peer, port: int, proto: str, namespace: str
+) -> bool:
     return direction_allows(policies, src, dst, port, proto, "egress", namespace) and direction_allows(
         policies, dst, src, port, proto, "ingress", namespace
     )
@@ -350,7 +361,7 @@ def go_template(text: str, params: dict[str, Any]) -> str:
     tokens: list[tuple[str, str]] = []
     pos = 0
     for m in _ACTION.finditer(text):
-        literal = text[pos:m.start()]
+        literal = text[pos : m.start()]
         if m.group(1):
             literal = literal.rstrip()
         tokens.append(("text", literal))
@@ -417,4 +428,6 @@ def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 def glob_dirs(pattern: str) -> list[Path]:
     """The directories a git directory generator's path glob matches, as Argo CD does."""
-    return sorted(p for p in REPO.glob(pattern) if p.is_dir() and fnmatch.fnmatch(str(p.relative_to(REPO)), pattern))
+    return sorted(
+        p for p in REPO.glob(pattern) if p.is_dir() and fnmatch.fnmatch(str(p.relative_to(REPO)), pattern)
+    )

@@ -60,10 +60,19 @@ def expand(appset: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         for folder in glob_dirs(entry["path"]):
             rel = folder.relative_to(REPO)
-            params = {"path": {"path": str(rel), "basename": folder.name, "basenameNormalized": folder.name,
-                               "segments": list(rel.parts)}}
-            app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-                   **render_template(spec["template"], params)}
+            params = {
+                "path": {
+                    "path": str(rel),
+                    "basename": folder.name,
+                    "basenameNormalized": folder.name,
+                    "segments": list(rel.parts),
+                }
+            }
+            app = {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Application",
+                **render_template(spec["template"], params),
+            }
             patch_text = go_template(spec.get("templatePatch", ""), params)
             patch = yaml.safe_load(patch_text) or {}
             app = deep_merge(app, patch)
@@ -80,13 +89,16 @@ def test_applicationset_makes_one_application_per_environment(appset: dict[str, 
     for env, app in apps.items():
         assert app["metadata"]["name"] == f"agent-system-{env}"
         assert app["spec"]["source"]["path"] == f"overlays/{env}"
-        assert app["spec"]["destination"] == {"server": "https://kubernetes.default.svc",
-                                              "namespace": f"agent-system-{env}"}
+        assert app["spec"]["destination"] == {
+            "server": "https://kubernetes.default.svc",
+            "namespace": f"agent-system-{env}",
+        }
         validate_custom(app)
 
 
-def test_each_generated_path_renders_into_its_namespace(appset: dict[str, Any],
-                                                       rendered: dict[str, Render]) -> None:
+def test_each_generated_path_renders_into_its_namespace(
+    appset: dict[str, Any], rendered: dict[str, Render]
+) -> None:
     for env, app in expand(appset).items():
         result = rendered[env]
         assert result.path == REPO / app["spec"]["source"]["path"]
@@ -100,28 +112,38 @@ def test_sync_policy(appset: dict[str, Any], rendered: dict[str, Render]) -> Non
         policy = app["spec"]["syncPolicy"]
         assert policy["automated"] == {"enabled": True, "prune": True, "selfHeal": True}
         assert {"CreateNamespace=true", "ServerSideApply=true", "RespectIgnoreDifferences=true"} <= set(
-            policy["syncOptions"])
+            policy["syncOptions"]
+        )
         # the namespace Argo CD creates carries the same Pod Security labels as the overlay's
         ns = rendered[env].get("Namespace", f"agent-system-{env}")
-        pss = {k: v for k, v in ns["metadata"]["labels"].items() if k.startswith("pod-security.kubernetes.io/")}
+        pss = {
+            k: v for k, v in ns["metadata"]["labels"].items() if k.startswith("pod-security.kubernetes.io/")
+        }
         assert len(pss) == 4
         assert policy["managedNamespaceMetadata"]["labels"] == pss
 
 
-def test_argo_cd_leaves_keda_owned_replicas_alone(appset: dict[str, Any], rendered: dict[str, Render]) -> None:
+def test_argo_cd_leaves_keda_owned_replicas_alone(
+    appset: dict[str, Any], rendered: dict[str, Render]
+) -> None:
     """Wherever a ScaledObject scales a Deployment, the Application ignores that Deployment's
     /spec/replicas (and RespectIgnoreDifferences keeps syncs from writing it); elsewhere a
     replica change in Git must still sync, so nothing is ignored."""
     for env, app in expand(appset).items():
         scaled = {so["spec"]["scaleTargetRef"]["name"] for so in rendered[env].of_kind("ScaledObject")}
         ignored = {
-            i["name"] for i in app["spec"].get("ignoreDifferences", [])
-            if i["kind"] == "Deployment" and i["group"] == "apps" and "/spec/replicas" in i.get("jsonPointers", [])
+            i["name"]
+            for i in app["spec"].get("ignoreDifferences", [])
+            if i["kind"] == "Deployment"
+            and i["group"] == "apps"
+            and "/spec/replicas" in i.get("jsonPointers", [])
         }
         assert ignored == scaled, env
         for item in app["spec"].get("ignoreDifferences", []):
             assert item.get("namespace", f"agent-system-{env}") == f"agent-system-{env}"
-    assert {so["spec"]["scaleTargetRef"]["name"] for so in rendered["prod"].of_kind("ScaledObject")} == {"worker"}
+    assert {so["spec"]["scaleTargetRef"]["name"] for so in rendered["prod"].of_kind("ScaledObject")} == {
+        "worker"
+    }
 
 
 def test_template_evaluator_enforces_missingkey_error() -> None:
@@ -135,14 +157,17 @@ def _all_rendered_kinds(every_render: list[Render]) -> set[tuple[str, str]]:
     return {(group_of(d), d["kind"]) for r in every_render for d in r.docs}
 
 
-def test_project_whitelist_is_exactly_the_kinds_used(project: dict[str, Any], every_render: list[Render]) -> None:
+def test_project_whitelist_is_exactly_the_kinds_used(
+    project: dict[str, Any], every_render: list[Render]
+) -> None:
     spec = project["spec"]
     allowed_ns = {(w["group"], w["kind"]) for w in spec["namespaceResourceWhitelist"]}
     allowed_cluster = {(w["group"], w["kind"]) for w in spec["clusterResourceWhitelist"]}
     used = _all_rendered_kinds(every_render)
     used_cluster = {k for k in used if k[1] == "Namespace"}
     assert used - used_cluster == allowed_ns, (
-        f"unused: {allowed_ns - used}, missing: {(used - used_cluster) - allowed_ns}")
+        f"unused: {allowed_ns - used}, missing: {(used - used_cluster) - allowed_ns}"
+    )
     assert allowed_cluster == used_cluster == {("", "Namespace")}
     validate_custom(project)
 
@@ -154,8 +179,10 @@ def test_project_limits_sources_and_destinations(project: dict[str, Any], appset
         assert app["spec"]["project"] == project["metadata"]["name"]
         assert app["spec"]["source"]["repoURL"] in spec["sourceRepos"]
         dest = app["spec"]["destination"]
-        assert any(d["server"] == dest["server"] and fnmatch.fnmatch(dest["namespace"], d["namespace"])
-                   for d in spec["destinations"]), env
+        assert any(
+            d["server"] == dest["server"] and fnmatch.fnmatch(dest["namespace"], d["namespace"])
+            for d in spec["destinations"]
+        ), env
     assert [d["namespace"] for d in spec["destinations"]] == ["agent-system-*"]
 
 
@@ -164,7 +191,9 @@ def test_root_app_of_apps(appset: dict[str, Any]) -> None:
     assert root["kind"] == "Application" and root["metadata"]["namespace"] == "argocd"
     assert root["spec"]["source"]["path"] == "apps"
     assert root["spec"]["source"]["repoURL"] == appset["spec"]["template"]["spec"]["source"]["repoURL"]
-    assert "finalizers" not in root["metadata"], "deleting the root app must not cascade into the environments"
+    assert "finalizers" not in root["metadata"], (
+        "deleting the root app must not cascade into the environments"
+    )
     validate_custom(root)
 
 
@@ -176,10 +205,16 @@ def apps_render() -> Render:
 
 def test_apps_holds_the_addons_the_project_and_the_applicationset(apps_render: Render) -> None:
     names = sorted((d["kind"], d["metadata"]["name"]) for d in apps_render.docs)
-    assert names == sorted([
-        ("AppProject", "agent-system"), ("AppProject", "cluster-addons"), ("ApplicationSet", "agent-system"),
-        ("Application", "keda"), ("Application", "external-secrets"), ("Application", "gateway-api-crds"),
-    ])
+    assert names == sorted(
+        [
+            ("AppProject", "agent-system"),
+            ("AppProject", "cluster-addons"),
+            ("ApplicationSet", "agent-system"),
+            ("Application", "keda"),
+            ("Application", "external-secrets"),
+            ("Application", "gateway-api-crds"),
+        ]
+    )
 
     def wave(d: dict[str, Any]) -> int:
         return int(d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
@@ -211,7 +246,7 @@ def test_addons_are_pinned(apps_render: Render) -> None:
 
 
 def test_pins_match_the_crds_the_tests_validate_against() -> None:
-    readme = (REPO.parent / "shared" / "crds" / "README.md")
+    readme = REPO.parent / "shared" / "crds" / "README.md"
     if not readme.exists():  # a clone without ../shared: the same pins live in shared_data
         from tests.shared_data import CRD_UPSTREAM
 
@@ -228,14 +263,18 @@ def test_install_pins_the_upstream_manifest() -> None:
     k = load("argocd/install/kustomization.yaml")
     assert k["namespace"] == "argocd"
     remote = [r for r in k["resources"] if "://" in r]
-    assert remote == [f"https://raw.githubusercontent.com/argoproj/argo-cd/{ARGOCD_VERSION}/manifests/install.yaml"]
+    assert remote == [
+        f"https://raw.githubusercontent.com/argoproj/argo-cd/{ARGOCD_VERSION}/manifests/install.yaml"
+    ]
     for local in (r for r in k["resources"] if "://" not in r):
         assert (REPO / "argocd" / "install" / local).is_file(), local
     for patch in k["patches"]:
         doc = load(f"argocd/install/{patch['path']}")
         # the upstream manifest holds these ConfigMaps; a strategic merge patch needs the name
-        assert (doc["kind"], doc["metadata"]["name"]) in {("ConfigMap", "argocd-cm"),
-                                                          ("ConfigMap", "argocd-cmd-params-cm")}
+        assert (doc["kind"], doc["metadata"]["name"]) in {
+            ("ConfigMap", "argocd-cm"),
+            ("ConfigMap", "argocd-cmd-params-cm"),
+        }
         assert doc["metadata"]["namespace"] == "argocd"
     cm = load("argocd/install/argocd-cm.yaml")["data"]
     assert "resource.customizations.health.argoproj.io_Application" in cm

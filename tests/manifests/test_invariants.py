@@ -30,9 +30,12 @@ PSS_LABELS = {
     "pod-security.kubernetes.io/warn": "restricted",
 }
 LONG_RUNNING = ("Deployment", "StatefulSet", "Rollout")
+TMP = "/tmp"  # noqa: S108 - the path the containers mount an emptyDir on
 
 
-def workloads(r: Render, kinds: tuple[str, ...] = ("Deployment", "StatefulSet", "Job", "Rollout")) -> list[dict]:
+def workloads(
+    r: Render, kinds: tuple[str, ...] = ("Deployment", "StatefulSet", "Job", "Rollout")
+) -> list[dict]:
     return r.of_kind(*kinds)
 
 
@@ -64,7 +67,9 @@ def test_replicas_are_one_line_each_in_the_overlay(env: str) -> None:
     doc = yaml.safe_load((REPO / "overlays" / env / "kustomization.yaml").read_text())
     assert {r["name"]: r["count"] for r in doc["replicas"]} == DESIGN_REPLICAS[env]
     for path in (REPO / "base").rglob("deployment.yaml"):
-        assert "replicas" not in yaml.safe_load(path.read_text())["spec"], f"{path}: replicas belong to overlays"
+        assert "replicas" not in yaml.safe_load(path.read_text())["spec"], (
+            f"{path}: replicas belong to overlays"
+        )
 
 
 def test_services_match_design(overlay: Render) -> None:
@@ -114,8 +119,9 @@ def test_container_ports_and_settings_match_design(overlay: Render) -> None:
         for c in containers(doc):
             for e in c.get("env", []):
                 if e["name"] == "DATABASE_URL":
-                    assert re.fullmatch(r"postgresql://agent:\$\(POSTGRES_PASSWORD\)@postgres-service:5432/agent",
-                                        e["value"])
+                    assert re.fullmatch(
+                        r"postgresql://agent:\$\(POSTGRES_PASSWORD\)@postgres-service:5432/agent", e["value"]
+                    )
                 if e["name"] == "REDIS_URL":
                     assert re.fullmatch(r"redis://:\$\(REDIS_PASSWORD\)@redis-service:6379/0", e["value"])
             names = [e["name"] for e in c.get("env", [])]
@@ -139,7 +145,9 @@ def test_configmap_and_secret_references_resolve(overlay: Render, env: str) -> N
                 assert vol["configMap"]["name"] in configmaps, wname(doc)
         for name, optional in secret_refs(doc):
             if not optional:
-                assert name in secrets | external, f"{wname(doc)} needs Secret {name}, which {env} does not provide"
+                assert name in secrets | external, (
+                    f"{wname(doc)} needs Secret {name}, which {env} does not provide"
+                )
 
 
 # --- workload hardening ------------------------------------------------------------------
@@ -164,8 +172,16 @@ def test_every_container_has_requests_and_limits(overlay: Render) -> None:
                 assert quantity(res["requests"][r]) <= quantity(res["limits"][r]), f"{wname(doc)} {r}"
 
 
-ALLOWED_VOLUMES = {"configMap", "emptyDir", "projected", "secret", "downwardAPI", "persistentVolumeClaim",
-                   "ephemeral", "csi"}
+ALLOWED_VOLUMES = {
+    "configMap",
+    "emptyDir",
+    "projected",
+    "secret",
+    "downwardAPI",
+    "persistentVolumeClaim",
+    "ephemeral",
+    "csi",
+}
 
 
 def test_every_pod_meets_pod_security_restricted(overlay: Render) -> None:
@@ -195,9 +211,11 @@ def test_every_pod_meets_pod_security_restricted(overlay: Render) -> None:
             assert csc.get("readOnlyRootFilesystem") is True, here
             assert not c.get("ports") or all("hostPort" not in p for p in c["ports"]), here
             mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
-            assert "/tmp" in mounts, f"{here}: /tmp must be writable"
-            tmp = next(v for v in spec["volumes"] if v["name"] == mounts["/tmp"])
-            assert "emptyDir" in tmp and tmp["emptyDir"].get("sizeLimit"), f"{here}: /tmp is a bounded emptyDir"
+            assert TMP in mounts, f"{here}: /tmp must be writable"
+            tmp = next(v for v in spec["volumes"] if v["name"] == mounts[TMP])
+            assert "emptyDir" in tmp and tmp["emptyDir"].get("sizeLimit"), (
+                f"{here}: /tmp is a bounded emptyDir"
+            )
 
 
 def test_images_are_pinned(overlay: Render, env: str) -> None:
@@ -251,8 +269,11 @@ def test_postgres_and_redis(overlay: Render) -> None:
     (claim,) = redis["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
     conf_map = overlay.get("ConfigMap", "redis-config")
-    conf = dict(line.split(None, 1) for line in conf_map["data"]["redis.conf"].splitlines()
-                if line.strip() and not line.startswith("#") and not line.startswith("save"))
+    conf = dict(
+        line.split(None, 1)
+        for line in conf_map["data"]["redis.conf"].splitlines()
+        if line.strip() and not line.startswith("#") and not line.startswith("save")
+    )
     assert conf["appendonly"] == "yes"
     assert conf["dir"] == "/data"
     assert conf["maxmemory-policy"] == "noeviction"
@@ -278,8 +299,16 @@ def test_migration_runs_between_the_data_stores_and_the_services(overlay: Render
     assert max(map(wave, stores)) < wave(job) < min(map(wave, apps))
     # everything the stores need (config, secrets, policies) is in an earlier wave still
     for doc in overlay.docs:
-        if doc["kind"] in ("ConfigMap", "Secret", "ExternalSecret", "ServiceAccount", "NetworkPolicy", "Service",
-                           "ResourceQuota", "LimitRange"):
+        if doc["kind"] in (
+            "ConfigMap",
+            "Secret",
+            "ExternalSecret",
+            "ServiceAccount",
+            "NetworkPolicy",
+            "Service",
+            "ResourceQuota",
+            "LimitRange",
+        ):
             assert wave(doc) < min(map(wave, stores)), wname(doc)
     for so in overlay.of_kind("ScaledObject"):
         assert wave(so) > wave(overlay.get("Deployment", "worker"))
@@ -297,7 +326,9 @@ def _max_replicas(overlay: Render, doc: dict[str, Any]) -> int:
     return doc["spec"].get("replicas", 1)
 
 
-def test_quota_holds_every_workload_at_its_peak(overlay: Render, artifacts: dict[str, object], env: str) -> None:
+def test_quota_holds_every_workload_at_its_peak(
+    overlay: Render, artifacts: dict[str, object], env: str
+) -> None:
     """All Deployments at their largest size plus one surge pod each (a rollout), both
     StatefulSets and the migration Job must fit in the ResourceQuota."""
     (quota,) = overlay.of_kind("ResourceQuota")
@@ -312,13 +343,17 @@ def test_quota_holds_every_workload_at_its_peak(overlay: Render, artifacts: dict
             for kind in ("requests", "limits"):
                 for res in ("cpu", "memory"):
                     need[f"{kind}.{res}"] += pods * quantity(c["resources"][kind][res])
-    storage = sum(quantity(t["spec"]["resources"]["requests"]["storage"])
-                  for s in overlay.of_kind("StatefulSet") for t in s["spec"].get("volumeClaimTemplates", []))
+    storage = sum(
+        quantity(t["spec"]["resources"]["requests"]["storage"])
+        for s in overlay.of_kind("StatefulSet")
+        for t in s["spec"].get("volumeClaimTemplates", [])
+    )
     need["requests.storage"] = storage
     short = {k: (v, hard[k]) for k, v in need.items() if v > quantity(hard[k])}
     assert not short, f"{env}: quota too small (need, have): {short}"
     artifacts.setdefault("quota_use", {})[env] = {  # type: ignore[union-attr]
-        k: f"{v / quantity(hard[k]):.0%}" for k, v in need.items()}
+        k: f"{v / quantity(hard[k]):.0%}" for k, v in need.items()
+    }
 
 
 def test_limitrange_admits_every_container(overlay: Render) -> None:
@@ -363,7 +398,8 @@ def test_keda_owns_the_prod_worker(rendered: dict[str, Render]) -> None:
     assert meta["address"] == "redis-service.agent-system-prod.svc.cluster.local:6379"
     auth = prod.get("TriggerAuthentication", trigger["authenticationRef"]["name"])
     assert auth["spec"]["secretTargetRef"] == [
-        {"parameter": "password", "name": "redis-credentials", "key": "REDIS_PASSWORD"}]
+        {"parameter": "password", "name": "redis-credentials", "key": "REDIS_PASSWORD"}
+    ]
     for env in ("dev", "staging"):
         assert not rendered[env].of_kind("ScaledObject")
 
@@ -379,12 +415,16 @@ def test_keda_trigger_secret_follows_a_generated_secret(component_renders: dict[
 # --- components ------------------------------------------------------------------------------
 
 
-def test_routes_send_api_to_the_gateway_and_the_rest_to_the_frontend(component_renders: dict[str, Render]) -> None:
+def test_routes_send_api_to_the_gateway_and_the_rest_to_the_frontend(
+    component_renders: dict[str, Render],
+) -> None:
     route = component_renders["httproute"].get("HTTPRoute", "agent-system")
     assert route["spec"]["hostnames"] == ["agent.local"]
     rules = {r["matches"][0]["path"]["value"]: r["backendRefs"][0] for r in route["spec"]["rules"]}
-    assert rules == {"/api": {"name": "api-gateway-service", "port": 8080},
-                     "/": {"name": "frontend-service", "port": 3000}}
+    assert rules == {
+        "/api": {"name": "api-gateway-service", "port": 8080},
+        "/": {"name": "frontend-service", "port": 3000},
+    }
     gateway = component_renders["httproute"].get("Gateway", route["spec"]["parentRefs"][0]["name"])
     assert gateway["spec"]["listeners"][0]["hostname"] == "agent.local"
 
@@ -395,13 +435,16 @@ def test_routes_send_api_to_the_gateway_and_the_rest_to_the_frontend(component_r
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "agent.local"
-    paths = {p["path"]: (p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
-             for p in rule["http"]["paths"]}
+    paths = {
+        p["path"]: (p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
+        for p in rule["http"]["paths"]
+    }
     assert paths == {"/api": ("api-gateway-service", 8080), "/": ("frontend-service", 3000)}
 
 
-def test_edge_components_tell_the_gateway_about_the_proxy(component_renders: dict[str, Render],
-                                                          rendered: dict[str, Render]) -> None:
+def test_edge_components_tell_the_gateway_about_the_proxy(
+    component_renders: dict[str, Render], rendered: dict[str, Render]
+) -> None:
     """Behind an ingress or Gateway the client address is in X-Forwarded-For: one hop."""
     for name in ("ingress", "httproute"):
         assert component_renders[name].get("ConfigMap", "gateway-config")["data"]["TRUSTED_PROXY_HOPS"] == "1"
@@ -454,7 +497,9 @@ def test_labels(overlay: Render, env: str) -> None:
         assert pod_labels(doc)["app.kubernetes.io/name"] == doc["metadata"]["name"]
         assert pod_labels(doc)["app.kubernetes.io/part-of"] == "agent-system"
         if doc["kind"] != "Job":
-            assert doc["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": doc["metadata"]["name"]}
+            assert doc["spec"]["selector"]["matchLabels"] == {
+                "app.kubernetes.io/name": doc["metadata"]["name"]
+            }
 
 
 def test_envs_differ_in_size(rendered: dict[str, Render]) -> None:

@@ -40,7 +40,7 @@ def checkov_skips() -> dict[str, str]:
             check = stripped[2:].strip()
             reason = " ".join(comment)
             assert reason.startswith(check), f".checkov.yaml: the comment above {check} must name it"
-            skips[check] = reason[len(check):].strip()
+            skips[check] = reason[len(check) :].strip()
             comment = []
     return skips
 
@@ -54,16 +54,25 @@ def test_every_checkov_skip_has_a_reason() -> None:
 
 
 @pytest.fixture(scope="session")
-def checkov_results(rendered: dict[str, Render], component_renders: dict[str, Render],
-                    artifacts: dict[str, object]) -> dict[str, dict[str, Any]]:
+def checkov_results(
+    rendered: dict[str, Render], component_renders: dict[str, Render], artifacts: dict[str, object]
+) -> dict[str, dict[str, Any]]:
     """One checkov run over the three rendered overlays and the all-components render;
     results split per file."""
     folder = REPO / "test-artifacts" / "manifests" / "checkov"
     folder.mkdir(parents=True, exist_ok=True)
     files = {env: rendered[env].text for env in ENVS}
     files["components-all"] = component_renders["all"].text
-    args = [*checkov(), "--config-file", str(CHECKOV_CONFIG), "--framework", "kubernetes", "--skip-download",
-            "-o", "json"]
+    args = [
+        *checkov(),
+        "--config-file",
+        str(CHECKOV_CONFIG),
+        "--framework",
+        "kubernetes",
+        "--skip-download",
+        "-o",
+        "json",
+    ]
     for name, text in files.items():
         path = folder / f"{name}.yaml"
         path.write_text(text)
@@ -73,7 +82,9 @@ def checkov_results(rendered: dict[str, Render], component_renders: dict[str, Re
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        pytest.fail(f"checkov gave no JSON report (exit {proc.returncode}):\n{proc.stderr[-3000:]}", pytrace=False)
+        pytest.fail(
+            f"checkov gave no JSON report (exit {proc.returncode}):\n{proc.stderr[-3000:]}", pytrace=False
+        )
     if isinstance(report, list):
         (report,) = [r for r in report if r.get("check_type") == "kubernetes"]
     (folder / "report.json").write_text(json.dumps(report, indent=1))
@@ -104,8 +115,12 @@ def test_checkov_finds_no_failure(checkov_results: dict[str, dict[str, Any]], na
 @pytest.mark.parametrize("service", SERVICES)
 def test_hadolint(service: str) -> None:
     dockerfile = REPO / "services" / service / "Dockerfile"
-    proc = subprocess.run([venv_tool("hadolint"), "--config", str(REPO / ".hadolint.yaml"), str(dockerfile)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [venv_tool("hadolint"), "--config", str(REPO / ".hadolint.yaml"), str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -130,7 +145,10 @@ def test_dockerfile_shape(service: str) -> None:
     assert final[0] == "FROM python:3.12-slim"
     # the build stage installs common and this service only, from the repository root context
     copies = [line.split()[1:] for line in build if line.startswith("COPY ")]
-    assert copies == [["services/common/", "services/common/"], [f"services/{service}/", f"services/{service}/"]]
+    assert copies == [
+        ["services/common/", "services/common/"],
+        [f"services/{service}/", f"services/{service}/"],
+    ]
     (pip,) = [line for line in build if "pip install" in line and "./services" in line]
     assert pip.split("pip install", 1)[1].split()[-2:] == ["./services/common", f"./services/{service}"]
     # the final stage: the venv only, no package manager or compiler, a numeric non-root user
@@ -150,16 +168,22 @@ def test_dockerfile_shape(service: str) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_dockerfile_sources_exist(service: str) -> None:
     """What the image copies and runs is where the Dockerfile expects it."""
-    for path in ("services/common/pyproject.toml", f"services/{service}/pyproject.toml",
-                 f"services/{service}/agent_{service}/__init__.py", f"services/{service}/agent_{service}/__main__.py",
-                 "services/common/agent_common/migrate.py"):
+    for path in (
+        "services/common/pyproject.toml",
+        f"services/{service}/pyproject.toml",
+        f"services/{service}/agent_{service}/__init__.py",
+        f"services/{service}/agent_{service}/__main__.py",
+        "services/common/agent_common/migrate.py",
+    ):
         assert (REPO / path).is_file(), f"{path} is missing: the image would not build or start"
     common = (REPO / "services/common/pyproject.toml").read_text()
     assert re.search(r'^agent-migrate\s*=\s*"agent_common\.migrate:main"', common, re.M)
 
 
 def test_dockerignore_sends_only_the_services() -> None:
-    lines = [x.strip() for x in (REPO / ".dockerignore").read_text().splitlines() if x.strip() and x[0] != "#"]
+    lines = [
+        x.strip() for x in (REPO / ".dockerignore").read_text().splitlines() if x.strip() and x[0] != "#"
+    ]
     assert lines[:2] == ["*", "!services/"]
     assert "services/**/*.egg-info" in lines and "services/**/__pycache__" in lines
 
@@ -168,16 +192,25 @@ def test_dockerignore_sends_only_the_services() -> None:
 
 
 def test_yamllint_every_yaml_file() -> None:
-    proc = subprocess.run([venv_tool("yamllint"), "-c", str(REPO / ".yamllint"), "-f", "parsable", "."],
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    proc = subprocess.run(
+        [venv_tool("yamllint"), "-c", str(REPO / ".yamllint"), "-f", "parsable", "."],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_yamllint_is_not_vacuous(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: 1\na: 2\n")
-    proc = subprocess.run([venv_tool("yamllint"), "-c", str(REPO / ".yamllint"), str(bad)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [venv_tool("yamllint"), "-c", str(REPO / ".yamllint"), str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "duplication" in proc.stdout
 
 
@@ -197,10 +230,29 @@ def test_compose_runs_the_whole_system() -> None:
         "frontend": {"PORT", "API_GATEWAY_URL"},
         "gateway": {"PORT", "DATABASE_URL", "REDIS_URL", "CHAT_SERVICE_URL", "ORCHESTRATOR_URL"},
         "orchestrator": {"PORT", "DATABASE_URL", "REDIS_URL"},
-        "chat": {"PORT", "DATABASE_URL", "REDIS_URL", "ORCHESTRATOR_URL", "LLM_PROVIDER", "LLM_MODEL",
-                 "LLM_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"},
-        "worker": {"METRICS_PORT", "DATABASE_URL", "REDIS_URL", "WORKER_CONCURRENCY", "FETCH_ALLOWED_HOSTS",
-                   "LLM_PROVIDER", "LLM_MODEL", "LLM_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"},
+        "chat": {
+            "PORT",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "ORCHESTRATOR_URL",
+            "LLM_PROVIDER",
+            "LLM_MODEL",
+            "LLM_BASE_URL",
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+        },
+        "worker": {
+            "METRICS_PORT",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "WORKER_CONCURRENCY",
+            "FETCH_ALLOWED_HOSTS",
+            "LLM_PROVIDER",
+            "LLM_MODEL",
+            "LLM_BASE_URL",
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+        },
     }
     for name in SERVICES:
         svc = services[name]
@@ -210,7 +262,7 @@ def test_compose_runs_the_whole_system() -> None:
         port_var = "METRICS_PORT" if name == "worker" else "PORT"
         assert svc["environment"][port_var] == str(DESIGN_SERVICES[name][0])
         assert svc["read_only"] is True and svc["user"] == "10001:10001" and svc["cap_drop"] == ["ALL"]
-        assert "/tmp" in svc["tmpfs"]
+        assert "/tmp" in svc["tmpfs"]  # noqa: S108 - the container's tmpfs
         health = svc["healthcheck"]["test"]
         assert f":{DESIGN_SERVICES[name][0]}/health" in " ".join(health), name
         if name != "frontend":
@@ -242,7 +294,9 @@ def test_workflows() -> None:
         assert doc["permissions"] == {"contents": "read"}, f"{name}: least privilege at the top"
         for step in _steps(doc):
             if "uses" in step:
-                assert re.fullmatch(r"[\w.-]+/[\w.-]+@(v\d+(\.\d+)*|[0-9a-f]{40})", step["uses"]), step["uses"]
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@(v\d+(\.\d+)*|[0-9a-f]{40})", step["uses"]), step[
+                    "uses"
+                ]
     ci = _workflow("ci.yaml")
     assert any("bash .ci/run" in s.get("run", "") for s in _steps(ci))
 

@@ -22,10 +22,31 @@ import pytest
 
 from tests.manifests.support import ENVS, Peer, Render, connection_allowed, containers, pod_labels
 
-PORTS = [(53, "UDP"), (53, "TCP"), (80, "TCP"), (443, "TCP"), (3000, "TCP"), (3001, "TCP"), (4317, "TCP"),
-         (4318, "TCP"), (5432, "TCP"), (6379, "TCP"), (8000, "TCP"), (8080, "TCP"), (9100, "TCP"), (22, "TCP")]
-SERVICE_PORT = {"frontend": 3000, "gateway": 8080, "orchestrator": 8000, "chat": 3001, "worker": 9100,
-                "postgres": 5432, "redis": 6379}
+PORTS = [
+    (53, "UDP"),
+    (53, "TCP"),
+    (80, "TCP"),
+    (443, "TCP"),
+    (3000, "TCP"),
+    (3001, "TCP"),
+    (4317, "TCP"),
+    (4318, "TCP"),
+    (5432, "TCP"),
+    (6379, "TCP"),
+    (8000, "TCP"),
+    (8080, "TCP"),
+    (9100, "TCP"),
+    (22, "TCP"),
+]
+SERVICE_PORT = {
+    "frontend": 3000,
+    "gateway": 8080,
+    "orchestrator": 8000,
+    "chat": 3001,
+    "worker": 9100,
+    "postgres": 5432,
+    "redis": 6379,
+}
 
 
 def _outside_peers() -> dict[str, Peer]:
@@ -41,16 +62,21 @@ def _outside_peers() -> dict[str, Peer]:
         "loopback": Peer("loopback", None, ip="127.0.0.1"),
         "cgnat": Peer("cgnat", None, ip="100.64.1.1"),
         "ula6": Peer("ula6", None, ip="fd00::1"),
-        "kube-dns": Peer("kube-dns", "kube-system", (("k8s-app", "kube-dns"),), ns("kube-system"), "10.96.0.10"),
+        "kube-dns": Peer(
+            "kube-dns", "kube-system", (("k8s-app", "kube-dns"),), ns("kube-system"), "10.96.0.10"
+        ),
         "kube-system-other": Peer("kube-system-other", "kube-system", (("app", "x"),), ns("kube-system")),
-        "ingress-controller": Peer("ingress-controller", "ingress-nginx", (("app", "ingress-nginx"),),
-                                   ns("ingress-nginx")),
-        "other-namespace": Peer("other-namespace", "default", (("app.kubernetes.io/name", "postgres"),),
-                                ns("default")),
+        "ingress-controller": Peer(
+            "ingress-controller", "ingress-nginx", (("app", "ingress-nginx"),), ns("ingress-nginx")
+        ),
+        "other-namespace": Peer(
+            "other-namespace", "default", (("app.kubernetes.io/name", "postgres"),), ns("default")
+        ),
         "monitoring": Peer("monitoring", "monitoring", (("app", "prometheus"),), ns("monitoring")),
         "keda": Peer("keda", "keda", (("app", "keda-operator"),), ns("keda")),
-        "otel-collector": Peer("otel-collector", "observability", (("app", "otel-collector"),),
-                               ns("observability")),
+        "otel-collector": Peer(
+            "otel-collector", "observability", (("app", "otel-collector"),), ns("observability")
+        ),
     }
 
 
@@ -98,9 +124,14 @@ def _own_peers(r: Render, namespace: str) -> dict[str, Peer]:
     for i, doc in enumerate(r.of_kind("Deployment", "StatefulSet", "Job", "Rollout")):
         labels = tuple(sorted(pod_labels(doc).items()))
         ports = tuple((p["name"], p["containerPort"]) for c in containers(doc) for p in c.get("ports", []))
-        peers[doc["metadata"]["name"]] = Peer(doc["metadata"]["name"], namespace, labels,
-                                              (("kubernetes.io/metadata.name", namespace),), f"10.244.1.{i + 2}",
-                                              ports)
+        peers[doc["metadata"]["name"]] = Peer(
+            doc["metadata"]["name"],
+            namespace,
+            labels,
+            (("kubernetes.io/metadata.name", namespace),),
+            f"10.244.1.{i + 2}",
+            ports,
+        )
     return peers
 
 
@@ -110,7 +141,16 @@ def test_network_policies_allow_exactly_the_matrix(rendered: dict[str, Render], 
     namespace = f"agent-system-{env}"
     policies = r.of_kind("NetworkPolicy")
     own = _own_peers(r, namespace)
-    assert set(own) == {"frontend", "gateway", "orchestrator", "chat", "worker", "postgres", "redis", "migrate"}
+    assert set(own) == {
+        "frontend",
+        "gateway",
+        "orchestrator",
+        "chat",
+        "worker",
+        "postgres",
+        "redis",
+        "migrate",
+    }
     peers = {**own, **_outside_peers()}
     expected = _expected(env, set(own))
 
@@ -124,8 +164,9 @@ def test_network_policies_allow_exactly_the_matrix(rendered: dict[str, Render], 
 
     too_open = sorted(actual - expected)
     too_closed = sorted(expected - actual)
-    assert not too_open and not too_closed, f"allowed but not in the matrix: {too_open}\n" \
-                                            f"in the matrix but blocked: {too_closed}"
+    assert not too_open and not too_closed, (
+        f"allowed but not in the matrix: {too_open}\nin the matrix but blocked: {too_closed}"
+    )
 
 
 def test_every_pod_is_under_default_deny(rendered: dict[str, Render]) -> None:
@@ -144,7 +185,9 @@ def test_the_evaluator_is_not_vacuous(rendered: dict[str, Render]) -> None:
     policies = [p for p in r.of_kind("NetworkPolicy") if p["metadata"]["name"] != "default-deny-all"]
     policies = [p for p in policies if p["metadata"]["name"] != "allow-metrics-scrape"]
     # postgres' own policy still restricts ingress...
-    assert not connection_allowed(policies, outside["other-namespace"], own["postgres"], 5432, "TCP", namespace)
+    assert not connection_allowed(
+        policies, outside["other-namespace"], own["postgres"], 5432, "TCP", namespace
+    )
     # ...but with no policy selecting it at all, the worker accepts anything
     policies = [p for p in policies if p["metadata"]["name"] != "worker"]
     assert connection_allowed(policies, outside["internet"], own["worker"], 22, "TCP", namespace)

@@ -24,13 +24,17 @@ DEPRECATED_FIELDS = {
 }
 
 
-def test_every_overlay_renders_within_budget(rendered: dict[str, Render], artifacts: dict[str, object]) -> None:
+def test_every_overlay_renders_within_budget(
+    rendered: dict[str, Render], artifacts: dict[str, object]
+) -> None:
     times = {}
     for env in ENVS:
         best = rendered[env].seconds
         for _ in range(2):
             start = time.perf_counter()
-            subprocess.run([kubectl(), "kustomize", str(REPO / "overlays" / env)], check=True, capture_output=True)
+            subprocess.run(
+                [kubectl(), "kustomize", str(REPO / "overlays" / env)], check=True, capture_output=True
+            )
             best = min(best, time.perf_counter() - start)
         times[env] = round(best, 3)
     artifacts["render_seconds_best_of_3"] = times
@@ -45,7 +49,9 @@ def test_overlays_are_exactly_dev_staging_prod() -> None:
 
 def test_every_component_renders_over_the_base(component_renders: dict[str, Render]) -> None:
     on_disk = sorted(p.name for p in (REPO / "base" / "components").iterdir() if p.is_dir())
-    assert on_disk == sorted(COMPONENTS), "a component folder is not covered by the tests (support.COMPONENTS)"
+    assert on_disk == sorted(COMPONENTS), (
+        "a component folder is not covered by the tests (support.COMPONENTS)"
+    )
     for name, result in component_renders.items():
         assert result.docs, name
 
@@ -70,10 +76,14 @@ def test_kustomizations_use_no_deprecated_fields() -> None:
         else:
             expected = ("kustomize.config.k8s.io/v1beta1", "Kustomization")
         if (doc.get("apiVersion"), doc.get("kind")) != expected:
-            problems.append(f"{rel}: apiVersion/kind {doc.get('apiVersion')}/{doc.get('kind')}, want {expected}")
+            problems.append(
+                f"{rel}: apiVersion/kind {doc.get('apiVersion')}/{doc.get('kind')}, want {expected}"
+            )
         for label in doc.get("labels", []):
             if label.get("includeSelectors"):
-                problems.append(f"{rel}: labels with includeSelectors rewrite selectors (and NetworkPolicy peers)")
+                problems.append(
+                    f"{rel}: labels with includeSelectors rewrite selectors (and NetworkPolicy peers)"
+                )
     assert not problems, "\n".join(problems)
 
 

@@ -115,12 +115,22 @@ def test_vpa_fields(component_renders: dict[str, Render]) -> None:
         assert vpa["apiVersion"] == "autoscaling.k8s.io/v1"
         spec = vpa["spec"]
         assert set(spec) <= allowed_spec, set(spec) - allowed_spec
-        assert spec["targetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": vpa["metadata"]["name"]}
+        assert spec["targetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": vpa["metadata"]["name"],
+        }
         # recommendations only: never evicts or resizes a pod
         assert spec["updatePolicy"] == {"updateMode": "Off"}
         for policy in spec["resourcePolicy"]["containerPolicies"]:
-            assert set(policy) <= {"containerName", "controlledResources", "controlledValues", "minAllowed",
-                                   "maxAllowed", "mode"}
+            assert set(policy) <= {
+                "containerName",
+                "controlledResources",
+                "controlledValues",
+                "minAllowed",
+                "maxAllowed",
+                "mode",
+            }
             assert set(policy["controlledResources"]) <= {"cpu", "memory"}
 
 
@@ -128,15 +138,32 @@ def test_vpa_fields(component_renders: dict[str, Render]) -> None:
 def test_validators_reject_a_broken_object(kind: str) -> None:
     """The validators are not vacuous: an unknown field fails both ways."""
     if kind == "Deployment":
-        doc = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-               "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "bogus": True,
-                        "template": {"metadata": {"labels": {"a": "b"}},
-                                     "spec": {"containers": [{"name": "c", "image": "i:1"}]}}}}
+        doc = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "x"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"a": "b"}},
+                "bogus": True,
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {"containers": [{"name": "c", "image": "i:1"}]},
+                },
+            },
+        }
         assert _validate_builtin(doc)
     else:
-        doc = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"},
-               "spec": {"scaleTargetRef": {"name": "w"}, "triggers": [{"type": "redis-streams", "metadata": {}}],
-                        "minReplicaCount": "two"}}
+        doc = {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": {"name": "x"},
+            "spec": {
+                "scaleTargetRef": {"name": "w"},
+                "triggers": [{"type": "redis-streams", "metadata": {}}],
+                "minReplicaCount": "two",
+            },
+        }
         with pytest.raises(AssertionError):
             validate_custom(doc)
         doc["spec"]["minReplicaCount"] = 2

@@ -49,13 +49,21 @@ def checkov() -> list[str]:
                 shutil.rmtree(venv, ignore_errors=True)
                 steps = [
                     [sys.executable, "-m", "venv", str(venv)],
-                    [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                     f"checkov=={CHECKOV_VERSION}"],
+                    [
+                        str(python),
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                        f"checkov=={CHECKOV_VERSION}",
+                    ],
                 ]
                 for step in steps:
                     proc = subprocess.run(step, capture_output=True, text=True, timeout=900)
                     if proc.returncode != 0:
-                        pytest.fail(f"could not install checkov into {venv}:\n{proc.stderr[-3000:]}",
-                                    pytrace=False)
+                        pytest.fail(
+                            f"could not install checkov into {venv}:\n{proc.stderr[-3000:]}", pytrace=False
+                        )
                 done.touch()
     return [str(python), "-m", "checkov.main"]
