@@ -65,6 +65,25 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    cpu_us: float = float("nan")  # CPU time of the proxy (or of the upstream, direct) per request
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def ensure_tools() -> None:
@@ -87,10 +106,8 @@ def nginx_binary() -> str:
 def start_nginx(workdir: Path, upstream: int, port: int) -> subprocess.Popen[bytes]:
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "nginx.conf"
-    text = NGINX_CONF.format(dir=workdir, upstream=upstream, port=port)
-    if os.geteuid() == 0:  # as root nginx would switch its worker to `nobody`: stay as we are
-        text = "user root;\n" + text
-    conf.write_text(text)
+    # as root, the master switches its worker to `nobody` (nginx's default): no root worker
+    conf.write_text(NGINX_CONF.format(dir=workdir, upstream=upstream, port=port))
     proc = subprocess.Popen([nginx_binary(), "-p", str(workdir), "-c", str(conf)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     wait_http_ready(f"http://127.0.0.1:{port}/tasks", timeout=10, proc=proc)
@@ -145,7 +162,8 @@ def wrk(url: str, *, seconds: int, connections: int, headers: list[str] = ()) ->
     p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return Result(rps, p50, p99, errors + (int(non2xx.group(1)) if non2xx else 0))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Result(rps, p50, p99, errors + (int(non2xx.group(1)) if non2xx else 0), requests)
 
 
 def median(results: list[Result]) -> Result:
@@ -199,27 +217,33 @@ def main() -> None:
     ensure_tools()
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     stack = Stack(work / "stack", ports=Ports.free(), durable=False)
-    children: list[subprocess.Popen[bytes]] = []
+    procs: list[subprocess.Popen[bytes]] = []
     gateway = None
     try:
         stack.start_infra()
         upstream_port, gateway_port, nginx_port = free_port(), free_port(), free_port()
-        children.append(start_upstream(upstream_port, stack.log_dir))
+        procs.append(start_upstream(upstream_port, stack.log_dir))
         gateway = start_gateway(stack, gateway_port, upstream_port)
-        children.append(start_nginx(work / "nginx", upstream_port, nginx_port))
+        procs.append(start_nginx(work / "nginx", upstream_port, nginx_port))
         token = create_session(f"http://127.0.0.1:{gateway_port}")
         targets = {
             "direct": (f"http://127.0.0.1:{upstream_port}/tasks", []),
             "gateway": (f"http://127.0.0.1:{gateway_port}/api/tasks", [f"Authorization: Bearer {token}"]),
             "nginx": (f"http://127.0.0.1:{nginx_port}/tasks", []),
         }
+        # whose CPU time counts for each target: the proxy's (the upstream's when direct)
+        measured_pids = {"direct": [procs[0].pid], "gateway": [gateway.pid],
+                         "nginx": [procs[1].pid, *children(procs[1].pid)]}
         print(f"load average before: {loadavg()}  (cores: {os.cpu_count()})")
 
         def measure(name: str) -> Result:
             url, headers = targets[name]
             if args.warmup:
                 wrk(url, seconds=args.warmup, connections=args.connections, headers=headers)
-            return wrk(url, seconds=args.duration, connections=args.connections, headers=headers)
+            before = cpu_seconds(measured_pids[name])
+            result = wrk(url, seconds=args.duration, connections=args.connections, headers=headers)
+            result.cpu_us = (cpu_seconds(measured_pids[name]) - before) / max(result.requests, 1) * 1e6
+            return result
 
         if args.profile:
             profile(gateway.pid, args.profile, args.duration, lambda: measure("gateway"))
@@ -230,9 +254,9 @@ def main() -> None:
         print(f"load average after:  {loadavg()}")
         report({name: median(rs) for name, rs in results.items()}, results, args)
     finally:
-        for child in children:
-            child.terminate()
-            child.wait(10)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
         if gateway is not None:
             gateway.stop(10)
         stack.stop()
@@ -243,12 +267,12 @@ def report(best: dict[str, Result], all_results: dict[str, list[Result]], args: 
     direct = best["direct"]
     print(f"\nwrk -t{WRK_THREADS} -c{args.connections} -d{args.duration}s, median of {args.rounds} rounds")
     print(f"{'target':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'added p50 ms':>13} {'errors':>7}"
-          "  rounds req/s")
+          f" {'cpu us/req':>11}  rounds req/s")
     for name, r in best.items():
         added = "" if name == "direct" else f"{r.p50_ms - direct.p50_ms:.3f}"
         rounds = " ".join(f"{x.rps:.0f}" for x in all_results[name])
         print(f"{name:<9} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {added:>13} {r.errors:>7}"
-              f"  {rounds}")
+              f" {r.cpu_us:>11.1f}  {rounds}")
     print(f"\ngateway_vs_nginx_ratio: {best['gateway'].rps / best['nginx'].rps:.3f}")
     print(f"gateway_added_p50_ms: {best['gateway'].p50_ms - direct.p50_ms:.3f}")
 

@@ -3,6 +3,7 @@
 import uvicorn
 
 from agent_gateway.app import create_app
+from agent_gateway.server import GatewayHttpProtocol
 from agent_gateway.settings import GatewaySettings
 
 
@@ -13,7 +14,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=GatewayHttpProtocol,  # httptools, writes coalesced per loop turn
         log_config=None,
         access_log=False,
         server_header=False,

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from agent_common import queue
-from agent_common.web import ORJSONResponse
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from redis.exceptions import RedisError, ResponseError
 
+from agent_common import queue
+from agent_common.web import ORJSONResponse
 from agent_gateway.errors import rate_limited, unauthorized
 from agent_gateway.proxy import client_address, forwarded_proto
 from agent_gateway.sessions import COOKIE, Session

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agent_common.web import error
 from starlette.types import ASGIApp
 
+from agent_common.web import error
 from agent_gateway.ratelimit import Verdict
 
 

@@ -14,9 +14,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-from agent_common.logs import request_id_var
 from starlette.types import Receive, Scope, Send
 
+from agent_common.logs import request_id_var
 from agent_gateway.upstream import Response, UpstreamError, UpstreamPool
 
 log = logging.getLogger("agent.gateway.proxy")

@@ -124,6 +124,8 @@ class FastRedis:
         self.timeout_s = timeout_s
         self._pipe: _Pipe | None = None
         self._connecting: asyncio.Future[_Pipe] | None = None
+        # encoded EVALSHA per (key, args): the same few buckets are hit again and again
+        self._commands: dict[tuple[str, tuple[float, ...]], bytes] = {}
 
     async def _connection(self) -> _Pipe:
         pipe = self._pipe
@@ -151,7 +153,12 @@ class FastRedis:
 
     async def evalsha(self, key: str, *args: float) -> list[int]:
         pipe = await self._connection()
-        reply = await pipe.send(_command(b"EVALSHA", self.sha, b"1", key, *args))
+        command = self._commands.get((key, args))
+        if command is None:
+            if len(self._commands) > 100_000:
+                self._commands.clear()
+            command = self._commands[(key, args)] = _command(b"EVALSHA", self.sha, b"1", key, *args)
+        reply = await pipe.send(command)
         if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
             # a restarted or flushed Redis: EVAL sends the script and caches it again
             reply = await pipe.send(_command(b"EVAL", self.script, b"1", key, *args))

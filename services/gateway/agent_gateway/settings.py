@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from agent_common.settings import Settings
 from pydantic import Field
+
+from agent_common.settings import Settings
 
 
 class GatewaySettings(Settings):

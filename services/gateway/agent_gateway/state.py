@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
-from agent_common import db
-from agent_common.redisconn import create_redis
 from starlette.types import Scope
 
+from agent_common import db
+from agent_common.redisconn import create_redis
 from agent_gateway.ratelimit import SCRIPT, RateLimiter, RedisPyRunner, ScriptRunner
 from agent_gateway.redisfast import FastRedis
 from agent_gateway.sessions import Session, SessionStore, token_from_headers
