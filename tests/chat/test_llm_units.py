@@ -78,7 +78,7 @@ def test_cost_needs_a_configured_price() -> None:
 @pytest.mark.parametrize("text, url", [
     ("summarize https://example.org/a.", "https://example.org/a"),
     ("see (https://example.org/b?x=1), then", "https://example.org/b?x=1"),
-    ("https://", None), ("no link here", None),
+    ("summarize http://[::1]:8080/x", "http://[::1]:8080/x"), ("https://", None), ("no link here", None),
 ])
 def test_offline_finds_the_url_as_the_planner_does(text: str, url: str | None) -> None:
     assert find_url(text) == url

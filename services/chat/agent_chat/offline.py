@@ -16,8 +16,9 @@ from agent_chat.tools import Orchestrator, ToolFailure, ToolResult
 from agent_chat.turn import Event, Outcome
 from agent_common import summarizer
 
-# the same URL shape the orchestrator's planner recognises; trailing punctuation is the sentence's
-_URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
+# the same URL shape the orchestrator's planner recognises (IPv6 hosts in brackets too);
+# trailing punctuation is the sentence's
+_URL = re.compile(r"https?://(?:\[[0-9a-f:.%]+\])?[^\s<>\"'(){}\[\]]*", re.IGNORECASE)
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
 _GREETING = re.compile(
     r"^\W*(hi|hello|hey|hallo|howdy|good (morning|afternoon|evening)|help|\?|what can you do|"
