@@ -112,6 +112,11 @@ def test_checkov_finds_no_failure(checkov_results: dict[str, dict[str, Any]], na
 # --- Dockerfiles ----------------------------------------------------------------------------
 
 
+def test_every_dockerfile_is_a_service_image() -> None:
+    found = sorted(str(p.relative_to(REPO)) for p in REPO.glob("**/Dockerfile") if ".venv" not in p.parts)
+    assert found == sorted(f"services/{s}/Dockerfile" for s in SERVICES)
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_hadolint(service: str) -> None:
     dockerfile = REPO / "services" / service / "Dockerfile"
