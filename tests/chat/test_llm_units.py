@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from agent_chat.offline import find_url
 from agent_common.llm import ModelPrice, Usage, cost_usd
 from agent_common.llm.anthropic_provider import to_anthropic_messages
 from agent_common.llm.errors import describe_status, retry_after
@@ -73,12 +72,3 @@ def test_cost_needs_a_configured_price() -> None:
     assert cost_usd(prices, "m", Usage(1000, 200)) == Decimal("0.0045")
     assert cost_usd(prices, "other", Usage(1000, 200)) is None
     assert Usage(1, 2) + Usage(3, 4) == Usage(4, 6)
-
-
-@pytest.mark.parametrize("text, url", [
-    ("summarize https://example.org/a.", "https://example.org/a"),
-    ("see (https://example.org/b?x=1), then", "https://example.org/b?x=1"),
-    ("summarize http://[::1]:8080/x", "http://[::1]:8080/x"), ("https://", None), ("no link here", None),
-])
-def test_offline_finds_the_url_as_the_planner_does(text: str, url: str | None) -> None:
-    assert find_url(text) == url

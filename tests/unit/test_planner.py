@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_orchestrator.planner import find_url, plan
+from agent_common.urls import find_url
+from agent_orchestrator.planner import plan
 
 
 @pytest.mark.parametrize(("text", "url"), [

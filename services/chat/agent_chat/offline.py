@@ -15,10 +15,8 @@ from agent_chat.settings import ChatSettings
 from agent_chat.tools import Orchestrator, ToolFailure, ToolResult
 from agent_chat.turn import Event, Outcome
 from agent_common import summarizer
+from agent_common.urls import find_url
 
-# the same URL shape the orchestrator's planner recognises (IPv6 hosts in brackets too);
-# trailing punctuation is the sentence's
-_URL = re.compile(r"https?://(?:\[[0-9a-f:.%]+\])?[^\s<>\"'(){}\[\]]*", re.IGNORECASE)
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
 _GREETING = re.compile(
     r"^\W*(hi|hello|hey|hallo|howdy|good (morning|afternoon|evening)|help|\?|what can you do|"
@@ -37,12 +35,6 @@ CAPABILITIES = (
 )
 # streamed answers come in pieces of this many words, as a model's would
 _WORDS_PER_DELTA = 4
-
-
-def find_url(text: str) -> str | None:
-    match = _URL.search(text)
-    url = match.group(0).rstrip(".,;:!?") if match else None
-    return url if url and len(url) > len("https://") else None
 
 
 class OfflineTurn:

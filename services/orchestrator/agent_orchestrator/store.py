@@ -50,19 +50,21 @@ async def record_stream_id(pool: asyncpg.Pool, task_id: uuid.UUID, seq: int, str
     )
 
 
+# built once from constants only; user values are always bind parameters
+_GET_TASK = f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.task_id = $1 AND t.user_id = $2"  # noqa: S608
+_LIST_TASKS = (
+    f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1"  # noqa: S608
+    " ORDER BY t.created_at DESC, t.task_id LIMIT $2"
+)
+
+
 async def get_task(pool: asyncpg.Pool, user_id: str, task_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await pool.fetchrow(
-        f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.task_id = $1 AND t.user_id = $2", task_id, user_id
-    )
+    row = await pool.fetchrow(_GET_TASK, task_id, user_id)
     return dict(row) if row else None
 
 
 async def list_tasks(pool: asyncpg.Pool, user_id: str, limit: int) -> list[dict[str, Any]]:
-    rows = await pool.fetch(
-        f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1"
-        " ORDER BY t.created_at DESC, t.task_id LIMIT $2",
-        user_id, limit,
-    )
+    rows = await pool.fetch(_LIST_TASKS, user_id, limit)
     return [dict(r) for r in rows]
 
 
