@@ -120,8 +120,9 @@ async def forward(client: httpx.AsyncClient, request: Request, read_timeout_s: f
                                  background=BackgroundTask(upstream.aclose))
     # raw list: several Set-Cookie headers must stay several
     response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in down]
-    if streaming or upstream.headers.get("content-type", "").startswith("text/event-stream"):
-        response.raw_headers.append((b"x-accel-buffering", b"no"))
+    event_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
+    if event_stream and "x-accel-buffering" not in upstream.headers:
+        response.raw_headers.append((b"x-accel-buffering", b"no"))  # for an nginx in front of us
     return response
 
 
