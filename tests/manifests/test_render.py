@@ -3,6 +3,7 @@ kustomizations use current fields only."""
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -11,8 +12,36 @@ import yaml
 
 from tests.manifests.support import COMPONENTS, ENVS, REPO, SERVICES, Render, kubectl
 
-# "well under a second" per overlay; the best of three runs, so a busy machine does not fail it
-RENDER_BUDGET_S = 1.0
+# "well under a second" per overlay. Measured as the CPU time kustomize spends (user + system,
+# best of five runs), which a busy machine does not inflate; the wall-clock time is recorded
+# and only has to stay under a looser bound.
+RENDER_CPU_BUDGET_S = 1.0
+RENDER_WALL_BUDGET_S = 3.0
+RUNS = 5
+
+
+def _timed_render(env: str) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([kubectl(), "kustomize", str(REPO / "overlays" / env)], check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def test_every_overlay_renders_within_budget(artifacts: dict[str, object]) -> None:
+    wall_times, cpu_times = {}, {}
+    for env in ENVS:
+        runs = [_timed_render(env) for _ in range(RUNS)]
+        wall_times[env] = round(min(w for w, _ in runs), 3)
+        cpu_times[env] = round(min(c for _, c in runs), 3)
+    artifacts["render_seconds"] = {"wall_best_of_5": wall_times, "cpu_best_of_5": cpu_times}
+    slow = {env: t for env, t in cpu_times.items() if t >= RENDER_CPU_BUDGET_S}
+    assert not slow, f"overlays needing more than {RENDER_CPU_BUDGET_S}s of CPU to render: {slow}"
+    slow = {env: t for env, t in wall_times.items() if t >= RENDER_WALL_BUDGET_S}
+    assert not slow, f"overlays slower than {RENDER_WALL_BUDGET_S}s to render: {slow}"
+
 
 DEPRECATED_FIELDS = {
     "bases": "resources",
@@ -22,24 +51,6 @@ DEPRECATED_FIELDS = {
     "commonLabels": "labels",
     "imageTags": "images",
 }
-
-
-def test_every_overlay_renders_within_budget(
-    rendered: dict[str, Render], artifacts: dict[str, object]
-) -> None:
-    times = {}
-    for env in ENVS:
-        best = rendered[env].seconds
-        for _ in range(2):
-            start = time.perf_counter()
-            subprocess.run(
-                [kubectl(), "kustomize", str(REPO / "overlays" / env)], check=True, capture_output=True
-            )
-            best = min(best, time.perf_counter() - start)
-        times[env] = round(best, 3)
-    artifacts["render_seconds_best_of_3"] = times
-    slow = {env: t for env, t in times.items() if t >= RENDER_BUDGET_S}
-    assert not slow, f"overlays slower than {RENDER_BUDGET_S}s to render: {slow}"
 
 
 def test_overlays_are_exactly_dev_staging_prod() -> None:
