@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 import pytest
-from agent_common.devstack import ServiceProcess, Stack, free_port
 
+from agent_common.devstack import ServiceProcess, Stack, free_port
 from tests.gateway.upstreams import BrokenUpstream, EchoUpstream
 
 

@@ -8,8 +8,8 @@ import hashlib
 
 import httpx
 import redis.asyncio as aioredis
-from agent_common.devstack import Stack
 
+from agent_common.devstack import Stack
 from tests.gateway.conftest import Gateway, Session, new_session
 
 Http = httpx.AsyncClient

@@ -9,8 +9,8 @@ import time
 
 import httpx
 import pytest
-from agent_common.devstack import Stack
 
+from agent_common.devstack import Stack
 from tests.gateway.conftest import Session, new_session
 
 Http = httpx.AsyncClient

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
+
 from agent_common.devstack import Stack, free_port
 from agent_gateway import routes
 from agent_gateway.proxy import client_address, upstream_headers
@@ -14,7 +15,6 @@ from agent_gateway.ratelimit import SCRIPT, LocalBuckets, RateLimiter
 from agent_gateway.redisfast import FastRedis
 from agent_gateway.sessions import token_from_headers, well_formed
 from agent_gateway.upstream import UpstreamDown, UpstreamPool
-
 from tests.gateway.upstreams import EchoUpstream
 
 

@@ -18,8 +18,9 @@ import time
 
 import orjson
 import uvicorn
-from agent_common.devstack import free_port
 from starlette.types import Receive, Scope, Send
+
+from agent_common.devstack import free_port
 
 SSE_FIRST = b'event: delta\ndata: {"delta": "Hel"}\n\n'
 SSE_SECOND = b'event: delta\ndata: {"delta": "lo"}\n\n'

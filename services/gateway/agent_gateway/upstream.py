@@ -37,7 +37,7 @@ class UpstreamError(Exception):
 
 
 class UpstreamDown(UpstreamError):
-    """No connection could be made (refused, unreachable, no free slot): 503."""
+    """No connection could be made (refused, unreachable, connect timeout, no free slot): 503."""
 
     status = 503
 
@@ -340,8 +340,8 @@ class UpstreamPool:
             async with asyncio.timeout(self.connect_timeout_s):
                 _, conn = await loop.create_connection(
                     lambda: Connection(self), self.host, self.port, ssl=self.ssl)
-        except TimeoutError:
-            raise UpstreamTimeout(self.name, "did not accept a connection in time") from None
+        except TimeoutError:  # unreachable, as far as a client can tell: down, not slow
+            raise UpstreamDown(self.name, "did not accept a connection in time") from None
         except OSError as exc:
             reason = "refused the connection" if isinstance(exc, ConnectionRefusedError) else \
                 f"is unreachable ({exc.__class__.__name__})"
