@@ -54,14 +54,19 @@ def main() -> int:
 
 def _print_ready(stack: Stack, names: list[str], seconds: float) -> None:
     p = stack.ports
-    lines = [f"  {name:<13} {stack.url(name)}" for name in ("frontend", "gateway", "orchestrator", "chat")
+    lines = [f"  {name:<13} {_public(stack.url(name))}" for name in ("frontend", "gateway", "orchestrator", "chat")
              if name in names]
     workers = [n for n in names if n.startswith("worker")]
     if workers:
         lines.append(f"  {'workers':<13} {len(workers)} (metrics on :{', :'.join(map(str, p.workers[:len(workers)]))})")
-    main_url = stack.url("frontend") if "frontend" in names else stack.url("orchestrator")
+    main_url = _public(stack.url("frontend") if "frontend" in names else stack.url("orchestrator"))
     print(f"\nagent-system is ready in {seconds:.1f}s: {main_url}\n" + "\n".join(lines)
           + f"\n  logs in {stack.log_dir}/\nPress Ctrl-C to stop.", flush=True)
+
+
+def _public(url: str) -> str:
+    """The address to open in a browser (services listen on 127.0.0.1)."""
+    return url.replace("//127.0.0.1:", "//localhost:")
 
 
 if __name__ == "__main__":
