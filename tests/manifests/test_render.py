@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.manifests.support import COMPONENTS, ENVS, REPO, SERVICES, Render, kubectl
+from tests.manifests.support import COMPONENTS, ENVS, REPO, SERVICES, Render
 
 DEPRECATED_FIELDS = {
     "bases": "resources",
