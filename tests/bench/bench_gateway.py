@@ -158,8 +158,8 @@ def wrk(url: str, *, seconds: int, connections: int, headers: list[str] = ()) ->
     if "Requests/sec" not in out or "50%" not in out:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -212,6 +212,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the targets (median shown)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of load before each measured run")
     parser.add_argument("--profile", type=Path, help="record the gateway with py-spy into this folder")
+    parser.add_argument("--single", type=int, default=5,
+                        help="seconds per target with one connection (latency without queueing); 0: skip")
     args = parser.parse_args()
 
     ensure_tools()
@@ -251,8 +253,14 @@ def main() -> None:
         for _ in range(args.rounds):
             for name in targets:
                 results[name].append(measure(name))
+        single = {}
+        if args.single:
+            for name, (url, headers) in targets.items():
+                single[name] = wrk(url, seconds=args.single, connections=1, headers=headers)
         print(f"load average after:  {loadavg()}")
         report({name: median(rs) for name, rs in results.items()}, results, args)
+        if single:
+            report_single(single, args)
     finally:
         for proc in procs:
             proc.terminate()
@@ -275,6 +283,17 @@ def report(best: dict[str, Result], all_results: dict[str, list[Result]], args: 
               f" {r.cpu_us:>11.1f}  {rounds}")
     print(f"\ngateway_vs_nginx_ratio: {best['gateway'].rps / best['nginx'].rps:.3f}")
     print(f"gateway_added_p50_ms: {best['gateway'].p50_ms - direct.p50_ms:.3f}")
+
+
+def report_single(results: dict[str, Result], args: argparse.Namespace) -> None:
+    """One connection: what each hop adds to one request, without queueing behind others."""
+    direct = results["direct"]
+    print(f"\nwrk -t{WRK_THREADS} -c1 -d{args.single}s (one request at a time)")
+    print(f"{'target':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'added p50 ms':>13}")
+    for name, r in results.items():
+        added = "" if name == "direct" else f"{r.p50_ms - direct.p50_ms:.3f}"
+        print(f"{name:<9} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {added:>13}")
+    print(f"\ngateway_added_p50_ms_c1: {results['gateway'].p50_ms - direct.p50_ms:.3f}")
 
 
 if __name__ == "__main__":

@@ -411,7 +411,10 @@ class UpstreamPool:
             try:
                 if stream is not None:
                     await self._send_stream(conn, stream, chunked=content_length is None, timeout=timeout)
-                await response.wait_headers(timeout)
+                while not response.headers_done and response.error is None:  # wait_headers, inlined
+                    await response._wait(timeout, "headers")
+                if response.error is not None:
+                    raise response.error
                 return response
             except UpstreamBroken:
                 # a keep-alive connection the upstream closed just as we reused it: the
