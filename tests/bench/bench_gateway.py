@@ -1,7 +1,7 @@
 """Gateway benchmark (not a test): requests/s and latency through the gateway against the
 same upstream called directly and through nginx, in one run.
 
-    python -m tests.bench.bench_gateway [--duration 10] [--rounds 3] [--profile DIR]
+    python -m tests.bench.bench_gateway [--duration 10] [--rounds 3] [--single 5] [--profile DIR]
 
 It starts PostgreSQL and Redis (the gateway needs them for sessions and rate limits), a
 uvicorn upstream (uvloop, httptools) with a small JSON body, the gateway in front of it
@@ -9,8 +9,12 @@ with a real session (the rate limit runs, with a bucket too large to refuse), an
 (Debian's package, one worker, keep-alive to the upstream, a temporary config on a loopback
 port) in front of the same upstream. Each target gets `wrk -t1 -c32 -d10s --latency`, round
 after round, and the median round is reported, with the load average before and after: the
-machine has 2 cores, so other work on it shows in the figures. nginx and wrk are installed
-with apt-get when missing (as root); --profile records the gateway with py-spy under load.
+machine has 2 cores, so other work on it shows in the figures. The "cpu us/req" column (CPU
+time of the proxy process per request, from /proc) moves much less with that load than
+requests/s do. A last pass with one connection shows what each hop adds to a single request
+without queueing (with 32 connections, p50 is mostly 32 / throughput). nginx and wrk are
+installed with apt-get when missing (as root; nginx's worker runs as `nobody`); --profile
+records the gateway with py-spy (pip-installed when missing) and prints the top frames.
 """
 
 from __future__ import annotations
@@ -180,6 +184,8 @@ def profile(pid: int, out_dir: Path, seconds: int, run: callable) -> None:  # ty
     """py-spy on the gateway while `run` loads it: flame graph and raw stacks in out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():  # a profiling tool, not a dependency: installed when asked for
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "py-spy>=0.3.14"], check=True)
     raw = out_dir / "gateway.txt"
     proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
                              "--format", "raw", "--nonblocking", "-o", str(raw)],
