@@ -61,13 +61,14 @@ def gateways(infra: Stack, echo: EchoUpstream, broken: BrokenUpstream) -> Iterat
                     "SESSION_CREATE_REFILL_PER_S": "0.01", "TRUSTED_PROXY_HOPS": "1"},
         "noredis": {**on_echo, **small_bucket, "REDIS_URL": dead_redis},
         "closed": {**on_echo, **small_bucket, "REDIS_URL": dead_redis, "RATE_LIMIT_ON_REDIS_ERROR": "closed"},
+        "nodb": {**on_echo, "DATABASE_URL": f"postgresql://agent:agent@127.0.0.1:{free_port()}/agent"},
     }
     started: dict[str, Gateway] = {}
     try:
         for name, env in configs.items():
             port = free_port()
-            # a gateway without Redis is alive but not ready: wait for /health there
-            probe = "/health" if "REDIS_URL" in env else "/ready"
+            # a gateway without Redis or PostgreSQL is alive but not ready: wait for /health there
+            probe = "/health" if "REDIS_URL" in env or "DATABASE_URL" in env else "/ready"
             proc = ServiceProcess(f"gateway-{name}", "agent_gateway",
                                   {**infra.env(), "PORT": str(port), **env},
                                   ready_url=f"http://127.0.0.1:{port}{probe}", log_dir=infra.log_dir)

@@ -52,3 +52,19 @@ async def test_the_pool_recovers_after_broken_connections(client: Http, faulty: 
         answer = await client.post(f"{faulty}/api/chat", headers=session.bearer, json={"message": "fine"})
         assert answer.status_code == 200
         assert answer.json() == {"ok": True}
+
+
+async def test_database_down_is_503_json_not_a_stack_trace(client: Http,
+                                                           gateways: dict[str, Gateway]) -> None:
+    base = gateways["nodb"].url
+    created = await client.post(f"{base}/api/session")
+    assert created.status_code == 503
+    assert created.json() == {"detail": "database unavailable, try again shortly"}
+    looked_up = await client.get(f"{base}/api/tasks", headers={"Authorization": f"Bearer {'A' * 43}"})
+    assert looked_up.status_code == 503
+    assert looked_up.json() == {"detail": "session store unavailable, try again shortly"}
+    assert looked_up.headers["retry-after"] == "2"
+    assert (await client.get(f"{base}/health")).status_code == 200
+    ready = await client.get(f"{base}/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["postgres"].startswith("down")

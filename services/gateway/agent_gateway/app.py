@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_common import db
 from agent_common.logs import setup_logging
-from agent_common.web import error, install_error_handlers, install_health
+from agent_common.web import BodyTooLarge, error, install_error_handlers, install_health
 from agent_gateway import proxy, routes
 from agent_gateway.endpoints import install_endpoints
 from agent_gateway.errors import rate_limited, unauthorized
@@ -54,14 +54,27 @@ class Gateway:
                 await response(scope, receive, send)
                 return
             if hit is not None:
-                await self.proxied(scope, receive, send, *hit)
+                try:
+                    await self.proxied(scope, receive, send, *hit)
+                except BodyTooLarge:  # the middleware answers 413
+                    raise
+                except Exception:  # a bug: JSON like every other error, if nothing was sent yet
+                    log.exception("unhandled error on %s", hit[0].path)
+                    if not scope.get(proxy.STARTED):
+                        await error(500, "internal error")(scope, receive, send)
                 return
         await self.api(scope, receive, send)
 
     async def proxied(self, scope: Scope, receive: Receive, send: Send, route: routes.Route, target: str,
                       param: str) -> None:
         scope["route"] = route  # the metrics label is route.path
-        session = await self.state.authenticate(scope)
+        try:
+            session = await self.state.authenticate(scope)
+        except DATABASE_DOWN as exc:  # only on a cache miss
+            log.warning("session lookup failed: %s", exc.__class__.__name__)
+            await error(503, "session store unavailable, try again shortly",
+                        headers={"retry-after": "2"})(scope, receive, send)
+            return
         if session is None:
             await unauthorized()(scope, receive, send)
             return
@@ -85,6 +98,9 @@ class Gateway:
             await answer(scope, receive, send)
         except proxy.ClientGone:
             return
+
+
+DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def create_app(settings: GatewaySettings | None = None) -> ASGIApp:

@@ -31,6 +31,8 @@ _DROP_REQUEST = HOP_BY_HOP | {
 }
 _DROP_RESPONSE = HOP_BY_HOP | {b"server", b"date", b"x-request-id"}
 _EVENT_STREAM = b"text/event-stream"
+# set in the scope once the response has started (after that, an error can only cut it)
+STARTED = "gateway.response_started"
 
 
 def client_address(scope: Scope, trusted_hops: int) -> str:
@@ -146,6 +148,7 @@ async def forward(scope: Scope, receive: Receive, send: Send, *, pool: UpstreamP
 async def _relay(response: Response, scope: Scope, receive: Receive, send: Send, timeout: float) -> None:
     headers, event_stream = response_headers(response)
     whole = response.whole_body()
+    scope[STARTED] = True
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     if whole is not None:
         await send({"type": "http.response.body", "body": whole})
