@@ -146,6 +146,12 @@ async def _get(pool: UpstreamPool, path: bytes = b"/tasks") -> int:
         response.release()
 
 
+async def _two_idle_connections(pool: UpstreamPool) -> None:
+    first, second = await pool.acquire(), await pool.acquire()
+    pool.release(first, True)
+    pool.release(second, True)
+
+
 async def test_pool_never_opens_more_than_its_limit(upstream: EchoUpstream) -> None:
     pool = _pool(upstream.url)
     before = set(upstream.client_ports)
@@ -161,7 +167,10 @@ async def test_pool_waiting_longer_than_its_timeout_is_503(upstream: EchoUpstrea
     await asyncio.sleep(0.1)
     with pytest.raises(UpstreamDown, match="no free connection"):
         await pool.request(b"GET", b"/tasks", [], timeout=5)
-    (await slow).release()
+    slow.cancel()  # a cancelled request gives its connection up (closed, not reused)
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert pool.slots == 0
     assert await _get(pool) == 200
     await pool.close()
 
@@ -177,12 +186,29 @@ async def test_expired_keepalive_connections_are_replaced(upstream: EchoUpstream
     await pool.close()
 
 
-async def test_a_connection_the_upstream_closed_while_idle_is_not_used(upstream: EchoUpstream) -> None:
+async def test_a_connection_closed_while_idle_leaves_the_pool_at_once(upstream: EchoUpstream) -> None:
     pool = _pool(upstream.url)
-    await _get(pool)
-    pool.idle[-1].transport.close()  # as if the upstream had closed it
+    await _two_idle_connections(pool)
+    assert (pool.slots, len(pool.idle)) == (2, 2)
+    for conn in list(pool.idle):
+        conn.transport.close()  # as if the upstream had closed them
     await asyncio.sleep(0.05)
+    assert (pool.slots, len(pool.idle)) == (0, 0)
     assert await _get(pool) == 200
+    assert pool.slots == 1
+    await pool.close()
+
+
+async def test_the_oldest_idle_connection_expires_while_newer_ones_are_reused(upstream: EchoUpstream) -> None:
+    """Reuse is newest-first; the one below would otherwise hold its slot for ever."""
+    pool = _pool(upstream.url, keepalive_s=0.5)
+    await _two_idle_connections(pool)
+    oldest = pool.idle[0]
+    deadline = asyncio.get_running_loop().time() + 0.8
+    while asyncio.get_running_loop().time() < deadline:
+        await _get(pool)  # always the newest connection
+        await asyncio.sleep(0.05)
+    assert oldest.closed
     assert pool.slots == 1
     await pool.close()
 

@@ -166,6 +166,7 @@ class Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.response: Response | None = None
         self.closed = False
+        self.forgotten = False  # its pool slot has been freed
         self.keep_alive = True
         self.reused = False
         self.idle_since = 0.0
@@ -192,7 +193,9 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         response = self.response
-        if response is not None and not response.complete:
+        if response is None:  # idle: the upstream closed it; leave the pool now
+            self.pool.lost_idle(self)
+        elif not response.complete:
             if response.headers_done and response.until_close and exc is None:
                 response._finish()
             else:
@@ -289,17 +292,22 @@ class UpstreamPool:
         self.keepalive_s = keepalive_s
         self.connect_timeout_s = connect_timeout_s
         self.pool_timeout_s = pool_timeout_s
-        self.idle: list[Connection] = []
+        self.idle: deque[Connection] = deque()  # oldest first
         self.slots = 0  # connections open or opening
         self.waiters: deque[asyncio.Future[Connection | None]] = deque()
 
     # ---- connections ------------------------------------------------------------------------
 
     async def acquire(self) -> Connection:
+        idle = self.idle
         now = time.monotonic()
-        while self.idle:
-            conn = self.idle.pop()  # most recent first: the others expire and close
-            if not conn.closed and now - conn.idle_since < self.keepalive_s:
+        # the newest idle connection is reused, so the oldest would never be looked at:
+        # expire it here (its slot is wanted back)
+        while idle and now - idle[0].idle_since >= self.keepalive_s:
+            self._discard(idle.popleft())
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
                 conn.reused = True
                 return conn
             self._discard(conn)
@@ -351,7 +359,7 @@ class UpstreamPool:
     def release(self, conn: Connection, reusable: bool) -> None:
         if not reusable or conn.closed:
             conn.abort()
-            self._free_slot()
+            self._forget(conn)
             return
         while self.waiters:
             waiter = self.waiters.popleft()
@@ -363,14 +371,23 @@ class UpstreamPool:
         self.idle.append(conn)
 
     def _discard(self, conn: Connection) -> None:
-        if self.transport_open(conn):
-            conn.transport.close()  # type: ignore[union-attr]
+        if conn.transport is not None and not conn.transport.is_closing():
+            conn.transport.close()
         conn.closed = True
-        self._free_slot()
+        self._forget(conn)
 
-    @staticmethod
-    def transport_open(conn: Connection) -> bool:
-        return conn.transport is not None and not conn.transport.is_closing()
+    def lost_idle(self, conn: Connection) -> None:
+        try:
+            self.idle.remove(conn)
+        except ValueError:  # not idle: being used, or already gone
+            return
+        self._forget(conn)
+
+    def _forget(self, conn: Connection) -> None:
+        """Free a connection's slot, once."""
+        if not conn.forgotten:
+            conn.forgotten = True
+            self._free_slot()
 
     def _free_slot(self) -> None:
         """A connection went away: let a waiter open a new one, else forget the slot."""
@@ -382,9 +399,8 @@ class UpstreamPool:
         self.slots -= 1
 
     async def close(self) -> None:
-        for conn in self.idle:
-            self._discard(conn)
-        self.idle.clear()
+        while self.idle:
+            self._discard(self.idle.popleft())
 
     # ---- requests ---------------------------------------------------------------------------
 
