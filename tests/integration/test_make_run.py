@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+
 import httpx
 
 from agent_common.devstack.processes import port_open

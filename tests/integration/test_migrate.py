@@ -26,5 +26,6 @@ async def test_migrate_command_is_idempotent(infra: Stack, db: asyncpg.Pool) -> 
         assert "migrations up to date" in result.stderr
     versions = [r["version"] for r in await db.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
     assert versions == [v for v, _, _ in migrate.available()]
-    tables = {r["tablename"] for r in await db.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+    rows = await db.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    tables = {r["tablename"] for r in rows}
     assert {"sessions", "chat_messages", "tasks", "task_steps", "schema_migrations"} <= tables

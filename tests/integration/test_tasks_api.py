@@ -43,7 +43,8 @@ async def test_list_is_newest_first_and_per_user(orch: httpx.AsyncClient) -> Non
     r = await orch.get("/tasks", headers={"X-User-Id": user})
     assert r.status_code == 200
     assert [t["task_id"] for t in r.json()] == [second, first]
-    assert (await orch.get("/tasks", params={"limit": 1}, headers={"X-User-Id": user})).json()[0]["task_id"] == second
+    newest = await orch.get("/tasks", params={"limit": 1}, headers={"X-User-Id": user})
+    assert [t["task_id"] for t in newest.json()] == [second]
 
 
 async def test_another_users_task_is_not_found(orch: httpx.AsyncClient) -> None:
@@ -59,7 +60,8 @@ async def test_cancel_stops_the_steps_not_yet_run(orch: httpx.AsyncClient, pages
     url = pages.url("/slow/wikipedia.html?delay=2")
     tid = await submit(orch, user, f"Summarize {url}")
     for _ in range(100):  # until a worker has started fetching
-        if pages.hits["/slow/wikipedia.html"] and (await orch.get(f"/task/{tid}", headers={"X-User-Id": user})).json()["status"] == "processing":
+        task = (await orch.get(f"/task/{tid}", headers={"X-User-Id": user})).json()
+        if pages.hits["/slow/wikipedia.html"] and task["status"] == "processing":
             break
         await asyncio.sleep(0.05)
     r = await orch.post(f"/task/{tid}/cancel", headers={"X-User-Id": user})

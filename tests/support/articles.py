@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 
 import lxml.html
 
@@ -14,7 +14,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=None)
+@cache
 def expected_text(page: str) -> str:
     """expected.html with its tags stripped (block elements separated by blank lines)."""
     # the files are UTF-8 without a charset declaration: decode before lxml guesses latin-1

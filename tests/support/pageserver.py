@@ -3,6 +3,7 @@ redirects and a hit counter, so a test can assert that a refused address got no 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -119,10 +120,8 @@ class PageServer:
         for key, value in (extra or {}).items():
             h.send_header(key, value)
         h.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             h.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
 
 TEXT_ARTICLE = """\

@@ -18,7 +18,8 @@ def new_user() -> str:
 
 
 async def submit(client: httpx.AsyncClient, user: str, description: str, title: str = "t") -> str:
-    r = await client.post("/task", json={"title": title, "description": description}, headers={"X-User-Id": user})
+    r = await client.post("/task", json={"title": title, "description": description},
+                          headers={"X-User-Id": user})
     assert r.status_code == 202, r.text
     return str(r.json()["task_id"])
 

@@ -71,7 +71,7 @@ async def wait_and_apply(settings: Settings, *, deadline_s: float = 60.0) -> lis
     while True:
         try:
             return await apply(settings.database_url)
-        except (OSError, asyncpg.CannotConnectNowError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncpg.CannotConnectNowError) as exc:
             if loop.time() > end:
                 raise
             log.warning("database not reachable yet (%s); retrying", exc)

@@ -9,6 +9,7 @@ timeout; live workers keep their own messages fresh with a heartbeat.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -90,7 +91,7 @@ class Worker:
             try:
                 await asyncio.wait_for(self.stopping.wait(), seconds)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             try:
                 await job()
@@ -149,10 +150,8 @@ class Worker:
         if not self._db_ok.is_set():
             await self._probe_db()
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._room.wait(), 1.0)
-        except asyncio.TimeoutError:
-            pass
 
     async def _probe_db(self) -> None:
         """PostgreSQL was down: read no more until it answers again."""
@@ -247,7 +246,7 @@ class Worker:
         except StepError as exc:
             await self._failed(delivery, task_id, step.seq, claimed, exc.message, exc.retryable)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._failed(delivery, task_id, step.seq, claimed,
                                f"timed out after {self.settings.step_timeout_s:g}s", True)
             return
@@ -315,9 +314,9 @@ class Worker:
         successor never reached the stream (a crash in between), enqueue the successor."""
         state = await store.why_not_claimable(conn, task_id, seq)
         nxt = None
-        if state and state == ("processing", "completed"):
-            if await store.next_is_due(conn, task_id, seq):
-                nxt = queue.StepMessage(str(task_id), seq + 1, delivery.step.traceparent if delivery.step else "")
+        if state == ("processing", "completed") and await store.next_is_due(conn, task_id, seq):
+            trace = delivery.step.traceparent if delivery.step else ""
+            nxt = queue.StepMessage(str(task_id), seq + 1, trace)
         await self._advance(delivery, task_id, nxt, None)
 
     async def _dead_letter(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int) -> None:

@@ -38,7 +38,8 @@ def main() -> int:
             dead = [p for p in stack.all_processes() if not p.alive()]
             if dead:
                 for p in dead:
-                    print(f"\n{p.name} exited unexpectedly; its log ({p.log_path}):\n{p.tail()}", file=sys.stderr)
+                    print(f"\n{p.name} exited unexpectedly; its log ({p.log_path}):\n{p.tail()}",
+                          file=sys.stderr)
                 return 1
             time.sleep(0.5)
         print("\nstopping...", flush=True)
@@ -54,11 +55,12 @@ def main() -> int:
 
 def _print_ready(stack: Stack, names: list[str], seconds: float) -> None:
     p = stack.ports
-    lines = [f"  {name:<13} {_public(stack.url(name))}" for name in ("frontend", "gateway", "orchestrator", "chat")
-             if name in names]
+    lines = [f"  {name:<13} {_public(stack.url(name))}"
+             for name in ("frontend", "gateway", "orchestrator", "chat") if name in names]
     workers = [n for n in names if n.startswith("worker")]
     if workers:
-        lines.append(f"  {'workers':<13} {len(workers)} (metrics on :{', :'.join(map(str, p.workers[:len(workers)]))})")
+        metrics = ", :".join(map(str, p.workers[: len(workers)]))
+        lines.append(f"  {'workers':<13} {len(workers)} (metrics on :{metrics})")
     main_url = _public(stack.url("frontend") if "frontend" in names else stack.url("orchestrator"))
     print(f"\nagent-system is ready in {seconds:.1f}s: {main_url}\n" + "\n".join(lines)
           + f"\n  logs in {stack.log_dir}/\nPress Ctrl-C to stop.", flush=True)

