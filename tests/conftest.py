@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
+import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from agent_common.devstack import Ports, Stack
 from agent_common.devstack.stack import services_from_env
@@ -76,3 +79,26 @@ def stack(infra: Stack) -> Stack:
     """Every installed service running against `infra`, two workers included."""
     infra.start_services()
     return infra
+
+
+@pytest.fixture(scope="session")
+async def orch(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The orchestrator over HTTP (callers pass X-User-Id, as the gateway would)."""
+    async with httpx.AsyncClient(base_url=stack.url("orchestrator"), timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def db(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
+    """The stack's PostgreSQL, to check what was (or was not) written."""
+    pool = await asyncpg.create_pool(stack.pg.url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def rds(stack: Stack) -> AsyncIterator[aioredis.Redis]:
+    """The stack's Redis: the stream, the status mirror."""
+    client = aioredis.Redis.from_url(stack.redis.url, decode_responses=True)
+    yield client
+    await client.aclose()

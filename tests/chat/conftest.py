@@ -8,7 +8,6 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-import asyncpg
 import httpx
 import pytest
 
@@ -89,16 +88,3 @@ async def chat(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """The stack's chat service (LLM_PROVIDER=offline, the default)."""
     async with httpx.AsyncClient(base_url=stack.url("chat"), timeout=30) as client:
         yield client
-
-
-@pytest.fixture(scope="session")
-async def orch(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url("orchestrator"), timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-async def db(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(stack.pg.url, min_size=1, max_size=4)
-    yield pool
-    await pool.close()

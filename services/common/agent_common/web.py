@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -62,28 +62,56 @@ class BodyTooLarge(Exception):
 
 
 class ServiceMiddleware:
-    """Request id, body size limit and request metrics, for every HTTP request."""
+    """Request id, body size limit and request metrics, for every HTTP request.
+
+    It runs on every request, so it is lean (the gateway's profile measured it): one pass
+    over the headers, a request id from os.urandom rather than uuid4, no receive wrapper
+    for a request without a body, and each (method, route, status)'s metric children
+    looked up once (prometheus_client's labels() takes a lock on every call)."""
 
     def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
         self.app = app
         self.service = service
         self.max_body_bytes = max_body_bytes
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        request_id = _clean_request_id(headers.get(b"x-request-id")) or uuid.uuid4().hex
+        request_id = None
+        declared = None
+        has_body = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = _clean_request_id(value)
+            elif name == b"content-length":
+                declared, has_body = value, True
+            elif name == b"transfer-encoding":
+                has_body = True
+        request_id = request_id or os.urandom(16).hex()
         token = request_id_var.set(request_id)
-        declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await self._reject_too_large(scope, receive, send, request_id)
-            request_id_var.reset(token)
-            return
+        try:
+            if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+                await self._reject_too_large(scope, receive, send, request_id)
+                return
+            started = time.perf_counter()
+            id_header = (b"x-request-id", request_id.encode())
 
-        started = time.perf_counter()
-        status_holder = [500]
+            async def send_wrapper(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", ()), id_header]
+                    self._observe(scope, message["status"], time.perf_counter() - started)
+                await send(message)
+
+            try:
+                await self.app(scope, self._limited(receive) if has_body else receive, send_wrapper)
+            except BodyTooLarge:
+                await self._reject_too_large(scope, receive, send, request_id)
+        finally:
+            request_id_var.reset(token)
+
+    def _limited(self, receive: Receive) -> Receive:
         received = 0
 
         async def limited_receive() -> Message:
@@ -95,19 +123,7 @@ class ServiceMiddleware:
                     raise BodyTooLarge
             return message
 
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder[0] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-                self._observe(scope, status_holder[0], time.perf_counter() - started)
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, send_wrapper)
-        except BodyTooLarge:
-            await self._reject_too_large(scope, receive, send, request_id)
-        finally:
-            request_id_var.reset(token)
+        return limited_receive
 
     async def _reject_too_large(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         response = error(413, f"request body is larger than {self.max_body_bytes} bytes",
@@ -116,11 +132,15 @@ class ServiceMiddleware:
         await response(scope, receive, send)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        route = scope.get("route")
-        path = getattr(route, "path", None) or "unmatched"
-        method = scope["method"]
-        HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
-        HTTP_LATENCY.labels(self.service, method, path).observe(seconds)
+        path = getattr(scope.get("route"), "path", None) or "unmatched"
+        key = (scope["method"], path, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                HTTP_REQUESTS.labels(self.service, key[0], path, str(status)),
+                HTTP_LATENCY.labels(self.service, key[0], path))
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def _clean_request_id(raw: bytes | None) -> str | None:

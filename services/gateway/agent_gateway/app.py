@@ -20,11 +20,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_common import db
 from agent_common.logs import setup_logging
-from agent_common.web import BodyTooLarge, error, install_error_handlers, install_health
+from agent_common.web import BodyTooLarge, ServiceMiddleware, error, install_error_handlers, install_health
 from agent_gateway import proxy, routes
 from agent_gateway.endpoints import install_endpoints
 from agent_gateway.errors import rate_limited, unauthorized
-from agent_gateway.server import GatewayMiddleware
 from agent_gateway.settings import GatewaySettings
 from agent_gateway.state import GatewayState
 from agent_gateway.upstream import UpstreamError
@@ -127,7 +126,7 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
         "redis": lambda: state.redis.ping(),  # type: ignore[union-attr]
     })
     install_endpoints(api, state)
-    app = GatewayMiddleware(Gateway(api, state), service="gateway", max_body_bytes=settings.max_body_bytes)
+    app = ServiceMiddleware(Gateway(api, state), service="gateway", max_body_bytes=settings.max_body_bytes)
     app.state = state  # type: ignore[attr-defined]
     return app
 

@@ -1,5 +1,4 @@
-"""uvicorn for the gateway: its httptools protocol with writes coalesced per event-loop turn,
-and a leaner request middleware.
+"""uvicorn for the gateway: its httptools protocol with writes coalesced per event-loop turn.
 
 uvicorn writes a response's headers and each body part with separate socket writes, so a
 small JSON answer costs two send() calls; under load that was the largest single item in
@@ -11,16 +10,9 @@ nothing waits longer than the end of the current turn.
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 from typing import Any
 
-from prometheus_client.metrics import MetricWrapperBase
-from starlette.types import Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-from agent_common.logs import request_id_var
-from agent_common.web import HTTP_LATENCY, HTTP_REQUESTS, BodyTooLarge, ServiceMiddleware, _clean_request_id
 
 
 class CoalescingTransport:
@@ -79,74 +71,3 @@ class CoalescingTransport:
 class GatewayHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
-
-
-class GatewayMiddleware(ServiceMiddleware):
-    """ServiceMiddleware's behaviour (request id, body limit, metrics) at a lower cost per
-    request, as the gateway's profile asked: one pass over the headers instead of a dict,
-    a request id from os.urandom instead of uuid4, no receive wrapper for a request without
-    a body, and each (method, route, status)'s metric children looked up once
-    (prometheus_client's labels() takes a lock and builds a tuple on every call)."""
-
-    _children: dict[tuple[str, str, int], tuple[MetricWrapperBase, MetricWrapperBase]] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = None
-        declared = None
-        has_body = False
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                request_id = _clean_request_id(value)
-            elif name == b"content-length":
-                declared, has_body = value, True
-            elif name == b"transfer-encoding":
-                has_body = True
-        request_id = request_id or os.urandom(16).hex()
-        token = request_id_var.set(request_id)
-        try:
-            if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-                await self._reject_too_large(scope, receive, send, request_id)
-                return
-            started = time.perf_counter()
-            id_header = (b"x-request-id", request_id.encode())
-
-            async def send_wrapper(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message["headers"] = [*message.get("headers", ()), id_header]
-                    self._observe(scope, message["status"], time.perf_counter() - started)
-                await send(message)
-
-            try:
-                await self.app(scope, self._limited(receive) if has_body else receive, send_wrapper)
-            except BodyTooLarge:
-                await self._reject_too_large(scope, receive, send, request_id)
-        finally:
-            request_id_var.reset(token)
-
-    def _limited(self, receive: Receive) -> Receive:
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLarge
-            return message
-
-        return limited_receive
-
-    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        path = getattr(scope.get("route"), "path", None) or "unmatched"
-        key = (scope["method"], path, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                HTTP_REQUESTS.labels(self.service, key[0], path, str(status)),
-                HTTP_LATENCY.labels(self.service, key[0], path))
-        children[0].inc()  # type: ignore[attr-defined]
-        children[1].observe(seconds)  # type: ignore[attr-defined]
