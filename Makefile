@@ -34,6 +34,7 @@ test-cluster: install
 	$(PY) -m pytest -m cluster tests/cluster $(PYTEST_ARGS)
 
 bench: install
+	$(PIP) install --quiet -e '.[bench]'
 	$(PY) -m tests.bench
 
 lint: install

@@ -41,6 +41,7 @@ StepFn = Callable[[dict[str, Any], dict[str, Any] | None, StepContext], Awaitabl
 
 
 def registry() -> dict[str, StepFn]:
-    from agent_worker.steps import extract_text, fetch_url, summarize
+    from agent_worker.steps import echo, extract_text, fetch_url, summarize
 
-    return {"fetch_url": fetch_url.run, "extract_text": extract_text.run, "summarize": summarize.run}
+    return {"fetch_url": fetch_url.run, "extract_text": extract_text.run, "summarize": summarize.run,
+            "echo": echo.run}

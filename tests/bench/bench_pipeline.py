@@ -1,0 +1,286 @@
+"""Pipeline benchmark (not a test): the same trivial step through our queue, with every
+result persisted in PostgreSQL, against Celery 5 (Redis broker, acks_late, Redis result
+backend) and Dramatiq 2 (Redis broker, Results middleware), on the same Redis and at the
+same process counts.
+
+    .venv/bin/python -m tests.bench.bench_pipeline [--tasks 5000] [--processes 1,2]
+
+Each system is measured three ways, with N tasks each time:
+- enqueue: the client alone, no worker running (ours: as the orchestrator does it, task and
+  step rows in one transaction, then XADD; Celery: apply_async; Dramatiq: send);
+- drain: workers started on the full queue, rate from the first to the last completion;
+- end to end: workers idle and ready, the client enqueues while they work, until the last
+  result is stored. The client shares the 2 cores with the workers here, as it would.
+Our step is `echo` (returns its text); Celery's and Dramatiq's task returns "ok".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import redis
+
+from agent_common import queue
+from agent_common.db import create_pool
+from agent_common.devstack import Ports, Stack, free_port
+from agent_common.devstack.processes import wait_http_ready
+from agent_common.redisconn import create_redis
+from agent_common.settings import Settings
+from agent_orchestrator import store
+from agent_orchestrator.planner import PlannedStep
+from tests.support.stackdir import stack_dir
+
+REPO = Path(__file__).resolve().parents[2]
+THREADS = 8  # our WORKER_CONCURRENCY and Dramatiq's threads per process
+ENQUEUE_CONCURRENCY = 32
+DEADLINE_S = 300.0
+
+
+@dataclass
+class Figures:
+    system: str
+    processes: int
+    enqueue: float  # tasks/s
+    drain: float
+    end_to_end: float
+
+
+# ---- shared helpers ----------------------------------------------------------------------
+
+
+def wait_count(count: Callable[[], int], n: int, deadline_s: float = DEADLINE_S) -> tuple[float, float, int]:
+    """Poll until count() reaches n. Returns (time of the first completion seen, time of
+    the last, the count at the first sighting)."""
+    end = time.monotonic() + deadline_s
+    first_t, first_c = 0.0, 0
+    while time.monotonic() < end:
+        c = count()
+        now = time.perf_counter()
+        if c and not first_t:
+            first_t, first_c = now, c
+        if c >= n:
+            return first_t, now, first_c
+        time.sleep(0.01)
+    raise TimeoutError(f"only {count()} of {n} done after {deadline_s}s")
+
+
+def drain_rate(first_t: float, last_t: float, first_c: int, n: int) -> float:
+    return (n - first_c) / (last_t - first_t) if last_t > first_t else float("nan")
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "ab")  # noqa: SIM115 - the child holds it
+    return subprocess.Popen(args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+
+
+def wait_log(log: Path, text: str, count: int, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if log.exists() and log.read_text(errors="replace").count(text) >= count:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{text!r} not seen {count} times in {log}")
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+# ---- ours -----------------------------------------------------------------------------------
+
+
+async def enqueue_ours(url: str, redis_url: str, user: str, n: int) -> float:
+    settings = Settings(database_url=url, redis_url=redis_url, db_pool_max=ENQUEUE_CONCURRENCY)
+    pool = await create_pool(settings)
+    rds = create_redis(settings)
+    await queue.ensure_group(rds)
+    steps = [PlannedStep("echo", {"text": "ok"})]
+    todo = iter(range(n))
+
+    async def client() -> None:
+        for _ in todo:
+            task_id = await store.create_task(pool, user, "bench", "echo", steps)
+            [sid] = await queue.enqueue(rds, [queue.StepMessage(str(task_id), 0)], status="queued",
+                                        status_ttl_s=3600)
+            await store.record_stream_id(pool, task_id, 0, sid)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(ENQUEUE_CONCURRENCY)))
+    seconds = time.perf_counter() - start
+    await pool.close()
+    await rds.aclose()
+    return n / seconds
+
+
+def completed_ours(url: str, user: str) -> Callable[[], int]:
+    async def count() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            return int(await conn.fetchval(
+                "SELECT count(*) FROM tasks WHERE user_id = $1 AND status = 'completed'", user))
+        finally:
+            await conn.close()
+
+    loop = asyncio.new_event_loop()
+    return lambda: loop.run_until_complete(count())
+
+
+def start_ours(stack: Stack, processes: int, log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i in range(processes):
+        port = free_port()
+        env = {"DATABASE_URL": stack.pg.url, "REDIS_URL": stack.redis.url, "METRICS_PORT": str(port),
+               "WORKER_CONCURRENCY": str(THREADS), "LOG_LEVEL": "WARNING", "HOST": "127.0.0.1"}
+        proc = spawn([sys.executable, "-m", "agent_worker"], env, log_dir / f"ours-{processes}-{i}.log")
+        wait_http_ready(f"http://127.0.0.1:{port}/ready", 30, proc)  # type: ignore[arg-type]
+        procs.append(proc)
+    return procs
+
+
+def bench_ours(stack: Stack, n: int, processes: int, log_dir: Path) -> Figures:
+    user = f"bench-{uuid.uuid4().hex[:8]}"
+    enqueue = asyncio.run(enqueue_ours(stack.pg.url, stack.redis.url, user, n))
+    count = completed_ours(stack.pg.url, user)
+    workers = start_ours(stack, processes, log_dir)
+    try:
+        drain = drain_rate(*wait_count(count, n), n)
+        user2 = f"bench-{uuid.uuid4().hex[:8]}"
+        count2 = completed_ours(stack.pg.url, user2)
+        start = time.perf_counter()
+        asyncio.run(enqueue_ours(stack.pg.url, stack.redis.url, user2, n))
+        _, last, _ = wait_count(count2, n)
+        e2e = n / (last - start)
+    finally:
+        stop_all(workers)
+    return Figures("agent-system", processes, enqueue, drain, e2e)
+
+
+# ---- Celery and Dramatiq ---------------------------------------------------------------------
+
+
+def bench_other(system: str, stack: Stack, n: int, processes: int, log_dir: Path) -> Figures:
+    env = {"BENCH_REDIS_URL": stack.redis.url.rsplit("/", 1)[0], "PYTHONPATH": str(REPO)}
+    os.environ.update(env)
+    results_db = 2 if system == "celery" else 4
+    broker_db = 1 if system == "celery" else 3
+    base = env["BENCH_REDIS_URL"]
+    results = redis.Redis.from_url(f"{base}/{results_db}")
+
+    def count() -> int:
+        return int(results.dbsize())
+
+    def reset() -> None:
+        for db in (broker_db, results_db):
+            redis.Redis.from_url(f"{base}/{db}").flushdb()
+
+    send = _sender(system)
+    reset()
+    start = time.perf_counter()
+    for _ in range(n):
+        send()
+    enqueue = n / (time.perf_counter() - start)
+    workers = _start_other(system, processes, env, log_dir)
+    try:
+        drain = drain_rate(*wait_count(count, n), n)
+        reset()
+        start = time.perf_counter()
+        for _ in range(n):
+            send()
+        _, last, _ = wait_count(count, n)
+        e2e = n / (last - start)
+    finally:
+        stop_all(workers)
+    return Figures(system, processes, enqueue, drain, e2e)
+
+
+def _sender(system: str) -> Callable[[], object]:
+    if system == "celery":
+        from tests.bench.celery_app import noop as celery_noop
+
+        return celery_noop.delay
+    from tests.bench.dramatiq_app import noop as dramatiq_noop
+
+    return dramatiq_noop.send
+
+
+def _start_other(system: str, processes: int, env: dict[str, str],
+                 log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    log = log_dir / f"{system}-{processes}.log"
+    if system == "celery":
+        args = [sys.executable, "-m", "celery", "-A", "tests.bench.celery_app", "worker",
+                "-c", str(processes), "-P", "prefork", "--without-gossip", "--without-mingle",
+                "--without-heartbeat", "--loglevel=INFO"]
+        proc = spawn(args, env, log)
+        wait_log(log, "ready.", 1)
+    else:
+        args = [sys.executable, "-m", "dramatiq", "tests.bench.dramatiq_app", "-p", str(processes),
+                "-t", str(THREADS)]
+        proc = spawn(args, env, log)
+        wait_log(log, "is ready for action", processes)
+    return [proc]
+
+
+# ---- report ----------------------------------------------------------------------------------
+
+
+def report(rows: list[Figures]) -> dict[str, float]:
+    print(f"\n{'system':<14}{'processes':>10}{'enqueue/s':>12}{'drain/s':>12}{'end-to-end/s':>14}")
+    for r in rows:
+        print(f"{r.system:<14}{r.processes:>10}{r.enqueue:>12.0f}{r.drain:>12.0f}{r.end_to_end:>14.0f}")
+    by = {(r.system, r.processes): r for r in rows}
+    ratios = {}
+    for procs in sorted({r.processes for r in rows}):
+        ours, cel = by.get(("agent-system", procs)), by.get(("celery", procs))
+        if ours and cel:
+            ratios[procs] = ours.end_to_end / cel.end_to_end
+            print(f"end-to-end ratio to Celery at {procs} process(es): {ratios[procs]:.2f}")
+    return {"pipeline_vs_celery_ratio": min(ratios.values()) if ratios else float("nan")}
+
+
+def main() -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=5000)
+    parser.add_argument("--processes", default="1,2")
+    parser.add_argument("--systems", default="agent-system,celery,dramatiq")
+    args = parser.parse_args()
+    stack = Stack(stack_dir(), ports=Ports.free(), durable=True, workers=0)
+    stack.start_infra()
+    log_dir = stack.log_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        print(f"load before: {os.getloadavg()[0]:.2f}; {args.tasks} tasks per measurement", flush=True)
+        for procs in [int(p) for p in args.processes.split(",")]:
+            for system in args.systems.split(","):
+                if system == "agent-system":
+                    rows.append(bench_ours(stack, args.tasks, procs, log_dir))
+                else:
+                    rows.append(bench_other(system, stack, args.tasks, procs, log_dir))
+                print(f"  {rows[-1]}", flush=True)
+    finally:
+        stack.stop()
+    figures = report(rows)
+    print(f"load after: {os.getloadavg()[0]:.2f}")
+    print(f"pipeline_vs_celery_ratio: {figures['pipeline_vs_celery_ratio']:.2f}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
