@@ -25,22 +25,27 @@ _TASK_COLUMNS = f"""
 """
 
 
+_CREATE = """
+WITH task AS (
+    INSERT INTO tasks (task_id, user_id, title, description) VALUES ($1, $2, $3, $4)
+)
+INSERT INTO task_steps (task_id, seq, type, params, enqueued_at)
+SELECT $1, s.seq, s.type, s.params, CASE WHEN s.seq = 0 THEN clock_timestamp() END
+  FROM unnest($5::smallint[], $6::text[], $7::jsonb[]) AS s(seq, type, params)
+"""
+
+
 async def create_task(
     pool: asyncpg.Pool, user_id: str, title: str, description: str, steps: list[PlannedStep]
 ) -> uuid.UUID:
-    """Write the task and all its steps in one transaction; the first step is marked
-    enqueued now so the reconciler re-enqueues it if the process dies before XADD."""
+    """Write the task and all its steps in one statement (one round trip, one transaction);
+    the first step is marked enqueued now, so the reconciler enqueues it if the process
+    dies before XADD."""
     task_id = uuid.uuid4()
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO tasks (task_id, user_id, title, description) VALUES ($1, $2, $3, $4)",
-            task_id, user_id, title, description,
-        )
-        await conn.executemany(
-            "INSERT INTO task_steps (task_id, seq, type, params, enqueued_at)"
-            " VALUES ($1, $2::smallint, $3, $4, CASE WHEN $2::smallint = 0 THEN clock_timestamp() END)",
-            [(task_id, seq, step.type, step.params) for seq, step in enumerate(steps)],
-        )
+    await pool.execute(
+        _CREATE, task_id, user_id, title, description,
+        list(range(len(steps))), [s.type for s in steps], [s.params for s in steps],
+    )
     return task_id
 
 
