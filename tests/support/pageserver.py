@@ -31,10 +31,11 @@ class PageServer:
     /status/<code>                  an empty answer with that status
     /big?bytes=N                    N bytes of HTML
     /binary                         an image/png body
-    Every request is counted in `hits` by path."""
+    Every request is counted in `hits` by path, and in `targets` by path and query."""
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
+        self.targets: Counter[str] = Counter()
         self.lock = threading.Lock()
         server = self
 
@@ -52,6 +53,7 @@ class PageServer:
                 query = parse_qs(parts.query)
                 with server.lock:
                     server.hits[parts.path] += 1
+                    server.targets[self.path] += 1
                 server.route(self, parts.path, query)
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
