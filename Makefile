@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-SERVICES := common orchestrator worker chat gateway frontend
+SERVICES := common orchestrator worker chat gateway frontend cli
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-reliability test-cluster bench lint clean

@@ -1,0 +1,3 @@
+from agent_cli.main import main
+
+main()
