@@ -18,7 +18,7 @@ from agent_chat.schemas import ChatIn, ChatOut, HistoryItem
 from agent_chat.service import ChatService
 from agent_chat.settings import ChatSettings
 from agent_chat.tools import Orchestrator
-from agent_common import db
+from agent_common import db, tracing
 from agent_common.identity import UserId
 from agent_common.llm import LLMError, make_provider
 from agent_common.logs import setup_logging
@@ -44,6 +44,7 @@ _MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(settings: ChatSettings | None = None) -> FastAPI:
     settings = settings or ChatSettings()
     setup_logging(settings)
+    tracing.setup(settings.service_name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

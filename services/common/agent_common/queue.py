@@ -141,3 +141,33 @@ def _delivery(message_id: str, fields: dict[str, str], deliveries: int = 1) -> D
     except (KeyError, ValueError):
         step = None
     return Delivery(message_id, step, fields, deliveries)
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """The backlog: messages in the stream, those handed out but not acknowledged (pending),
+    those no consumer has read yet (lag), the group's consumers and the dead letters."""
+
+    length: int
+    pending: int
+    lag: int
+    consumers: int
+    dead: int
+
+
+async def stats(redis: aioredis.Redis) -> Stats:
+    """One round trip. Redis before 7 reports no lag; since handled messages are deleted,
+    the stream then holds exactly the pending plus the unread ones."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.xlen(STREAM)
+    pipe.xlen(DEAD_STREAM)
+    pipe.xinfo_groups(STREAM)
+    length, dead, groups = await pipe.execute(raise_on_error=False)
+    if isinstance(length, Exception) or isinstance(dead, Exception):
+        raise length if isinstance(length, Exception) else dead
+    group = {} if isinstance(groups, Exception) else next(
+        (g for g in groups if g.get("name") == GROUP), {})
+    pending = int(group.get("pending") or 0)
+    lag = group.get("lag")
+    lag = int(lag) if lag is not None else max(0, length - pending)
+    return Stats(int(length), pending, lag, int(group.get("consumers") or 0), int(dead))

@@ -25,7 +25,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent_common.logs import request_id_var
+from agent_common import tracing
+from agent_common.logs import request_id_var, user_var
 
 log = logging.getLogger("agent.web")
 
@@ -69,10 +70,14 @@ class ServiceMiddleware:
     for a request without a body, and each (method, route, status)'s metric children
     looked up once (prometheus_client's labels() takes a lock on every call)."""
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int,
+                 trust_user_header: bool = True) -> None:
         self.app = app
         self.service = service
         self.max_body_bytes = max_body_bytes
+        # behind the gateway X-User-Id names the user (for the logs' user hash); at the edge
+        # it is a client's claim, so the gateway sets the user itself after the session check
+        self.user_header = b"x-user-id" if trust_user_header else None
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,15 +87,19 @@ class ServiceMiddleware:
         request_id = None
         declared = None
         has_body = False
+        user = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 request_id = _clean_request_id(value)
+            elif name == self.user_header:
+                user = value
             elif name == b"content-length":
                 declared, has_body = value, True
             elif name == b"transfer-encoding":
                 has_body = True
         request_id = request_id or os.urandom(16).hex()
         token = request_id_var.set(request_id)
+        user_token = user_var.set(user.decode("latin-1")) if user else None
         try:
             if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
                 await self._reject_too_large(scope, receive, send, request_id)
@@ -110,6 +119,8 @@ class ServiceMiddleware:
                 await self._reject_too_large(scope, receive, send, request_id)
         finally:
             request_id_var.reset(token)
+            if user_token is not None:
+                user_var.reset(user_token)
 
     def _limited(self, receive: Receive) -> Receive:
         received = 0
@@ -231,3 +242,4 @@ def setup_service(app: FastAPI, *, service: str, max_body_bytes: int, checks: di
     install_error_handlers(app)
     install_health(app, checks)
     app.add_middleware(ServiceMiddleware, service=service, max_body_bytes=max_body_bytes)
+    tracing.instrument_app(app)  # outermost: the request's logs carry its trace id

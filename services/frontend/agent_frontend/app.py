@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from agent_common import tracing
 from agent_common.logs import setup_logging
 from agent_common.web import ORJSONResponse, setup_service
 from agent_frontend import proxy
@@ -27,6 +28,7 @@ class StaticFilesMissing(RuntimeError):
 def create_app(settings: FrontendSettings | None = None, assets: Assets | None = None) -> FastAPI:
     settings = settings or FrontendSettings()
     setup_logging(settings)
+    tracing.setup(settings.service_name)
     assets = assets or Assets()
 
     @asynccontextmanager

@@ -18,10 +18,10 @@ import asyncpg
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agent_common import db
-from agent_common.logs import setup_logging
+from agent_common import db, tracing
+from agent_common.logs import setup_logging, user_var
 from agent_common.web import BodyTooLarge, ServiceMiddleware, error, install_error_handlers, install_health
-from agent_gateway import proxy, routes
+from agent_gateway import metrics, proxy, routes, spans
 from agent_gateway.endpoints import install_endpoints
 from agent_gateway.errors import rate_limited, unauthorized
 from agent_gateway.settings import GatewaySettings
@@ -67,6 +67,14 @@ class Gateway:
     async def proxied(self, scope: Scope, receive: Receive, send: Send, route: routes.Route, target: str,
                       param: str) -> None:
         scope["route"] = route  # the metrics label is route.path
+        if tracing.enabled():
+            span = spans.server_span(scope, route.method, route.path, route.name)
+            await spans.run_in_span(span, self._proxied, scope, receive, send, route, target, param)
+        else:
+            await self._proxied(scope, receive, send, route, target, param)
+
+    async def _proxied(self, scope: Scope, receive: Receive, send: Send, route: routes.Route, target: str,
+                       param: str) -> None:
         try:
             session = await self.state.authenticate(scope)
         except DATABASE_DOWN as exc:  # only on a cache miss
@@ -77,19 +85,23 @@ class Gateway:
         if session is None:
             await unauthorized()(scope, receive, send)
             return
+        user_var.set(session.user_id)  # this request's task only: its log lines carry the user's hash
         if route.own_user_param and unquote(param) != session.user_id:
             # another user's data does not exist as far as this session can tell
             await error(404, "not found")(scope, receive, send)
             return
         s = self.settings
-        verdict = await self.state.limiter.take(  # type: ignore[union-attr]
-            session.bucket, s.rate_limit_capacity, s.rate_limit_refill_per_s)
+        with tracing.span("EVALSHA rate limit", kind=spans.CLIENT, attributes=spans.RATE_LIMIT_ATTRIBUTES):
+            verdict = await self.state.limiter.take(  # type: ignore[union-attr]
+                session.bucket, s.rate_limit_capacity, s.rate_limit_refill_per_s)
         if not verdict.allowed:
+            metrics.refused("session", verdict)
             await rate_limited(verdict)(scope, receive, send)
             return
         try:
             await proxy.forward(scope, receive, send, pool=self.state.upstreams[route.upstream],
-                                target=target, user_id=session.user_id, timeout=s.route_timeout(route.name))
+                                target=target, user_id=session.user_id, timeout=s.route_timeout(route.name),
+                                trace_lines=spans.upstream_lines() if tracing.enabled() else None)
         except UpstreamError as exc:
             log.warning("upstream error on %s: %s", route.path, exc)
             headers = {"retry-after": "2"} if exc.status == 503 else None
@@ -105,16 +117,20 @@ DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.Interface
 def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
     settings = settings or GatewaySettings()
     setup_logging(settings)
+    tracing.setup(settings.service_name)
     state = GatewayState(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.open()
-        sweeper = asyncio.create_task(_sweep_sessions(state))
+        background = [asyncio.create_task(_sweep_sessions(state)),
+                      asyncio.create_task(_count_sessions(state, settings.sessions_gauge_interval_s))]
         yield
-        sweeper.cancel()
-        with suppress(asyncio.CancelledError):
-            await sweeper
+        for task in background:
+            task.cancel()
+        for task in background:
+            with suppress(asyncio.CancelledError):
+                await task
         await state.close()
 
     api = FastAPI(title="agent-system gateway", version="0.1.0", lifespan=lifespan,
@@ -126,7 +142,10 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
         "redis": lambda: state.redis.ping(),  # type: ignore[union-attr]
     })
     install_endpoints(api, state)
-    app = ServiceMiddleware(Gateway(api, state), service="gateway", max_body_bytes=settings.max_body_bytes)
+    tracing.instrument_app(api)  # sessions, /api/upstreams (the proxied routes make their own spans)
+    # X-User-Id from a client is a claim, not a user: the proxy path sets the session's user
+    app = ServiceMiddleware(Gateway(api, state), service="gateway", max_body_bytes=settings.max_body_bytes,
+                            trust_user_header=False)
     app.state = state  # type: ignore[attr-defined]
     return app
 
@@ -140,3 +159,13 @@ async def _sweep_sessions(state: GatewayState) -> None:
                 log.info("deleted %d expired sessions", deleted)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("could not delete expired sessions: %s", exc)
+
+
+async def _count_sessions(state: GatewayState, every_s: float) -> None:
+    """Refresh gateway_sessions_active: one count query per interval, not per scrape."""
+    while True:
+        try:
+            metrics.SESSIONS_ACTIVE.set(await state.sessions.count_live())  # type: ignore[union-attr]
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.debug("could not count sessions: %s", exc.__class__.__name__)
+        await asyncio.sleep(every_s)

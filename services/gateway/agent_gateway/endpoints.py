@@ -14,6 +14,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from agent_common import queue
 from agent_common.web import ORJSONResponse
+from agent_gateway import metrics
 from agent_gateway.errors import rate_limited, unauthorized
 from agent_gateway.proxy import client_address, forwarded_proto
 from agent_gateway.sessions import COOKIE, Session
@@ -45,6 +46,7 @@ def install_endpoints(api: FastAPI, state: GatewayState) -> None:
         verdict = await state.limiter.take(  # type: ignore[union-attr]
             "rl:new:" + address, settings.session_create_capacity, settings.session_create_refill_per_s)
         if not verdict.allowed:
+            metrics.refused("session_create", verdict)
             return rate_limited(verdict)  # type: ignore[return-value]
         token, session = await state.sessions.create()  # type: ignore[union-attr]
         return ORJSONResponse(

@@ -31,6 +31,7 @@ _DROP_REQUEST = HOP_BY_HOP | {
 }
 _DROP_RESPONSE = HOP_BY_HOP | {b"server", b"date", b"x-request-id"}
 _EVENT_STREAM = b"text/event-stream"
+_TRACE_HEADERS = (b"traceparent:", b"tracestate:")
 # set in the scope once the response has started (after that, an error can only cut it)
 STARTED = "gateway.response_started"
 
@@ -119,11 +120,14 @@ def response_headers(response: Response) -> tuple[list[tuple[bytes, bytes]], boo
 
 
 async def forward(scope: Scope, receive: Receive, send: Send, *, pool: UpstreamPool, target: str,
-                  user_id: str, timeout: float) -> None:
+                  user_id: str, timeout: float, trace_lines: list[bytes] | None = None) -> None:
     """Send the request to `pool` at `target` and stream the answer back. Raises
-    UpstreamError before the response has started; after that, a failure cuts the response."""
+    UpstreamError before the response has started; after that, a failure cuts the response.
+    `trace_lines` (when tracing) replace the client's traceparent and tracestate headers."""
     request_id = request_id_var.get() or ""
     lines, content_length, has_body = upstream_headers(scope, user_id, request_id)
+    if trace_lines is not None:
+        lines = [line for line in lines if not line.lower().startswith(_TRACE_HEADERS)] + trace_lines
     query = scope["query_string"]
     path = (target.encode() + b"?" + query) if query else target.encode()
     method = scope["method"].encode()

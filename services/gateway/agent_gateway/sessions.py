@@ -143,6 +143,10 @@ class SessionStore:
             del cache[next(iter(cache))]
         cache[token_hash] = (session, time.monotonic() + self.cache_ttl_s)
 
+    async def count_live(self) -> int:
+        return int(await self.pool.fetchval(
+            "SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > now()"))
+
     async def delete_expired(self, older_than_s: float) -> int:
         result = await self.pool.execute(
             "DELETE FROM sessions WHERE expires_at < now() - make_interval(secs => $1)", older_than_s)

@@ -23,6 +23,8 @@ class GatewaySettings(Settings):
     # POST /api/session, per client address (it writes a row without any credential)
     session_create_capacity: float = Field(100, gt=0)
     session_create_refill_per_s: float = Field(2.0, gt=0)
+    # how often the gateway_sessions_active gauge is refreshed (one count query)
+    sessions_gauge_interval_s: float = Field(30.0, gt=0)
     # proxies in front of the gateway whose X-Forwarded-For entry names the client (0: the peer)
     trusted_proxy_hops: int = Field(0, ge=0)
 

@@ -169,6 +169,8 @@ class Connection(asyncio.Protocol):
         self.forgotten = False  # its pool slot has been freed
         self.keep_alive = True
         self.reused = False
+        # the upstream reset the connection (RST): it closed its socket with our bytes unread
+        self.reset = False
         self.idle_since = 0.0
         self._paused = False
         self._drain: asyncio.Future[None] | None = None
@@ -192,6 +194,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.reset = isinstance(exc, ConnectionResetError | BrokenPipeError)
         response = self.response
         if response is None:  # idle: the upstream closed it; leave the pool now
             self.pool.lost_idle(self)
@@ -433,13 +436,19 @@ class UpstreamPool:
                     raise response.error
                 return response
             except UpstreamBroken:
-                # a keep-alive connection the upstream closed just as we reused it: the
-                # request never got there, so a replayable one is sent again on a new one
-                retry = (attempt == 1 and conn.reused and not response.got_bytes and stream is None
-                         and method in _IDEMPOTENT)
+                # An upstream shutting down closes its idle keep-alive connections and resets
+                # the ones still waiting in its accept queue. A reset before any answer means
+                # it closed the socket with our request unread, so even a POST is safe to
+                # send again; a keep-alive connection closed just as we reused it is retried
+                # for idempotent requests only (a plain close may follow a request it ran).
+                retry = (attempt == 1 and not response.got_bytes and stream is None
+                         and (conn.reset or (conn.reused and method in _IDEMPOTENT)))
                 response.release()
                 if not retry:
                     raise
+                # its idle siblings went to the same process and are likely closing too:
+                # the second try goes on a new connection
+                await self.close()
             except BaseException:
                 conn.abort()
                 response.release()

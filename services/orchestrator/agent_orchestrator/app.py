@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import FastAPI, HTTPException, Query
 from redis.exceptions import RedisError
 
-from agent_common import db, queue
+from agent_common import db, queue, tracing
 from agent_common.identity import UserId
 from agent_common.logs import setup_logging
 from agent_common.redisconn import create_redis
@@ -35,6 +35,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     settings = settings or OrchestratorSettings()
     setup_logging(settings)
+    tracing.setup(settings.service_name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -99,10 +100,12 @@ async def _enqueue_first(app: FastAPI, settings: OrchestratorSettings, task_id: 
     """Enqueue step 0. The task is already committed: if Redis is down now, the
     reconciler enqueues it later, so the caller still gets 202 and loses nothing."""
     try:
-        [stream_id] = await queue.enqueue(
-            app.state.redis, [queue.StepMessage(str(task_id), 0)],
-            status="queued", status_ttl_s=settings.task_status_ttl_s,
-        )
+        # the message carries this span's context: the worker's step spans join the trace
+        with tracing.producer_span(queue.STREAM, **{"agent.task_id": str(task_id)}):
+            [stream_id] = await queue.enqueue(
+                app.state.redis, [queue.StepMessage(str(task_id), 0, tracing.traceparent())],
+                status="queued", status_ttl_s=settings.task_status_ttl_s,
+            )
     except RedisError as exc:
         log.warning("task %s stored but not enqueued (%s); the reconciler will enqueue it", task_id, exc)
         return

@@ -15,7 +15,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from agent_common import db
+from agent_common import db, tracing
 from agent_common.logs import setup_logging
 from agent_common.redisconn import create_redis
 from agent_common.web import install_health
@@ -36,6 +36,7 @@ class _QuietServer(uvicorn.Server):
 def health_app(worker: Worker) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     install_health(app, {"postgres": lambda: db.ping(worker.pool), "redis": lambda: worker.redis.ping()})
+    tracing.instrument_app(app)  # which traces none of its three paths (and so FastAPI's own spans stay off)
     return app
 
 
@@ -68,6 +69,7 @@ async def amain(settings: WorkerSettings) -> None:
 def main() -> None:
     settings = WorkerSettings()
     setup_logging(settings)
+    tracing.setup(settings.service_name)
     asyncio.run(amain(settings))
 
 

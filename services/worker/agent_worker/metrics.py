@@ -12,3 +12,11 @@ DEAD_LETTERS = Counter("worker_dead_letters_total", "Messages moved to task_queu
 RECLAIMED = Counter("worker_reclaimed_total", "Messages claimed from a consumer that stopped answering")
 REQUEUED = Counter("worker_reconciler_requeued_total", "Steps the reconciler put back on the stream")
 QUEUE_ERRORS = Counter("worker_queue_errors_total", "Failures talking to Redis or PostgreSQL", ["kind"])
+
+# The backlog of the whole queue (every worker reports the same numbers: take max() across
+# workers), refreshed every QUEUE_METRICS_INTERVAL_S by one Redis round trip.
+QUEUE_LENGTH = Gauge("task_queue_length", "Messages in the task_queue stream (pending plus unread)")
+QUEUE_PENDING = Gauge("task_queue_pending", "Messages handed to a worker and not yet acknowledged")
+QUEUE_LAG = Gauge("task_queue_lag", "Messages in the stream that no worker of the group has read yet")
+QUEUE_CONSUMERS = Gauge("task_queue_consumers", "Consumers (worker processes) the group has known")
+DEAD_LETTER_LENGTH = Gauge("task_queue_dead_length", "Messages in the dead-letter stream task_queue:dead")

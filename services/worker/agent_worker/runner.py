@@ -20,7 +20,8 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from agent_common import queue
+from agent_common import queue, tracing
+from agent_common.logs import user_var
 from agent_worker import metrics, store
 from agent_worker.reconciler import Reconciler
 from agent_worker.settings import WorkerSettings
@@ -59,6 +60,7 @@ class Worker:
             asyncio.create_task(self._every(self.settings.visibility_timeout_s / 3, self._heartbeat)),
             asyncio.create_task(self._every(self.settings.reconcile_interval_s, self.reconciler.run_once)),
             asyncio.create_task(self._every(0.05, self._flush_stream_ids)),
+            asyncio.create_task(self._every(self.settings.queue_metrics_interval_s, self._queue_gauges)),
         ]
         try:
             await self._read_loop()
@@ -195,9 +197,26 @@ class Worker:
         if ids:
             await self.redis.xclaim(queue.STREAM, queue.GROUP, self.consumer, 0, ids, justid=True)
 
+    async def _queue_gauges(self) -> None:
+        s = await queue.stats(self.redis)
+        metrics.QUEUE_LENGTH.set(s.length)
+        metrics.QUEUE_PENDING.set(s.pending)
+        metrics.QUEUE_LAG.set(s.lag)
+        metrics.QUEUE_CONSUMERS.set(s.consumers)
+        metrics.DEAD_LETTER_LENGTH.set(s.dead)
+
     # ---- one message -------------------------------------------------------------------
 
     async def _handle(self, delivery: queue.Delivery) -> None:
+        # the step's span continues the trace its message carries (the orchestrator's POST,
+        # or the step before); the next step's message carries this span's context
+        step = delivery.step
+        with tracing.consumer_span("step", queue.STREAM, step.traceparent if step else "", **{
+                "messaging.message.id": delivery.message_id, "messaging.consumer.group.name": queue.GROUP,
+                "messaging.client.id": self.consumer, "agent.delivery_count": delivery.deliveries}):
+            await self._handle_in_span(delivery)
+
+    async def _handle_in_span(self, delivery: queue.Delivery) -> None:
         try:
             await self._process(delivery)
         except DB_DOWN as exc:
@@ -217,9 +236,11 @@ class Worker:
         step = delivery.step
         task_id = _uuid(step.task_id) if step else None
         if step is None or task_id is None:
+            tracing.fail_current("dead_letter", "malformed message")
             await queue.dead_letter(self.redis, delivery, "malformed message")
             metrics.DEAD_LETTERS.inc()
             return
+        tracing.annotate(None, {"agent.task_id": step.task_id, "agent.step.seq": step.seq})
         if delivery.deliveries > self.settings.max_deliveries:
             await self._dead_letter(delivery, task_id, step.seq)
             return
@@ -229,6 +250,9 @@ class Worker:
             if claimed is None:
                 await self._not_claimable(conn, delivery, task_id, step.seq)
                 return
+        user_var.set(claimed.user_id)  # this task's own asyncio context: its log lines only
+        tracing.annotate(f"step {claimed.type}", {"agent.step.type": claimed.type,
+                                                  "agent.step.attempt": claimed.attempts})
         if claimed.task_started:
             await self._mirror(task_id, "processing")
         await self._run(delivery, step, task_id, claimed)
@@ -268,11 +292,14 @@ class Worker:
         async with self.pool.acquire() as conn:
             outcome = await store.complete(conn, task_id, step.seq, output, last=last, result=result)
         metrics.STEPS.labels(claimed.type, "completed" if outcome.recorded else "duplicate").inc()
-        nxt = queue.StepMessage(str(task_id), step.seq + 1, step.traceparent) if outcome.next_ready else None
+        trace = tracing.traceparent() or step.traceparent  # this step's span, when tracing
+        nxt = queue.StepMessage(str(task_id), step.seq + 1, trace) if outcome.next_ready else None
         await self._advance(delivery, task_id, nxt, outcome.task_status)
 
     async def _failed(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int,
                       claimed: store.ClaimedStep, message: str, retryable: bool) -> None:
+        tracing.fail_current("retry" if retryable and claimed.attempts < self.settings.step_max_attempts
+                             else "step_failed", message)
         async with self.pool.acquire() as conn:
             if retryable and claimed.attempts < self.settings.step_max_attempts:
                 # not acknowledged: the stream delivers it again after the visibility timeout
@@ -321,6 +348,7 @@ class Worker:
 
     async def _dead_letter(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int) -> None:
         reason = f"delivered {delivery.deliveries - 1} times without finishing"
+        tracing.fail_current("dead_letter", reason)
         task_failed = await store.fail_dead_lettered(self.pool, task_id, seq, delivery.deliveries - 1)
         await queue.dead_letter(self.redis, delivery, reason)
         metrics.DEAD_LETTERS.inc()

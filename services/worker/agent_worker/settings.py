@@ -19,6 +19,7 @@ class WorkerSettings(Settings):
     reclaim_interval_s: float = Field(2.0, gt=0)
     reconcile_interval_s: float = Field(10.0, gt=0)
     reconcile_min_age_s: float = Field(10.0, ge=0)   # a step younger than this is left alone
+    queue_metrics_interval_s: float = Field(5.0, gt=0)  # how often the backlog gauges are refreshed
     shutdown_grace_s: float = Field(25.0, gt=0)      # SIGTERM: finish steps in hand within this
     step_timeout_s: float = Field(120.0, gt=0)
     # a step failing with a transient error (timeout, 5xx) runs at most this often;

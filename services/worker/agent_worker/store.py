@@ -22,6 +22,7 @@ class ClaimedStep:
     step_count: int
     previous: dict[str, Any] | None
     task_started: bool  # this claim moved the task from queued to processing
+    user_id: str = ""  # the task's owner (logged only as a hash)
 
 
 _CLAIM = """
@@ -32,13 +33,13 @@ WITH step AS (
      WHERE s.task_id = $1 AND s.seq = $2 AND t.task_id = s.task_id
        AND t.status IN ('queued', 'processing')
        AND (s.status = 'queued' OR ($3 AND s.status = 'processing'))
-    RETURNING s.type, s.params, s.attempts
+    RETURNING s.type, s.params, s.attempts, t.user_id
 ), task AS (
     UPDATE tasks SET status = 'processing', updated_at = clock_timestamp()
      WHERE task_id = $1 AND status = 'queued' AND EXISTS (SELECT 1 FROM step)
     RETURNING 1
 )
-SELECT step.type, step.params, step.attempts,
+SELECT step.type, step.params, step.attempts, step.user_id,
        (SELECT count(*) FROM task_steps WHERE task_id = $1) AS step_count,
        (SELECT output FROM task_steps WHERE task_id = $1 AND seq = $2 - 1) AS previous,
        EXISTS (SELECT 1 FROM task) AS task_started
@@ -56,7 +57,7 @@ async def claim(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int, *,
     if row is None:
         return None
     return ClaimedStep(row["type"], row["params"], row["attempts"], row["step_count"], row["previous"],
-                       row["task_started"])
+                       row["task_started"], row["user_id"])
 
 
 async def why_not_claimable(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int) -> tuple[str, str] | None:

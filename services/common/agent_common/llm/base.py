@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-from agent_common.llm import errors, metrics
+from agent_common.llm import errors, metrics, spans
 from agent_common.llm.errors import LLMError
 from agent_common.llm.settings import LLMSettings
 from agent_common.llm.types import Completion, LLMRequest, TextDelta
@@ -42,11 +42,14 @@ class Provider(ABC):
 
     async def complete(self, request: LLMRequest) -> Completion:
         started = time.perf_counter()
-        try:
-            result = await self._complete(request)
-        except LLMError as exc:
-            metrics.record_call(self.name, self.model, exc.kind, time.perf_counter() - started)
-            raise
+        with spans.call_span(self.name, self.model, self.max_tokens(request), current=True) as span:
+            try:
+                result = await self._complete(request)
+            except LLMError as exc:
+                spans.record_failure(span, exc.kind, exc.detail)
+                metrics.record_call(self.name, self.model, exc.kind, time.perf_counter() - started)
+                raise
+            spans.record_completion(span, result)
         metrics.record_call(self.name, self.model, "ok", time.perf_counter() - started)
         metrics.record_usage(self.name, self.model, result.usage, self.settings.llm_prices)
         return result
@@ -54,19 +57,22 @@ class Provider(ABC):
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
         started = time.perf_counter()
         outcome = "cancelled"  # stays so when the caller stops reading before the end
-        try:
-            async with aclosing(self._stream(request)) as items:
-                async for item in items:
-                    self._check_deadline(started)
-                    if isinstance(item, Completion):
-                        outcome = "ok"
-                        metrics.record_usage(self.name, self.model, item.usage, self.settings.llm_prices)
-                    yield item
-        except LLMError as exc:
-            outcome = exc.kind
-            raise
-        finally:
-            metrics.record_call(self.name, self.model, outcome, time.perf_counter() - started)
+        with spans.call_span(self.name, self.model, self.max_tokens(request), current=False) as span:
+            try:
+                async with aclosing(self._stream(request)) as items:
+                    async for item in items:
+                        self._check_deadline(started)
+                        if isinstance(item, Completion):
+                            outcome = "ok"
+                            spans.record_completion(span, item)
+                            metrics.record_usage(self.name, self.model, item.usage, self.settings.llm_prices)
+                        yield item
+            except LLMError as exc:
+                outcome = exc.kind
+                spans.record_failure(span, exc.kind, exc.detail)
+                raise
+            finally:
+                metrics.record_call(self.name, self.model, outcome, time.perf_counter() - started)
 
     def _check_deadline(self, started: float) -> None:
         """The SDK's timeout bounds each read; this bounds a stream that drips forever."""
