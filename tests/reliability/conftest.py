@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from agent_common.devstack import Ports, Stack
-from tests.conftest import TEST_ENV
+from tests.conftest import ARTIFACTS, TEST_ENV
 from tests.reliability.support import Api, heal
 from tests.support.pageserver import PageServer
 from tests.support.stackdir import stack_dir
@@ -30,20 +30,28 @@ RELIABILITY_ENV = {
     "REDIS_SOCKET_TIMEOUT_S": "2",
     "WORKER_CONCURRENCY": "8",
 }
+LOGS = ARTIFACTS / "reliability-logs"
 
 
 @pytest.fixture(scope="session")
 def fault_stack(pages: PageServer) -> Iterator[Stack]:
     base = stack_dir()
-    stack = Stack(base, ports=Ports.free(), durable=False,
-                  env={**RELIABILITY_ENV, "FETCH_ALLOWED_HOSTS": pages.hostport},
-                  only={"orchestrator", "chat", "gateway", "worker"})
+    stack = Stack(
+        base,
+        ports=Ports.free(),
+        durable=False,
+        env={**RELIABILITY_ENV, "FETCH_ALLOWED_HOSTS": pages.hostport},
+        only={"orchestrator", "chat", "gateway", "worker"},
+    )
     try:
         stack.start_infra()
         stack.start_services()
         yield stack
     finally:
         stack.stop()
+        # the services' logs outlive the stack: a failure here is read from them
+        shutil.rmtree(LOGS, ignore_errors=True)
+        shutil.copytree(stack.log_dir, LOGS, dirs_exist_ok=True)
         shutil.rmtree(base, ignore_errors=True)
 
 

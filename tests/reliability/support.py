@@ -22,8 +22,10 @@ from agent_common.devstack.processes import ServiceProcess, http_status
 TERMINAL = ("completed", "failed", "cancelled")
 # no request may take longer than this, whatever is down (the "never hang" bound)
 CLIENT_TIMEOUT_S = 15.0
-TEXT = ("Redis streams are an append-only log. Consumer groups share the messages among workers. "
-        "A message is acknowledged once handled. A dead worker's messages are claimed again. ")
+TEXT = (
+    "Redis streams are an append-only log. Consumer groups share the messages among workers. "
+    "A message is acknowledged once handled. A dead worker's messages are claimed again. "
+)
 
 
 @dataclass
@@ -55,13 +57,16 @@ class Api:
 
     base: str
     max_connections: int = 200
+    timeout: float = CLIENT_TIMEOUT_S
     answers: list[Answer] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)  # task ids answered 202
     http: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> Api:
-        limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
-        self.http = httpx.AsyncClient(base_url=self.base, timeout=CLIENT_TIMEOUT_S, limits=limits)
+        limits = httpx.Limits(
+            max_connections=self.max_connections, max_keepalive_connections=self.max_connections
+        )
+        self.http = httpx.AsyncClient(base_url=self.base, timeout=self.timeout, limits=limits)
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
@@ -79,8 +84,14 @@ class Api:
             answer = Answer(kind, 0, time.monotonic() - started, started, error=f"transport {exc!r}")
         else:
             body = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
-            answer = Answer(kind, r.status_code, time.monotonic() - started, started,
-                            r.headers.get("retry-after"), body=body)
+            answer = Answer(
+                kind,
+                r.status_code,
+                time.monotonic() - started,
+                started,
+                r.headers.get("retry-after"),
+                body=body,
+            )
         self.answers.append(answer)
         return answer
 
@@ -93,14 +104,21 @@ class Api:
         return list(await asyncio.gather(*(self.session() for _ in range(n))))
 
     async def submit(self, session: Session, description: str, title: str = "t") -> Answer:
-        answer = await self.call("task", "POST", "/api/task", headers=session.headers,
-                                 json={"title": title, "description": description})
+        answer = await self.call(
+            "task",
+            "POST",
+            "/api/task",
+            headers=session.headers,
+            json={"title": title, "description": description},
+        )
         if answer.status == 202:
             self.accepted.append(answer.body["task_id"])
         return answer
 
     async def chat(self, session: Session, message: str) -> Answer:
-        return await self.call("chat", "POST", "/api/chat", headers=session.headers, json={"message": message})
+        return await self.call(
+            "chat", "POST", "/api/chat", headers=session.headers, json={"message": message}
+        )
 
     def statuses(self, since: float = 0.0, kind: str | None = None) -> Counter[int]:
         return Counter(a.status for a in self.answers if a.at >= since and (kind is None or a.kind == kind))
@@ -122,8 +140,9 @@ async def wait_tasks(pool: asyncpg.Pool, ids: list[str], timeout: float) -> Coun
     """Poll PostgreSQL until every task is terminal (bounded); the count by status."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = await pool.fetch("SELECT status, count(*) AS n FROM tasks WHERE task_id = ANY($1::uuid[])"
-                                " GROUP BY status", ids)
+        rows = await pool.fetch(
+            "SELECT status, count(*) AS n FROM tasks WHERE task_id = ANY($1::uuid[]) GROUP BY status", ids
+        )
         counts = Counter({r["status"]: r["n"] for r in rows})
         if sum(counts[s] for s in TERMINAL) == len(ids) or time.monotonic() > deadline:
             return counts
@@ -133,7 +152,9 @@ async def wait_tasks(pool: asyncpg.Pool, ids: list[str], timeout: float) -> Coun
 async def step_rows(pool: asyncpg.Pool, ids: list[str]) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT task_id::text, seq, type, status, attempts, output IS NOT NULL AS has_output"
-        " FROM task_steps WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, seq", ids)
+        " FROM task_steps WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, seq",
+        ids,
+    )
 
 
 # ---- the stack ------------------------------------------------------------------------------
@@ -207,8 +228,9 @@ def report(name: str, **figures: object) -> None:
         out.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
 
 
-async def steady_load(api: Api, sessions: list[Session], *, per_s: float, seconds: float,
-                      description: Any, reads: bool = True) -> None:
+async def steady_load(
+    api: Api, sessions: list[Session], *, per_s: float, seconds: float, description: Any, reads: bool = True
+) -> None:
     """Submit a task every 1/per_s seconds for `seconds` (and, if `reads`, list the
     session's latest tasks), without waiting for answers before the next: a fault meets requests
     in flight. Bounded by count and time."""
@@ -219,14 +241,25 @@ async def steady_load(api: Api, sessions: list[Session], *, per_s: float, second
         session = sessions[i % len(sessions)]
         pending.append(asyncio.create_task(api.submit(session, description(i))))
         if reads:
-            pending.append(asyncio.create_task(
-                api.call("read", "GET", "/api/tasks?limit=5", headers=session.headers)))
+            pending.append(
+                asyncio.create_task(api.call("read", "GET", "/api/tasks?limit=5", headers=session.headers))
+            )
         await asyncio.sleep(max(0.0, started + (i + 1) / per_s - time.monotonic()))
     await asyncio.gather(*pending)
 
 
-TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
-              "07": "CLOSE", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING", "02": "SYN_SENT"}
+TCP_STATES = {
+    "01": "ESTABLISHED",
+    "06": "TIME_WAIT",
+    "08": "CLOSE_WAIT",
+    "04": "FIN_WAIT1",
+    "05": "FIN_WAIT2",
+    "07": "CLOSE",
+    "09": "LAST_ACK",
+    "0A": "LISTEN",
+    "0B": "CLOSING",
+    "02": "SYN_SENT",
+}
 
 
 def sockets_to(pid: int, port: int) -> Counter[str]:

@@ -46,12 +46,17 @@ async def direct_probes(stack: Stack, until: asyncio.Event) -> list[Answer]:
     return out
 
 
-async def run_scenario(stack: Stack, api: Api, db: asyncpg.Pool, pages: PageServer, *, down_s: float,
-                       seconds: float, name: str) -> None:
+async def run_scenario(
+    stack: Stack, api: Api, db: asyncpg.Pool, pages: PageServer, *, down_s: float, seconds: float, name: str
+) -> None:
     sessions = await api.sessions(6)
 
     def description(i: int) -> str:
-        return f"Summarize {pages.url(f'/slow/wikipedia.html?delay=0.3&n={i}')}" if i % 3 == 0 else f"{i}. {TEXT}"
+        return (
+            f"Summarize {pages.url(f'/slow/wikipedia.html?delay=0.3&n={i}')}"
+            if i % 3 == 0
+            else f"{i}. {TEXT}"
+        )
 
     load = asyncio.create_task(steady_load(api, sessions, per_s=8, seconds=seconds, description=description))
     stop_probes = asyncio.Event()
@@ -72,11 +77,17 @@ async def run_scenario(stack: Stack, api: Api, db: asyncpg.Pool, pages: PageServ
     counts = await wait_tasks(db, api.accepted, timeout=90)
 
     during = [a for a in api.answers + direct if down_at + 0.5 <= a.at <= up_at - 0.5]
-    report(name, down_s=down_s, accepted=len(api.accepted), completed=counts["completed"],
-           lost=len(api.accepted) - counts["completed"],
-           during=dict(sorted(Counter(a.status for a in during).items())),
-           slowest_during_s=round(max((a.seconds for a in during), default=0), 2),
-           all_ready_after_s=round(ready_after, 1), first_accepted_after_s=round(first_ok, 1))
+    report(
+        name,
+        down_s=down_s,
+        accepted=len(api.accepted),
+        completed=counts["completed"],
+        lost=len(api.accepted) - counts["completed"],
+        during=dict(sorted(Counter(a.status for a in during).items())),
+        slowest_during_s=round(max((a.seconds for a in during), default=0), 2),
+        all_ready_after_s=round(ready_after, 1),
+        first_accepted_after_s=round(first_ok, 1),
+    )
     no_server_errors(api.answers + direct)
     assert all(a.status in (503,) for a in chats), chats
     assert during and all(a.status in (200, 201, 202, 503) for a in during)
@@ -95,11 +106,14 @@ async def _first_accepted(api: Api, session: object, timeout: float) -> float:
     raise AssertionError(f"no task accepted {timeout}s after PostgreSQL came back")
 
 
-async def test_postgres_down_under_load(rstack: Stack, api: Api, rdb: asyncpg.Pool, pages: PageServer) -> None:
+async def test_postgres_down_under_load(
+    rstack: Stack, api: Api, rdb: asyncpg.Pool, pages: PageServer
+) -> None:
     await run_scenario(rstack, api, rdb, pages, down_s=4, seconds=9, name="postgres-down short")
 
 
 @pytest.mark.reliability_long
-async def test_postgres_down_10s_under_load(rstack: Stack, api: Api, rdb: asyncpg.Pool,
-                                            pages: PageServer) -> None:
+async def test_postgres_down_10s_under_load(
+    rstack: Stack, api: Api, rdb: asyncpg.Pool, pages: PageServer
+) -> None:
     await run_scenario(rstack, api, rdb, pages, down_s=10, seconds=20, name="postgres-down 10s")

@@ -12,13 +12,17 @@ import pytest
 from agent_common.devstack import Stack
 from tests.reliability.support import Api, Session, kill9, report, sockets_to, wait_ready
 
-ROUTES = {"orchestrator": ("GET", "/api/tasks?limit=1", None), "chat": ("POST", "/api/chat", {"message": "hi"})}
+ROUTES = {
+    "orchestrator": ("GET", "/api/tasks?limit=1", None),
+    "chat": ("POST", "/api/chat", {"message": "hi"}),
+}
 
 
 async def burst(api: Api, session: Session, upstream: str, n: int) -> list[int]:
     method, path, body = ROUTES[upstream]
-    answers = await asyncio.gather(*(api.call(upstream, method, path, headers=session.headers, json=body)
-                                     for _ in range(n)))
+    answers = await asyncio.gather(
+        *(api.call(upstream, method, path, headers=session.headers, json=body) for _ in range(n))
+    )
     return [a.status for a in answers]
 
 
@@ -34,8 +38,17 @@ async def run_scenario(stack: Stack, api: Api, upstream: str, *, width: int, cyc
         assert sockets_to(gateway.pid, port)["ESTABLISHED"] >= 1
         kill9(service)
         down_at = time.monotonic()
-        down = [a for a in await asyncio.gather(*(api.call(upstream, *ROUTES[upstream][:2], headers=session.headers,
-                                                            json=ROUTES[upstream][2]) for _ in range(width)))]
+        down = [
+            a
+            for a in await asyncio.gather(
+                *(
+                    api.call(
+                        upstream, *ROUTES[upstream][:2], headers=session.headers, json=ROUTES[upstream][2]
+                    )
+                    for _ in range(width)
+                )
+            )
+        ]
         down_statuses += [a.status for a in down]
         assert all(a.status in (502, 503) for a in down), down[:3]
         assert all(a.retry_after for a in down if a.status == 503)
@@ -48,9 +61,15 @@ async def run_scenario(stack: Stack, api: Api, upstream: str, *, width: int, cyc
         stuck = sockets_to(gateway.pid, port)
         assert stuck["CLOSE_WAIT"] == 0, stuck
         assert sum(stuck.values()) <= width, stuck
-    report(name, upstream=upstream, cycles=cycles, width=width,
-           while_down=dict(sorted({s: down_statuses.count(s) for s in set(down_statuses)}.items())),
-           burst_after_restart_s=round(worst_after, 2), down_to_up_s=round(time.monotonic() - down_at, 1))
+    report(
+        name,
+        upstream=upstream,
+        cycles=cycles,
+        width=width,
+        while_down=dict(sorted({s: down_statuses.count(s) for s in set(down_statuses)}.items())),
+        burst_after_restart_s=round(worst_after, 2),
+        down_to_up_s=round(time.monotonic() - down_at, 1),
+    )
 
 
 @pytest.mark.parametrize("upstream", ["orchestrator", "chat"])
