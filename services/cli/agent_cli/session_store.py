@@ -65,7 +65,7 @@ class SessionStore:
     def _read(self) -> dict[str, object]:
         try:
             data = json.loads(self.path.read_text())
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):  # missing or unreadable: no session yet (saving one says why)
             return {}
         return data if isinstance(data, dict) else {}
 
