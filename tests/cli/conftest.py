@@ -89,7 +89,8 @@ def own_gateways(infra: Stack, stack: Stack) -> Iterator[dict[str, str]]:
             port = free_port()
             procs[name] = ServiceProcess(f"gateway-cli-{name}", "agent_gateway",
                                          {**infra.env(), "PORT": str(port), **env},
-                                         ready_url=f"http://127.0.0.1:{port}/health", log_dir=infra.log_dir).start()
+                                         ready_url=f"http://127.0.0.1:{port}/health",
+                                         log_dir=infra.log_dir).start()
             urls[name] = f"http://127.0.0.1:{port}"
         for proc in procs.values():
             proc.wait_ready()

@@ -11,7 +11,8 @@ import pytest
 from tests.cli.conftest import Run, stored
 from tests.support.pageserver import PageServer
 
-TASK_KEYS = {"task_id", "status", "title", "description", "result", "error", "steps", "created_at", "updated_at"}
+TASK_KEYS = {"task_id", "status", "title", "description", "result", "error", "steps", "created_at",
+             "updated_at"}
 STEP_KEYS = {"type", "status", "error", "attempts", "started_at", "finished_at", "duration_ms"}
 COMMANDS = ("chat", "history", "task", "tasks", "status", "cancel", "load", "health")
 

@@ -49,7 +49,8 @@ def test_a_revoked_session_is_renewed(own_gateways: dict[str, str], config_dir: 
     url = own_gateways["strict"]
     assert run_agentctl("tasks", url=url, config_dir=config_dir).code == 0
     token = stored(config_dir)[url]["token"]
-    assert httpx.post(f"{url}/api/session/revoke", headers={"authorization": f"Bearer {token}"}).status_code == 200
+    revoked = httpx.post(f"{url}/api/session/revoke", headers={"authorization": f"Bearer {token}"})
+    assert revoked.status_code == 200
     result = run_agentctl("tasks", url=url, config_dir=config_dir)
     assert result.code == 0 and "started a new one" in result.err
     assert stored(config_dir)[url]["token"] != token

@@ -58,10 +58,10 @@ def test_load_json_shape(agentctl: Run, pages: PageServer) -> None:
                       "--concurrency", "3", timeout=180)
     assert result.code == 0, result.err
     report = result.json()
-    assert set(report) >= {"tasks", "url", "concurrency", "users", "submitted", "rejected", "unsent", "completed",
-                           "failed", "cancelled", "unfinished", "cancelled_at_timeout", "timed_out",
-                           "rate_limited_retries", "wall_s", "submit_s", "span_s", "throughput_per_s",
-                           "latency_s", "submit_latency_ms", "errors"}
+    assert set(report) >= {"tasks", "url", "concurrency", "users", "submitted", "rejected", "unsent",
+                           "completed", "failed", "cancelled", "unfinished", "cancelled_at_timeout",
+                           "timed_out", "rate_limited_retries", "wall_s", "submit_s", "span_s",
+                           "throughput_per_s", "latency_s", "submit_latency_ms", "errors"}
     assert (report["tasks"], report["submitted"], report["completed"], report["users"]) == (6, 6, 6, 1)
     assert report["timed_out"] is False and report["errors"] == []
     assert set(report["latency_s"]) == {"p50", "p90", "p99", "max"}
