@@ -29,12 +29,12 @@ from agent_common.web import ORJSONResponse, setup_service
 log = logging.getLogger("agent.chat")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "malformed JSON, or an X-User-Id with unprintable characters"},
     401: {"description": "no user"},
     413: {"description": "body too large"},
     503: {"description": "database unavailable, or the model is rate limited or unreachable"},
 }
 _MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "malformed JSON"},
     422: {"description": "empty, over-long or mistyped message"},
     502: {"description": "the model provider failed (bad key, 5xx, broken answer, refused request)"},
     504: {"description": "the model provider did not answer in time"},

@@ -25,6 +25,7 @@ from agent_orchestrator.settings import OrchestratorSettings
 log = logging.getLogger("agent.orchestrator")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "malformed JSON, or an X-User-Id with unprintable characters"},
     401: {"description": "no user"},
     404: {"description": "no such task for this user"},
     413: {"description": "body too large"},
@@ -57,7 +58,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     })
 
     @app.post("/task", status_code=202, response_model=TaskCreated,
-              responses={**_ERRORS, 400: {"description": "malformed JSON"}})
+              responses=_ERRORS)
     async def create_task(body: TaskIn, user: UserId) -> dict[str, Any]:
         title = clean_text(body.title, "title", settings.task_title_max_chars)
         description = clean_text(body.description, "description", settings.task_description_max_chars)
