@@ -24,6 +24,7 @@ from agent_common.web import BodyTooLarge, ServiceMiddleware, error, install_err
 from agent_gateway import metrics, proxy, routes, spans
 from agent_gateway.endpoints import install_endpoints
 from agent_gateway.errors import rate_limited, unauthorized
+from agent_gateway.openapi import install_openapi
 from agent_gateway.settings import GatewaySettings
 from agent_gateway.state import GatewayState
 from agent_gateway.upstream import UpstreamError
@@ -142,6 +143,7 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
         "redis": lambda: state.redis.ping(),  # type: ignore[union-attr]
     })
     install_endpoints(api, state)
+    install_openapi(api)
     tracing.instrument_app(api)  # sessions, /api/upstreams (the proxied routes make their own spans)
     # X-User-Id from a client is a claim, not a user: the proxy path sets the session's user
     app = ServiceMiddleware(Gateway(api, state), service="gateway", max_body_bytes=settings.max_body_bytes,
