@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,19 @@ SERVICES = (("orchestrator", "agent_orchestrator"), ("chat", "agent_chat"), ("ga
 
 
 class EchoingOpenAI(OpenAIStandIn):
-    """Says which key it refused, as some OpenAI-compatible servers do: a secret inside an
-    error text that the chat service logs."""
+    """With mode "400" it refuses the request quoting the credentials it got, as a careless
+    OpenAI-compatible server or proxy might: a secret inside an error text that the chat
+    service passes on and logs."""
 
-    def error_body(self, status: int) -> dict[str, Any]:
-        body = super().error_body(status)
-        if status == 401:
-            body["error"]["message"] = f"Incorrect API key provided: {self.api_key}"
-        return body
+    def handle(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any]) -> None:
+        if self.mode != "400":
+            super().handle(h, path, body)
+            return
+        credentials = h.headers.get("Authorization", "")
+        message = (f"model {body.get('model')!r} is not available to key {self.api_key}"
+                   f" (request sent with Authorization: {credentials})")
+        self.send_json(h, 400, {"error": {"message": message, "type": "invalid_request_error",
+                                          "param": "model", "code": "model_not_found"}})
 
 
 @dataclass

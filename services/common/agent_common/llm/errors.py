@@ -7,7 +7,10 @@ stream, refused request)."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Literal
+
+from agent_common.redact import Redactor, configured_secrets
 
 Kind = Literal["timeout", "rate_limited", "unavailable", "auth", "upstream_error", "bad_request",
                "broken_stream"]
@@ -26,9 +29,17 @@ STATUS: dict[str, int] = {
 MAX_QUOTED_CHARS = 200
 
 
+@cache
+def _redactor() -> Redactor:
+    return Redactor(configured_secrets())
+
+
 class LLMError(Exception):
     def __init__(self, kind: Kind, detail: str, *, upstream_status: int | None = None,
                  retry_after_s: int | None = None) -> None:
+        # the detail reaches the user, the database and the logs: a provider or proxy that
+        # quotes the key it got (or a base URL with a password) must not pass it on
+        detail = _redactor()(detail)
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
