@@ -77,10 +77,13 @@ def _detail(up: dict[str, Any]) -> Text:
 def _queue_line(queue: dict[str, Any]) -> Text:
     if "error" in queue:
         return Text(f"queue {queue.get('stream')}: {queue['error']}", style="red")
+    # a consumer stays in the group after its worker exits: this counts every worker since
+    # the group was made, not the live ones
     return Text.assemble(("queue ", "bold"), f"{queue.get('stream')}: length {queue.get('length')}, ",
                          f"pending {queue.get('pending')}, lag {_na(queue.get('lag'))}, ",
-                         f"consumers {queue.get('consumers')} (group {queue.get('group')})")
+                         f"consumers {queue.get('consumers')} ",
+                         (f"(group {queue.get('group')}, exited workers included)", "dim"))
 
 
 def _na(value: object) -> str:
-    return "n/a" if value is None else str(value)  # Redis before 7 does not report lag
+    return "n/a" if value is None else str(value)  # e.g. Redis before 7 does not report lag
