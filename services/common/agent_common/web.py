@@ -155,10 +155,14 @@ class ServiceMiddleware:
 
 
 def _clean_request_id(raw: bytes | None) -> str | None:
-    """Accept a caller's request id only if it is short and printable (no header injection)."""
+    """Accept a caller's request id only if it is short and printable (no header injection)
+    and not shaped like a session token (43 URL-safe characters): a request id is logged by
+    every service, so a client that sends its credential as one must not put it in the logs."""
     if not raw or len(raw) > 128:
         return None
     text = raw.decode("latin-1")
+    if len(text) == 43 and "." not in text and ":" not in text:
+        return None
     if all(c.isalnum() or c in "-_.:" for c in text):
         return text
     return None
