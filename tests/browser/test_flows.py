@@ -78,7 +78,9 @@ def test_chat_round_trip_streams_the_offline_answer(page: Page, app_url: str) ->
     }""")
     reply = send_message(page, "hello")
     expect(page.locator(".message-user")).to_have_text(re.compile("hello"))
-    expect(reply).to_contain_text(re.compile("offline", re.I))
+    expect(reply.locator(".message-text")).to_contain_text(re.compile("offline", re.I))
+    # the model (and, with one, its tokens) under the answer; the offline assistant counts none
+    expect(reply.locator(".message-usage")).to_have_text("offline")
     growth = page.evaluate("window.__replyGrowth")
     assert len(growth) >= 3 and growth == sorted(growth), f"the reply did not arrive in pieces: {growth}"
     expect(message_box(page)).to_have_value("")
@@ -161,6 +163,7 @@ def test_reload_keeps_history_and_tasks(page: Page, app_url: str) -> None:
     page.reload()
     expect(page.locator(".message-user")).to_have_text([re.compile("hello there")])
     expect(page.locator(".message-assistant .message-text")).to_have_text([reply_text])
+    expect(page.locator(".message-assistant .message-usage")).to_have_text(["offline"])
     card = task_card(page, "Plain text")
     expect(status_of(card)).to_have_text("completed")
     expect(card.locator(".task-result")).to_be_visible()

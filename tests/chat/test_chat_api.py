@@ -84,7 +84,10 @@ async def test_history_is_oldest_first_and_only_ones_own(chat: httpx.AsyncClient
     history = r.json()
     assert [(m["role"], m["content"]) for m in history][::2] == [("user", "hi"), ("user", "help")]
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
-    assert all(set(m) == {"role", "content", "created_at"} for m in history)
+    assert all(set(m) == {"role", "content", "created_at", "model", "prompt_tokens", "completion_tokens"}
+               for m in history)
+    # an answer carries its model and tokens (the offline assistant counts none); a message none
+    assert [(m["model"], m["prompt_tokens"]) for m in history] == [(None, None), ("offline", 0)] * 2
     assert [m["created_at"] for m in history] == sorted(m["created_at"] for m in history)
 
     peek = await chat.get(f"/chat/history/{alice}", headers={"X-User-Id": bob})

@@ -77,7 +77,7 @@ def submit(traced: Traced, headers: dict[str, str], description: str) -> str:
 def test_a_chat_counts_requests_tokens_and_cost(traced: Traced) -> None:
     traced.llm.reset()
     traced.llm.queue(Reply("Hello from the model."))
-    _, headers = traced.session()
+    user, headers = traced.session()
     gateway, chat = Delta(traced, "gateway"), Delta(traced, "chat")
     answer = httpx.post(f"{traced.urls['gateway']}/api/chat", json={"message": "hi"}, headers=headers,
                         timeout=30)
@@ -98,6 +98,11 @@ def test_a_chat_counts_requests_tokens_and_cost(traced: Traced) -> None:
     assert cost == pytest.approx(float(expected))
     assert chat("chat_answers_total", provider="openai", outcome="ok") == 1
     assert answer.json()["usage"] == {"prompt_tokens": prompt, "completion_tokens": completion}
+    # the history keeps them with the answer (the page shows them under it)
+    history = httpx.get(f"{traced.urls['gateway']}/api/chat/history/{user}", headers=headers,
+                        timeout=10).json()
+    assert {k: history[-1][k] for k in ("role", "model", "prompt_tokens", "completion_tokens")} == {
+        "role": "assistant", "model": MODEL, "prompt_tokens": prompt, "completion_tokens": completion}
 
 
 def test_a_task_counts_each_step_and_its_duration(traced: Traced, pages: PageServer) -> None:

@@ -32,3 +32,7 @@ class HistoryItem(BaseModel):
     role: Literal["user", "assistant"]
     content: str
     created_at: datetime
+    # an answer's accounting (None on the user's messages)
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None

@@ -55,10 +55,14 @@ async def recent(pool: asyncpg.Pool, user_id: str, up_to_id: int, n: int) -> lis
 
 
 async def history(pool: asyncpg.Pool, user_id: str, limit: int) -> list[dict[str, Any]]:
-    """The latest `limit` messages, oldest first."""
+    """The latest `limit` messages, oldest first; an answer with its model and tokens."""
     rows = await pool.fetch(
-        "SELECT role, content, created_at FROM ("
-        "  SELECT id, role, content, created_at FROM chat_messages"
+        "SELECT role, content, created_at, model, prompt_tokens, completion_tokens FROM ("
+        "  SELECT id, role, content, created_at,"
+        "         CASE WHEN role = 'assistant' THEN model END AS model,"
+        "         CASE WHEN role = 'assistant' THEN prompt_tokens END AS prompt_tokens,"
+        "         CASE WHEN role = 'assistant' THEN completion_tokens END AS completion_tokens"
+        "    FROM chat_messages"
         "   WHERE user_id = $1 AND role IN ('user', 'assistant') ORDER BY id DESC LIMIT $2"
         ") latest ORDER BY id",
         user_id, limit,

@@ -7,6 +7,21 @@ import { clearProblem, reportProblem } from "./problems.js";
 const ROLE_LABELS = { user: "You", assistant: "Agent" };
 const EMPTY = "No messages yet. Say hello, or ask it to summarize a link.";
 
+/** "gpt-4o-mini · 1,204 tokens (1,180 in, 24 out)"; the model alone when it counted none. */
+export function usageLine({ model, prompt_tokens: tokensIn, completion_tokens: tokensOut }) {
+  if (!model) return "";
+  const inCount = tokensIn || 0;
+  const outCount = tokensOut || 0;
+  if (!inCount && !outCount) return model;
+  const n = (value) => value.toLocaleString("en");
+  return `${model} · ${n(inCount + outCount)} tokens (${n(inCount)} in, ${n(outCount)} out)`;
+}
+
+function addUsage(item, accounting) {
+  const text = usageLine(accounting);
+  if (text) item.append(el("span", { className: "message-usage", text }));
+}
+
 export function initChat({ onReply }) {
   const form = byId("chat-form");
   const box = byId("message");
@@ -16,12 +31,13 @@ export function initChat({ onReply }) {
   const status = byId("chat-status");
   let busy = false;
 
-  function addMessage(role, content) {
+  function addMessage(role, content, accounting = null) {
     const body = el("span", { className: "message-text", text: content });
     const item = el("li", {
       className: `message message-${role}`,
       children: [el("span", { className: "message-role", text: ROLE_LABELS[role] || role }), body],
     });
+    if (accounting) addUsage(item, accounting);
     const stick = nearBottom();
     list.append(item);
     setHidden(status, true);
@@ -60,7 +76,9 @@ export function initChat({ onReply }) {
       }
       list.replaceChildren();
       for (const entry of history) {
-        if (entry.role === "user" || entry.role === "assistant") addMessage(entry.role, entry.content);
+        if (entry.role === "user" || entry.role === "assistant") {
+          addMessage(entry.role, entry.content, entry.role === "assistant" ? entry : null);
+        }
       }
       setText(status, EMPTY);
       setHidden(status, list.children.length > 0);
@@ -90,7 +108,7 @@ export function initChat({ onReply }) {
     const streamed = document.createTextNode("");
     reply.body.append(streamed);
     try {
-      await sendChat(text, {
+      const answer = await sendChat(text, {
         onDelta: (delta) => {
           const stick = nearBottom();
           streamed.appendData(delta);
@@ -98,6 +116,8 @@ export function initChat({ onReply }) {
         },
         onTool: onReply, // a task may have started: show it now, not after the reply
       });
+      // before aria-busy clears, so the live log reads the answer and its line once
+      addUsage(reply.item, { model: answer.model, ...(answer.usage || {}) });
     } catch (error) {
       if (streamed.data) {
         addMessage("error", `The reply broke off: ${messageOf(error)}`);
