@@ -45,3 +45,24 @@ def test_any_text_gets_a_valid_plan(text: str) -> None:
         url = steps[0].params["url"]
         assert url.lower().startswith(("http://", "https://")) and url in text
         assert not any(c.isspace() for c in url)
+
+
+URL_CHARS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789-._~/%?=&+#@!$*,;:"), max_size=40)
+
+
+HOSTS = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z]{2,6}){1,2}", fullmatch=True)
+
+
+AROUND = st.text(st.characters(exclude_characters=":/"), max_size=60)  # holds no URL of its own
+
+
+@given(st.sampled_from(["http", "https", "HTTP", "Https"]), HOSTS, URL_CHARS, AROUND,
+       st.sampled_from(["", ".", ",", "!", ")"]))
+def test_a_url_in_any_text_is_planned_exactly(scheme: str, host: str, path: str, before: str,
+                                              after: str) -> None:
+    """Text around a URL (without one of its own) never changes which URL is fetched;
+    sentence punctuation after it is not part of it."""
+    url = f"{scheme}://{host}/{path}".rstrip(".,;:!?")
+    steps = plan(f"{before} {url}{after} and more")
+    assert steps[0].type == "fetch_url"
+    assert steps[0].params["url"] == url
