@@ -28,7 +28,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-reliability: install
-	$(PY) -m pytest -m reliability_long tests/reliability $(PYTEST_ARGS)
+	$(PY) -m pytest -m reliability_long tests/reliability tests/security $(PYTEST_ARGS)
 
 test-cluster: install
 	$(PY) -m pytest -m cluster tests/cluster $(PYTEST_ARGS)
