@@ -23,7 +23,8 @@ from tests.shared_data import crd_file
 REPO = Path(__file__).resolve().parents[2]
 ENVS = ("dev", "staging", "prod")
 SERVICES = ("frontend", "gateway", "orchestrator", "chat", "worker")
-COMPONENTS = ("keda", "httproute", "ingress", "external-secrets", "tracing", "rollouts", "vpa", "sandbox")
+COMPONENTS = ("keda", "httproute", "ingress", "external-secrets", "tracing", "rollouts", "vpa", "sandbox",
+              "observability")
 
 # DESIGN.md: service, port, Kubernetes Service name (None: no Service)
 DESIGN_SERVICES = {

@@ -56,8 +56,12 @@ def test_namespace_and_pod_security(overlay: Render, env: str) -> None:
 
 
 def test_replicas_match_design(overlay: Render, env: str) -> None:
-    got = {d["metadata"]["name"]: d["spec"].get("replicas") for d in overlay.of_kind("Deployment")}
+    deployments = {d["metadata"]["name"]: d["spec"].get("replicas") for d in overlay.of_kind("Deployment")}
+    got = {name: n for name, n in deployments.items() if name in SERVICES}
     assert got == DESIGN_REPLICAS[env]
+    # beyond DESIGN.md's services, only the tracing component's collector (one replica)
+    assert {name: n for name, n in deployments.items() if name not in SERVICES} in (
+        {}, {"otel-collector": None})
     for name in ("redis", "postgres"):
         assert overlay.get("StatefulSet", name)["spec"]["replicas"] == 1
 
@@ -75,6 +79,8 @@ def test_replicas_are_one_line_each_in_the_overlay(env: str) -> None:
 def test_services_match_design(overlay: Render) -> None:
     services = {s["metadata"]["name"]: s for s in overlay.of_kind("Service")}
     expected = {svc for _, svc in DESIGN_SERVICES.values() if svc}
+    if overlay.find("Deployment", "otel-collector"):  # the tracing component
+        expected.add("otel-collector")
     assert set(services) == expected
     pods = {d["metadata"]["name"]: d for d in workloads(overlay, LONG_RUNNING)}
     for workload, (port, svc_name) in DESIGN_SERVICES.items():
@@ -234,7 +240,7 @@ def test_images_are_pinned(overlay: Render, env: str) -> None:
                 assert name == f"ghcr.io/{owner}/agent-system-{service}", image
             else:
                 # third-party images: an exact upstream version, not a moving major tag
-                assert re.fullmatch(r"\d+\.\d+(\.\d+)?-[a-z]+", tag), image
+                assert re.fullmatch(r"\d+\.\d+(\.\d+)?(-[a-z]+)?", tag), image
 
 
 def test_no_secret_data_in_prod(rendered: dict[str, Render]) -> None:
@@ -473,7 +479,37 @@ def test_tracing_component_configures_otlp(component_renders: dict[str, Render])
     for name in SERVICES:
         data = r.get("ConfigMap", f"{name}-config")["data"]
         assert data["OTEL_SERVICE_NAME"] == name
-        assert data["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://otel-collector.observability")
+        assert data["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+        assert data["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+
+
+def test_tracing_component_runs_a_collector(component_renders: dict[str, Render]) -> None:
+    """OTLP in on 4317/4318, batches out to the debug log and the backend over OTLP."""
+    r = component_renders["tracing"]
+    service = r.get("Service", "otel-collector")
+    ports = {p["port"]: p["targetPort"] for p in service["spec"]["ports"]}
+    assert ports == {4317: "otlp-grpc", 4318: "otlp-http"}
+    (c,) = r.get("Deployment", "otel-collector")["spec"]["template"]["spec"]["containers"]
+    assert c["image"].startswith("otel/opentelemetry-collector-contrib:")
+    assert c["args"] == ["--config=/etc/otelcol/config.yaml"]
+    assert c["readinessProbe"]["httpGet"]["port"] == "health"
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"otlp-grpc": 4317, "otlp-http": 4318, "health": 13133}
+    config = yaml.safe_load(r.get("ConfigMap", "otel-collector-config")["data"]["config.yaml"])
+    assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
+    (pipeline,) = config["service"]["pipelines"].values()
+    assert pipeline["receivers"] == ["otlp"] and pipeline["exporters"] == ["debug", "otlp"]
+    assert "batch" in pipeline["processors"]
+    assert config["extensions"]["health_check"]["endpoint"].endswith(":13133")
+
+
+def test_every_service_is_annotated_for_prometheus(overlay: Render) -> None:
+    for name in SERVICES:
+        template = overlay.get("Deployment", name)["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        port = DESIGN_SERVICES[name][0]
+        assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
+                               "prometheus.io/path": "/metrics"}, name
 
 
 def test_sandbox_component_runs_the_worker_under_gvisor(component_renders: dict[str, Render]) -> None:

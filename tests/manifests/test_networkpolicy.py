@@ -11,7 +11,8 @@ port in play, allow exactly the communication matrix below: nothing more, nothin
   every pod -> cluster DNS:53 (UDP and TCP)
   monitoring namespace -> each service's metrics port
   with KEDA (prod): the keda namespace -> redis:6379
-  with tracing (staging, prod): the five services -> the collector in observability:4317/4318
+  with tracing (staging, prod): the five services -> otel-collector:4317/4318 (in the namespace),
+                               otel-collector -> the tracing backend in observability:4317/4318
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ def _outside_peers() -> dict[str, Peer]:
         ),
         "monitoring": Peer("monitoring", "monitoring", (("app", "prometheus"),), ns("monitoring")),
         "keda": Peer("keda", "keda", (("app", "keda-operator"),), ns("keda")),
-        "otel-collector": Peer(
-            "otel-collector", "observability", (("app", "otel-collector"),), ns("observability")
+        "trace-backend": Peer(
+            "trace-backend", "observability", (("app", "tempo"),), ns("observability")
         ),
     }
 
@@ -115,6 +116,7 @@ def _expected(env: str, own: set[str]) -> set[tuple[str, str, int, str]]:
     if env in ("staging", "prod"):
         for name in ("frontend", "gateway", "orchestrator", "chat", "worker"):
             allow(name, "otel-collector", 4317, 4318)
+        allow("otel-collector", "trace-backend", 4317, 4318)
     # traffic between two outside peers is none of our business
     return {a for a in allowed if a[0] in own or a[1] in own}
 
@@ -150,7 +152,7 @@ def test_network_policies_allow_exactly_the_matrix(rendered: dict[str, Render], 
         "postgres",
         "redis",
         "migrate",
-    }
+    } | ({"otel-collector"} if env in ("staging", "prod") else set())
     peers = {**own, **_outside_peers()}
     expected = _expected(env, set(own))
 
