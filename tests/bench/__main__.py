@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["bench_render", "bench_extract", "bench_pipeline", "bench_gateway"]
+BENCHMARKS = ["bench_render", "bench_extract", "bench_pipeline", "bench_gateway", "bench_tracing"]
 
 
 def main() -> int:
