@@ -13,7 +13,17 @@ import pytest
 
 from agent_common.devstack import Stack
 from agent_common.devstack.processes import ServiceProcess
-from tests.reliability.support import TEXT, Api, no_server_errors, report, sigterm, step_rows, wait_tasks
+from tests.reliability.support import (
+    TEXT,
+    Api,
+    no_server_errors,
+    report,
+    sigterm,
+    steady_load,
+    step_rows,
+    wait_ready,
+    wait_tasks,
+)
 from tests.support.pageserver import PageServer
 
 
@@ -150,3 +160,42 @@ async def test_service_terminated_under_load(rstack: Stack, rdb: asyncpg.Pool, s
     else:
         assert all(a.status == 503 and a.retry_after for a in after)
         no_server_errors(answers)
+
+
+@pytest.mark.reliability_long
+async def test_rolling_restart_under_load(rstack: Stack, rdb: asyncpg.Pool, pages: PageServer) -> None:
+    """Every service behind the gateway and every worker, SIGTERM and start again one after
+    the other (as a rollout does) while tasks and reads keep coming: no 5xx but 503 with
+    Retry-After, nothing accepted is lost."""
+
+    def description(i: int) -> str:
+        return f"Summarize {pages.url(f'/slow/cnn.html?delay=1&n={i}')}" if i % 2 else f"{i}. {TEXT}"
+
+    async with Api(rstack.url("gateway"), timeout=30) as api:
+        sessions = await api.sessions(8)
+        load = asyncio.create_task(steady_load(api, sessions, per_s=10, seconds=45, description=description))
+        restarted = []
+        for proc in [rstack.services["orchestrator"], rstack.services["chat"], *rstack.workers]:
+            await asyncio.sleep(4)
+            log_from = proc.log_path.stat().st_size
+            sigterm(proc)
+            code = await exit_code(proc, timeout=30)
+            restarted.append((proc.name, code))
+            proc.start()
+            await wait_ready([proc.ready_url or ""], timeout=30)
+            if proc.module != "agent_worker":
+                assert graceful(proc, code, log_from), (proc.name, code)
+            else:
+                assert code == 0, (proc.name, code)
+        await load
+        counts = await wait_tasks(rdb, api.accepted, timeout=120)
+    report(
+        "rolling restart",
+        restarted=len(restarted),
+        answers=dict(sorted(api.statuses().items())),
+        accepted=len(api.accepted),
+        completed=counts["completed"],
+        lost=len(api.accepted) - counts["completed"],
+    )
+    no_server_errors(api.answers)
+    assert counts["completed"] == len(api.accepted)
