@@ -13,6 +13,7 @@ import pytest
 from agent_common.devstack import Stack
 from tests.cli.conftest import Result, run_agentctl, stored
 from tests.cli.fake_kube import FakeKubeApi
+from tests.support.pageserver import PageServer
 
 NAMESPACE = "agent-system-test"
 
@@ -67,3 +68,12 @@ def test_an_unknown_context_is_a_usage_error(kube_api: FakeKubeApi, tmp_path: Pa
     result = kube(kube_api, tmp_path, "--kube-context", "nope", "-n", NAMESPACE, "tasks")
     assert result.code == 2
     assert "nope" in result.err and "kubectl config get-contexts" in result.err
+
+
+def test_load_through_the_port_forward(kube_api: FakeKubeApi, tmp_path: Path, pages: PageServer) -> None:
+    streams = kube_api.streams
+    result = kube(kube_api, tmp_path, "--kube-context", "fake", "-n", NAMESPACE, "--json", "load",
+                  "--tasks", "10", "--concurrency", "5", "--url", pages.url("/pages/wikipedia.html"))
+    assert result.code == 0, result.err
+    assert result.json()["completed"] == 10
+    assert kube_api.streams - streams >= 2  # concurrent requests, one stream per local connection
