@@ -74,7 +74,7 @@ def test_user_path_through_the_gateway(api: Any, port_forward: Any) -> None:
         assert http.post("/api/task", json={"title": "x", "description": "y"}).status_code == 401
 
         session = http.post("/api/session")
-        assert session.status_code == 200, session.text
+        assert session.status_code == 201, session.text
         token = session.json()["session_token"]
         auth = {"Authorization": f"Bearer {token}"}
 
