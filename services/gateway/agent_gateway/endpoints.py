@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -93,21 +94,11 @@ async def _probe(state: GatewayState, name: str) -> dict[str, Any]:
 async def _queue_report(state: GatewayState) -> dict[str, Any]:
     """Backlog of the task stream: its length and the workers group's pending count and lag."""
     report: dict[str, Any] = {"stream": queue.STREAM, "group": queue.GROUP}
-    redis = state.redis
-    assert redis is not None
+    assert state.redis is not None
     try:
-        report["length"] = await redis.xlen(queue.STREAM)
-        groups = await redis.xinfo_groups(queue.STREAM)
+        stats = await queue.stats(state.redis)
     except ResponseError:  # no stream yet: nothing was ever queued
-        return {**report, "length": 0, "pending": 0, "lag": 0, "consumers": 0}
+        return {**report, "length": 0, "pending": 0, "lag": 0, "consumers": 0, "dead": 0}
     except RedisError as exc:
         return {**report, "error": f"redis unavailable ({exc.__class__.__name__})"}
-    group = next((g for g in groups if _text(g.get("name")) == queue.GROUP), None)
-    if group is None:
-        return {**report, "pending": None, "lag": None, "consumers": 0}
-    return {**report, "pending": group.get("pending"), "lag": group.get("lag"),
-            "consumers": group.get("consumers"), "last_delivered_id": _text(group.get("last-delivered-id"))}
-
-
-def _text(value: object) -> object:
-    return value.decode() if isinstance(value, bytes) else value
+    return {**report, **dataclasses.asdict(stats)}
