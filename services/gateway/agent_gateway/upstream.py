@@ -12,6 +12,8 @@ back-pressure, and errors sorted into down (503), timed out (504) and broken (50
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import ssl
 import time
 from collections import deque
@@ -25,6 +27,9 @@ import httptools
 _HIGH_WATER = 1 << 20
 _LOW_WATER = 1 << 18
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
+# after a close before any answer, how long to wait for the reset that tells whether our
+# request hit an already closed socket (on loopback it follows within microseconds)
+_RESET_WAIT_S = 0.02
 
 
 class UpstreamError(Exception):
@@ -171,6 +176,7 @@ class Connection(asyncio.Protocol):
         self.reused = False
         # the upstream reset the connection (RST): it closed its socket with our bytes unread
         self.reset = False
+        self._reset_after_eof = False
         self.idle_since = 0.0
         self._paused = False
         self._drain: asyncio.Future[None] | None = None
@@ -192,9 +198,31 @@ class Connection(asyncio.Protocol):
             response._fail(UpstreamBroken(self.pool.name, f"sent a malformed response ({exc})"))
             self.abort()
 
+    def eof_received(self) -> bool | None:
+        """The upstream closed its side. Before any answer, that may be an idle keep-alive
+        connection it closed just as our request went out (one shutting down does that):
+        then our request reaches a closed socket, which answers with a reset at once. Stay
+        open a moment to tell that (never ran: safe to resend) from a close after reading it."""
+        response = self.response
+        if response is None or response.got_bytes:
+            return None
+        asyncio.get_running_loop().call_later(_RESET_WAIT_S, self._after_eof)
+        return True
+
+    def _after_eof(self) -> None:
+        if self.closed or self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
+        try:
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if sock is not None else 0
+        except OSError:
+            error = 0
+        self._reset_after_eof = error in (errno.EPIPE, errno.ECONNRESET)
+        self.transport.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.reset = isinstance(exc, ConnectionResetError | BrokenPipeError)
+        self.reset = isinstance(exc, ConnectionResetError | BrokenPipeError) or self._reset_after_eof
         response = self.response
         if response is None:  # idle: the upstream closed it; leave the pool now
             self.pool.lost_idle(self)
