@@ -18,6 +18,7 @@ import httpx
 
 from agent_common.devstack import Stack
 from agent_common.devstack.processes import ServiceProcess, http_status
+from tests.reliability import rawhttp
 
 TERMINAL = ("completed", "failed", "cancelled")
 # no request may take longer than this, whatever is down (the "never hang" bound)
@@ -58,6 +59,7 @@ class Api:
     base: str
     max_connections: int = 200
     timeout: float = CLIENT_TIMEOUT_S
+    raw: bool = False  # a connection per request (tests/reliability/rawhttp.py), for load
     answers: list[Answer] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)  # task ids answered 202
     http: httpx.AsyncClient | None = None
@@ -74,6 +76,8 @@ class Api:
         await self.http.aclose()
 
     async def call(self, kind: str, method: str, path: str, **kwargs: Any) -> Answer:
+        if self.raw:
+            return await self._call_raw(kind, method, path, **kwargs)
         assert self.http is not None
         started = time.monotonic()
         try:
@@ -91,6 +95,26 @@ class Api:
                 started,
                 r.headers.get("retry-after"),
                 body=body,
+            )
+        self.answers.append(answer)
+        return answer
+
+    async def _call_raw(self, kind: str, method: str, path: str, **kwargs: Any) -> Answer:
+        started = time.monotonic()
+        try:
+            status, headers, body = await rawhttp.request(
+                self.base,
+                method,
+                path,
+                headers=kwargs.get("headers"),
+                json_body=kwargs.get("json"),
+                timeout=self.timeout,
+            )
+        except (OSError, TimeoutError, ValueError, IndexError) as exc:
+            answer = Answer(kind, 0, time.monotonic() - started, started, error=f"transport {exc!r}")
+        else:
+            answer = Answer(
+                kind, status, time.monotonic() - started, started, headers.get("retry-after"), body=body
             )
         self.answers.append(answer)
         return answer

@@ -51,11 +51,11 @@ async def run_scenario(api: Api, db: asyncpg.Pool, *, tasks: int, chats: int, na
 
 
 async def test_concurrent_tasks_and_chats(rstack: Stack, rdb: asyncpg.Pool) -> None:
-    async with Api(rstack.url("gateway"), max_connections=240, timeout=LOAD_TIMEOUT_S) as api:
+    async with Api(rstack.url("gateway"), timeout=LOAD_TIMEOUT_S, raw=True) as api:
         await run_scenario(api, rdb, tasks=200, chats=40, name="load short")
 
 
 @pytest.mark.reliability_long
 async def test_1000_tasks_and_200_chats_at_once(rstack: Stack, rdb: asyncpg.Pool) -> None:
-    async with Api(rstack.url("gateway"), max_connections=1200, timeout=LOAD_TIMEOUT_S) as api:
+    async with Api(rstack.url("gateway"), timeout=LOAD_TIMEOUT_S, raw=True) as api:
         await run_scenario(api, rdb, tasks=1000, chats=200, name="load 1000+200")
