@@ -63,6 +63,34 @@ async def ensure_group(redis: aioredis.Redis) -> None:
             raise
 
 
+async def register_consumer(redis: aioredis.Redis, consumer: str) -> None:
+    """Name this consumer in the group at start. Redis before 7 creates a consumer only when
+    a read returns a message, so an idle worker would otherwise be invisible (to KEDA's
+    view of the group, to /api/upstreams)."""
+    await redis.xgroup_createconsumer(STREAM, GROUP, consumer)
+
+
+async def unregister_consumer(redis: aioredis.Redis, consumer: str) -> bool:
+    """Remove this consumer at a clean exit, but only with nothing pending: deleting a
+    consumer drops its pending entries, and those would never be delivered again."""
+    summary = await redis.xpending_range(STREAM, GROUP, min="-", max="+", count=1, consumername=consumer)
+    if summary:
+        return False
+    await redis.xgroup_delconsumer(STREAM, GROUP, consumer)
+    return True
+
+
+async def prune_consumers(redis: aioredis.Redis, idle_ms: int) -> list[str]:
+    """Forget consumers with nothing pending and idle for idle_ms (workers that were
+    killed). A live one removed by mistake is named again by its next read, so this is safe."""
+    removed = []
+    for info in await redis.xinfo_consumers(STREAM, GROUP):
+        if int(info.get("pending", 0)) == 0 and int(info.get("idle", 0)) >= idle_ms:
+            await redis.xgroup_delconsumer(STREAM, GROUP, info["name"])
+            removed.append(info["name"])
+    return removed
+
+
 async def enqueue(
     redis: aioredis.Redis, steps: list[StepMessage], *, status: str | None = None, status_ttl_s: int
 ) -> list[str]:
@@ -73,7 +101,7 @@ async def enqueue(
         if status:
             pipe.set(status_key(step.task_id), status, ex=status_ttl_s)
     results = await pipe.execute()
-    return [r for r in results if isinstance(r, str) and "-" in r]
+    return [str(r) for r in results[:: 2 if status else 1]]
 
 
 async def read(

@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr = SecretStr("")
     anthropic_api_key: SecretStr = SecretStr("")
 
-    worker_concurrency: int = Field(8, ge=1)
+    # steps are mostly waiting (fetches, model calls), so one process runs many at once
+    worker_concurrency: int = Field(32, ge=1)
     # comma-separated host:port pairs exempt from the private-address block (local test servers)
     fetch_allowed_hosts: str = ""
 

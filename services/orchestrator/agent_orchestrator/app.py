@@ -18,7 +18,7 @@ from agent_common.redisconn import create_redis
 from agent_common.validation import clean_text
 from agent_common.web import ORJSONResponse, setup_service
 from agent_orchestrator import store
-from agent_orchestrator.planner import plan
+from agent_orchestrator.intake import Intake
 from agent_orchestrator.schemas import TaskCreated, TaskIn, TaskOut
 from agent_orchestrator.settings import OrchestratorSettings
 
@@ -42,11 +42,14 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(settings)
         app.state.redis = create_redis(settings)
+        app.state.intake = Intake(app.state.pool, app.state.redis, status_ttl_s=settings.task_status_ttl_s)
+        app.state.intake.start()
         try:
             await queue.ensure_group(app.state.redis)
         except RedisError as exc:  # not fatal: /ready reports it and workers create the group
             log.warning("could not create the consumer group yet: %s", exc)
         yield
+        await app.state.intake.stop()
         await app.state.pool.close()
         await app.state.redis.aclose()
 
@@ -62,9 +65,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     async def create_task(body: TaskIn, user: UserId) -> dict[str, Any]:
         title = clean_text(body.title, "title", settings.task_title_max_chars)
         description = clean_text(body.description, "description", settings.task_description_max_chars)
-        steps = plan(description)
-        task_id = await store.create_task(app.state.pool, user, title, description, steps)
-        await _enqueue_first(app, settings, task_id)
+        task_id = await app.state.intake.submit(user, title, description)
         return {"task_id": task_id, "status": "queued"}
 
     @app.get("/task/{task_id}", response_model=TaskOut, responses=_ERRORS)
@@ -95,22 +96,6 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         return task
 
     return app
-
-
-async def _enqueue_first(app: FastAPI, settings: OrchestratorSettings, task_id: UUID) -> None:
-    """Enqueue step 0. The task is already committed: if Redis is down now, the
-    reconciler enqueues it later, so the caller still gets 202 and loses nothing."""
-    try:
-        # the message carries this span's context: the worker's step spans join the trace
-        with tracing.producer_span(queue.STREAM, **{"agent.task_id": str(task_id)}):
-            [stream_id] = await queue.enqueue(
-                app.state.redis, [queue.StepMessage(str(task_id), 0, tracing.traceparent())],
-                status="queued", status_ttl_s=settings.task_status_ttl_s,
-            )
-    except RedisError as exc:
-        log.warning("task %s stored but not enqueued (%s); the reconciler will enqueue it", task_id, exc)
-        return
-    await store.record_stream_id(app.state.pool, task_id, 0, stream_id)
 
 
 async def _mirror_status(app: FastAPI, settings: OrchestratorSettings, task_id: UUID, status: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -25,34 +26,39 @@ _TASK_COLUMNS = f"""
 """
 
 
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    task_id: uuid.UUID
+    user_id: str
+    title: str
+    description: str
+    steps: list[PlannedStep]
+
+
+# Many tasks and all their steps in one statement: one round trip and one commit for the
+# batch, still all or nothing. The first step of each task is marked enqueued now, so the
+# reconciler enqueues it if the process dies before XADD.
 _CREATE = """
 WITH task AS (
-    INSERT INTO tasks (task_id, user_id, title, description) VALUES ($1, $2, $3, $4)
+    INSERT INTO tasks (task_id, user_id, title, description)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
 )
 INSERT INTO task_steps (task_id, seq, type, params, enqueued_at)
-SELECT $1, s.seq, s.type, s.params, CASE WHEN s.seq = 0 THEN clock_timestamp() END
-  FROM unnest($5::smallint[], $6::text[], $7::jsonb[]) AS s(seq, type, params)
+SELECT s.task_id, s.seq, s.type, s.params, CASE WHEN s.seq = 0 THEN clock_timestamp() END
+  FROM unnest($5::uuid[], $6::smallint[], $7::text[], $8::jsonb[]) AS s(task_id, seq, type, params)
 """
 
 
-async def create_task(
-    pool: asyncpg.Pool, user_id: str, title: str, description: str, steps: list[PlannedStep]
-) -> uuid.UUID:
-    """Write the task and all its steps in one statement (one round trip, one transaction);
-    the first step is marked enqueued now, so the reconciler enqueues it if the process
-    dies before XADD."""
-    task_id = uuid.uuid4()
+async def create_tasks(pool: asyncpg.Pool, tasks: list[NewTask]) -> list[None]:
+    steps = [(t.task_id, seq, step) for t in tasks for seq, step in enumerate(t.steps)]
     await pool.execute(
-        _CREATE, task_id, user_id, title, description,
-        list(range(len(steps))), [s.type for s in steps], [s.params for s in steps],
+        _CREATE,
+        [t.task_id for t in tasks], [t.user_id for t in tasks], [t.title for t in tasks],
+        [t.description for t in tasks],
+        [s[0] for s in steps], [s[1] for s in steps], [s[2].type for s in steps],
+        [s[2].params for s in steps],
     )
-    return task_id
-
-
-async def record_stream_id(pool: asyncpg.Pool, task_id: uuid.UUID, seq: int, stream_id: str) -> None:
-    await pool.execute(
-        "UPDATE task_steps SET stream_id = $3 WHERE task_id = $1 AND seq = $2", task_id, seq, stream_id
-    )
+    return [None] * len(tasks)
 
 
 # built once from constants only; user values are always bind parameters

@@ -13,6 +13,7 @@ from collections.abc import Generator
 
 import httpx
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 
 from agent_common import db, tracing
@@ -41,7 +42,13 @@ def health_app(worker: Worker) -> FastAPI:
 
 
 async def amain(settings: WorkerSettings) -> None:
-    pool = await db.create_pool(settings)
+    # A commit lost to a PostgreSQL crash (synchronous_commit off) is at most the last
+    # fraction of a second of step records. That is safe here: the lost steps read as queued
+    # or processing again, no stream holds them any more, and the reconciler enqueues them,
+    # so they run again, which every step tolerates. Task creation, the promise made to a
+    # user, stays synchronous in the orchestrator.
+    pool = await db.create_pool(settings,
+                                server_settings={"synchronous_commit": settings.db_synchronous_commit})
     redis = create_redis(settings)
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.worker_concurrency * 2))
     consumer = f"{socket.gethostname()}-{os.getpid()}"
@@ -70,7 +77,8 @@ def main() -> None:
     settings = WorkerSettings()
     setup_logging(settings)
     tracing.setup(settings.service_name)
-    asyncio.run(amain(settings))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(amain(settings))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,11 @@ class Reconciler:
             strict=True,
         ))
         missing = [r for r in due if not present.get((r["task_id"], r["seq"]), False)]
+        if missing:
+            # a step can finish (and its message be deleted) between the two reads above:
+            # ask PostgreSQL again, so a busy queue does not get needless copies
+            still = await store.still_open(self.pool, [(r["task_id"], r["seq"]) for r in missing])
+            missing = [r for r in missing if (r["task_id"], r["seq"]) in still]
         if not missing:
             return 0
         messages = [queue.StepMessage(str(r["task_id"]), r["seq"], requeued=True) for r in missing]

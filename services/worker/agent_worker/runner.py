@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -21,7 +22,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from agent_common import queue, tracing
+from agent_common.batching import Batcher
 from agent_common.logs import user_var
+from agent_common.streamids import StreamIdRecorder
 from agent_worker import metrics, store
 from agent_worker.reconciler import Reconciler
 from agent_worker.settings import WorkerSettings
@@ -48,8 +51,15 @@ class Worker:
         self._room = asyncio.Event()
         self._db_ok = asyncio.Event()
         self._db_ok.set()
-        self._stream_ids: list[tuple[uuid.UUID, int, str]] = []
+        self.stream_ids = StreamIdRecorder(pool)
         self.reconciler = Reconciler(settings, pool, redis)
+        # group commit: the steps in flight share their claims, records and acknowledgements
+        # (one statement or pipeline per batch instead of per step)
+        self._claims: Batcher[store.ClaimRequest, store.ClaimedStep | None] = Batcher(
+            lambda requests: store.claim(self.pool, requests))
+        self._records: Batcher[store.Completion, store.Outcome] = Batcher(
+            lambda done: store.complete(self.pool, done))
+        self._redis_ops: Batcher[RedisOp, str | None] = Batcher(self._write_redis_ops)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -59,7 +69,7 @@ class Worker:
             asyncio.create_task(self._every(self.settings.reclaim_interval_s, self._reclaim)),
             asyncio.create_task(self._every(self.settings.visibility_timeout_s / 3, self._heartbeat)),
             asyncio.create_task(self._every(self.settings.reconcile_interval_s, self.reconciler.run_once)),
-            asyncio.create_task(self._every(0.05, self._flush_stream_ids)),
+            asyncio.create_task(self.stream_ids.run()),
             asyncio.create_task(self._every(self.settings.queue_metrics_interval_s, self._queue_gauges)),
         ]
         try:
@@ -69,7 +79,6 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            await self._flush_stream_ids()
 
     def stop(self) -> None:
         """SIGTERM: stop reading; the steps in hand finish (within shutdown_grace_s)."""
@@ -245,11 +254,11 @@ class Worker:
             await self._dead_letter(delivery, task_id, step.seq)
             return
         fresh_copy = delivery.deliveries == 1 and not step.requeued
-        async with self.pool.acquire() as conn:
-            claimed = await store.claim(conn, task_id, step.seq, allow_running=not fresh_copy)
-            if claimed is None:
+        claimed = await self._claims.submit(store.ClaimRequest(task_id, step.seq, not fresh_copy))
+        if claimed is None:
+            async with self.pool.acquire() as conn:
                 await self._not_claimable(conn, delivery, task_id, step.seq)
-                return
+            return
         user_var.set(claimed.user_id)  # this task's own asyncio context: its log lines only
         tracing.annotate(f"step {claimed.type}", {"agent.step.type": claimed.type,
                                                   "agent.step.attempt": claimed.attempts})
@@ -288,9 +297,9 @@ class Worker:
     async def _completed(self, delivery: queue.Delivery, task_id: uuid.UUID, step: queue.StepMessage,
                          claimed: store.ClaimedStep, output: dict[str, Any]) -> None:
         last = step.seq == claimed.step_count - 1
+        output = _without_nul(output)
         result = _result_text(output) if last else None
-        async with self.pool.acquire() as conn:
-            outcome = await store.complete(conn, task_id, step.seq, output, last=last, result=result)
+        outcome = await self._records.submit(store.Completion(task_id, step.seq, output, last, result))
         metrics.STEPS.labels(claimed.type, "completed" if outcome.recorded else "duplicate").inc()
         trace = tracing.traceparent() or step.traceparent  # this step's span, when tracing
         nxt = queue.StepMessage(str(task_id), step.seq + 1, trace) if outcome.next_ready else None
@@ -318,22 +327,35 @@ class Worker:
 
     async def _advance(self, delivery: queue.Delivery, task_id: uuid.UUID,
                        nxt: queue.StepMessage | None, status: str | None) -> None:
-        """One Redis round trip: enqueue the next step, mirror the status, acknowledge."""
+        """Enqueue the next step, mirror the status, acknowledge (batched with other steps)."""
+        await self._redis_ops.submit(RedisOp(task_id, delivery.message_id, nxt, status))
+
+    async def _write_redis_ops(self, ops: list[RedisOp]) -> list[str | None]:
+        """One pipeline for a batch: each XADD and SET, then one XACK and one XDEL for all."""
         pipe = self.redis.pipeline(transaction=False)
-        if nxt:
-            pipe.xadd(queue.STREAM, nxt.fields())
-        if status:
-            pipe.set(queue.status_key(str(task_id)), status, ex=self.settings.task_status_ttl_s)
-        pipe.xack(queue.STREAM, queue.GROUP, delivery.message_id)
-        pipe.xdel(queue.STREAM, delivery.message_id)
+        xadds: dict[int, int] = {}
+        for i, op in enumerate(ops):
+            if op.nxt:
+                xadds[i] = len(pipe)
+                pipe.xadd(queue.STREAM, op.nxt.fields())
+            if op.status:
+                pipe.set(queue.status_key(str(op.task_id)), op.status, ex=self.settings.task_status_ttl_s)
+        acked = [op.message_id for op in ops if op.message_id]
+        if acked:
+            pipe.xack(queue.STREAM, queue.GROUP, *acked)
+            pipe.xdel(queue.STREAM, *acked)
         # run every command even if one fails (e.g. XACK after Redis lost the group), so an
         # enqueued successor is still recorded
         results = await pipe.execute(raise_on_error=False)
-        if nxt and isinstance(results[0], str):
-            self._stream_ids.append((task_id, nxt.seq, results[0]))
+        ids: list[str | None] = [None] * len(ops)
+        for i, at in xadds.items():
+            if isinstance(results[at], str):
+                ids[i] = results[at]
+                self.stream_ids.add(ops[i].task_id, ops[i].nxt.seq, results[at])  # type: ignore[union-attr]
         errors = [r for r in results if isinstance(r, Exception)]
         if errors:
             raise errors[0]
+        return ids
 
     async def _not_claimable(self, conn: asyncpg.Connection, delivery: queue.Delivery,
                              task_id: uuid.UUID, seq: int) -> None:
@@ -357,16 +379,28 @@ class Worker:
             await self._mirror(task_id, "failed")
 
     async def _mirror(self, task_id: uuid.UUID, status: str) -> None:
-        await self.redis.set(queue.status_key(str(task_id)), status, ex=self.settings.task_status_ttl_s)
+        await self._redis_ops.submit(RedisOp(task_id, None, None, status))
 
-    async def _flush_stream_ids(self) -> None:
-        rows, self._stream_ids = self._stream_ids, []
-        if rows:
-            try:
-                await store.record_stream_ids(self.pool, rows)
-            except DB_DOWN:
-                self._stream_ids[:0] = rows  # keep them for the next flush
-                raise
+
+@dataclass(frozen=True, slots=True)
+class RedisOp:
+    """What one step asks of Redis when it moves on."""
+
+    task_id: uuid.UUID
+    message_id: str | None           # acknowledge and delete this message
+    nxt: queue.StepMessage | None    # enqueue the next step
+    status: str | None               # mirror the task's status
+
+
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL's jsonb cannot hold NUL characters; a page's text sometimes does."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _uuid(text: str) -> uuid.UUID | None:

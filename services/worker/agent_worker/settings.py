@@ -26,6 +26,9 @@ class WorkerSettings(Settings):
     # keep it below max_deliveries so the real error, not the dead letter, is reported
     step_max_attempts: int = Field(3, ge=1)
 
+    # "off" lets a step's record skip the wait for its WAL flush (see __main__); "on" to wait
+    db_synchronous_commit: str = Field("off", pattern="^(on|off|local|remote_write|remote_apply)$")
+
     # fetch_url
     fetch_connect_timeout_s: float = Field(5.0, gt=0)
     fetch_read_timeout_s: float = Field(10.0, gt=0)

@@ -25,39 +25,59 @@ class ClaimedStep:
     user_id: str = ""  # the task's owner (logged only as a hash)
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    task_id: uuid.UUID
+    seq: int
+    # a step already processing is taken over only by a redelivery (its worker died) or a
+    # reconciler copy, never by a fresh duplicate message: one live step never runs twice
+    allow_running: bool
+
+
+# Claims many steps in one statement. Each request row carries its index, so the answer
+# maps back to the caller even when some requests claim nothing.
 _CLAIM = """
-WITH step AS (
+WITH req AS (
+    SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::bool[]) WITH ORDINALITY
+        AS r(task_id, seq, allow_running, i)
+), step AS (
     UPDATE task_steps s
        SET status = 'processing', attempts = s.attempts + 1, started_at = clock_timestamp()
-      FROM tasks t
-     WHERE s.task_id = $1 AND s.seq = $2 AND t.task_id = s.task_id
+      FROM req, tasks t
+     WHERE s.task_id = req.task_id AND s.seq = req.seq AND t.task_id = s.task_id
        AND t.status IN ('queued', 'processing')
-       AND (s.status = 'queued' OR ($3 AND s.status = 'processing'))
-    RETURNING s.type, s.params, s.attempts, t.user_id
+       AND (s.status = 'queued' OR (req.allow_running AND s.status = 'processing'))
+    RETURNING s.task_id, s.seq, s.type, s.params, s.attempts, t.user_id
 ), task AS (
-    UPDATE tasks SET status = 'processing', updated_at = clock_timestamp()
-     WHERE task_id = $1 AND status = 'queued' AND EXISTS (SELECT 1 FROM step)
-    RETURNING 1
+    UPDATE tasks t SET status = 'processing', updated_at = clock_timestamp()
+      FROM step
+     WHERE t.task_id = step.task_id AND t.status = 'queued'
+    RETURNING t.task_id
 )
-SELECT step.type, step.params, step.attempts, step.user_id,
-       (SELECT count(*) FROM task_steps WHERE task_id = $1) AS step_count,
-       (SELECT output FROM task_steps WHERE task_id = $1 AND seq = $2 - 1) AS previous,
-       EXISTS (SELECT 1 FROM task) AS task_started
-  FROM step
+SELECT req.i, step.type, step.params, step.attempts, step.user_id,
+       (SELECT count(*) FROM task_steps c WHERE c.task_id = step.task_id) AS step_count,
+       (SELECT p.output FROM task_steps p WHERE p.task_id = step.task_id AND p.seq = step.seq - 1)
+           AS previous,
+       EXISTS (SELECT 1 FROM task WHERE task.task_id = step.task_id) AS task_started
+  FROM req JOIN step ON step.task_id = req.task_id AND step.seq = req.seq
 """
 
 
-async def claim(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int, *,
-                allow_running: bool) -> ClaimedStep | None:
-    """Mark the step processing; None when it must not run (done, cancelled, unknown).
-
-    A step already processing is taken over only by a redelivery (its worker died), not by
-    a fresh duplicate message, so one live step never runs twice at once."""
-    row = await conn.fetchrow(_CLAIM, task_id, seq, allow_running)
-    if row is None:
-        return None
-    return ClaimedStep(row["type"], row["params"], row["attempts"], row["step_count"], row["previous"],
-                       row["task_started"], row["user_id"])
+async def claim(pool: asyncpg.Pool, requests: list[ClaimRequest]) -> list[ClaimedStep | None]:
+    """Mark the steps processing; None for each that must not run (done, cancelled,
+    unknown, or a second request for a step this batch already claims)."""
+    first: dict[tuple[uuid.UUID, int], int] = {}
+    for i, r in enumerate(requests):
+        first.setdefault((r.task_id, r.seq), i)
+    rows = await pool.fetch(_CLAIM, [r.task_id for r in requests], [r.seq for r in requests],
+                            [r.allow_running for r in requests])
+    out: list[ClaimedStep | None] = [None] * len(requests)
+    for row in rows:
+        i = row["i"] - 1
+        if first[(requests[i].task_id, requests[i].seq)] == i:
+            out[i] = ClaimedStep(row["type"], row["params"], row["attempts"], row["step_count"],
+                                 row["previous"], row["task_started"], row["user_id"])
+    return out
 
 
 async def why_not_claimable(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int) -> tuple[str, str] | None:
@@ -76,25 +96,46 @@ async def next_is_due(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int) ->
     ))
 
 
+@dataclass(frozen=True, slots=True)
+class Completion:
+    task_id: uuid.UUID
+    seq: int
+    output: dict[str, Any]
+    last: bool               # the task's last step: its result completes the task
+    result: str | None
+
+
 _COMPLETE = """
-WITH done AS (
-    UPDATE task_steps SET status = 'completed', output = $3, error = NULL, finished_at = clock_timestamp()
-     WHERE task_id = $1 AND seq = $2 AND status = 'processing'
-    RETURNING 1
+WITH req AS (
+    SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[], $4::bool[], $5::text[]) WITH ORDINALITY
+        AS r(task_id, seq, output, last, result, i)
+), done AS (
+    UPDATE task_steps s
+       SET status = 'completed', output = req.output, error = NULL, finished_at = clock_timestamp()
+      FROM req
+     WHERE s.task_id = req.task_id AND s.seq = req.seq AND s.status = 'processing'
+    RETURNING s.task_id, s.seq
 ), nxt AS (
-    UPDATE task_steps SET enqueued_at = clock_timestamp()
-     WHERE task_id = $1 AND seq = $2 + 1 AND status = 'queued' AND EXISTS (SELECT 1 FROM done)
-    RETURNING 1
+    UPDATE task_steps s SET enqueued_at = clock_timestamp()
+      FROM done
+     WHERE s.task_id = done.task_id AND s.seq = done.seq + 1 AND s.status = 'queued'
+    RETURNING s.task_id, s.seq - 1 AS seq
 ), task AS (
-    UPDATE tasks
+    UPDATE tasks t
        SET updated_at = clock_timestamp(),
-           status = CASE WHEN $4 THEN 'completed' ELSE status END,
-           result = CASE WHEN $4 THEN $5 ELSE result END
-     WHERE task_id = $1 AND status = 'processing' AND EXISTS (SELECT 1 FROM done)
-    RETURNING status
+           status = CASE WHEN req.last THEN 'completed' ELSE t.status END,
+           result = CASE WHEN req.last THEN req.result ELSE t.result END
+      FROM done JOIN req ON req.task_id = done.task_id AND req.seq = done.seq
+     WHERE t.task_id = done.task_id AND t.status = 'processing'
+    RETURNING t.task_id, t.status
 )
-SELECT EXISTS (SELECT 1 FROM done) AS recorded, EXISTS (SELECT 1 FROM nxt) AS next_ready,
-       (SELECT status FROM task) AS task_status
+SELECT req.i, done.task_id IS NOT NULL AS recorded, nxt.task_id IS NOT NULL AS next_ready,
+       task.status AS task_status
+  FROM req
+  LEFT JOIN done ON done.task_id = req.task_id AND done.seq = req.seq
+  LEFT JOIN nxt ON nxt.task_id = req.task_id AND nxt.seq = req.seq
+  LEFT JOIN task ON task.task_id = req.task_id
+ ORDER BY req.i
 """
 
 
@@ -105,10 +146,19 @@ class Outcome:
     task_status: str | None  # the task's status after this write, when it changed
 
 
-async def complete(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int, output: dict[str, Any],
-                   *, last: bool, result: str | None) -> Outcome:
-    row = await conn.fetchrow(_COMPLETE, task_id, seq, output, last, result)
-    return Outcome(row["recorded"], row["next_ready"], row["task_status"])
+async def complete(pool: asyncpg.Pool, done: list[Completion]) -> list[Outcome]:
+    """Record many steps' outputs in one statement (only steps still processing)."""
+    rows = await pool.fetch(_COMPLETE, [c.task_id for c in done], [c.seq for c in done],
+                            [c.output for c in done], [c.last for c in done], [c.result for c in done])
+    seen: set[tuple[uuid.UUID, int]] = set()
+    out = []
+    for c, r in zip(done, rows, strict=True):
+        first = (c.task_id, c.seq) not in seen
+        seen.add((c.task_id, c.seq))
+        # a step run twice at once records once: only the first of the pair moves it on
+        out.append(Outcome(r["recorded"], r["next_ready"], r["task_status"]) if first
+                   else Outcome(False, False, None))
+    return out
 
 
 _FAIL = """
@@ -143,18 +193,6 @@ async def release_for_retry(conn: asyncpg.Connection, task_id: uuid.UUID, seq: i
     )
 
 
-async def record_stream_ids(pool: asyncpg.Pool, rows: list[tuple[uuid.UUID, int, str]]) -> None:
-    """Remember which stream message carries each step (one statement for many)."""
-    if not rows:
-        return
-    await pool.execute(
-        "UPDATE task_steps s SET stream_id = v.sid"
-        " FROM unnest($1::uuid[], $2::smallint[], $3::text[]) AS v(tid, seq, sid)"
-        " WHERE s.task_id = v.tid AND s.seq = v.seq",
-        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-    )
-
-
 async def due_steps(pool: asyncpg.Pool, min_age_s: float, limit: int) -> list[asyncpg.Record]:
     """Unfinished current steps of live tasks, enqueued at least min_age_s ago."""
     return await pool.fetch(
@@ -165,6 +203,18 @@ async def due_steps(pool: asyncpg.Pool, min_age_s: float, limit: int) -> list[as
         " ORDER BY s.enqueued_at LIMIT $2",
         min_age_s, limit,
     )
+
+
+async def still_open(pool: asyncpg.Pool, keys: list[tuple[uuid.UUID, int]]) -> set[tuple[uuid.UUID, int]]:
+    """Which of these steps are still unfinished, in tasks still running."""
+    rows = await pool.fetch(
+        "SELECT s.task_id, s.seq FROM task_steps s JOIN tasks t USING (task_id)"
+        " JOIN unnest($1::uuid[], $2::smallint[]) AS k(task_id, seq)"
+        "   ON k.task_id = s.task_id AND k.seq = s.seq"
+        " WHERE s.status IN ('queued', 'processing') AND t.status IN ('queued', 'processing')",
+        [k[0] for k in keys], [k[1] for k in keys],
+    )
+    return {(r["task_id"], r["seq"]) for r in rows}
 
 
 async def mark_requeued(pool: asyncpg.Pool, rows: list[tuple[uuid.UUID, int, str]]) -> None:

@@ -1,0 +1,80 @@
+"""Taking tasks in: store each task with all its steps, then enqueue its first step.
+
+Concurrent submissions share their round trips (group commit): one INSERT statement and
+one Redis pipeline per batch. The commit stays synchronous, since a 202 promises the task
+is stored; a batch simply shares one WAL flush among its tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from agent_common import queue, tracing
+from agent_common.batching import Batcher
+from agent_common.streamids import StreamIdRecorder
+from agent_orchestrator import store
+from agent_orchestrator.planner import PlannedStep, plan
+
+log = logging.getLogger("agent.orchestrator")
+
+
+@dataclass(frozen=True, slots=True)
+class _Enqueue:
+    message: queue.StepMessage
+
+
+class Intake:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, *, status_ttl_s: int) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.status_ttl_s = status_ttl_s
+        self.stream_ids = StreamIdRecorder(pool)
+        self._writes: Batcher[store.NewTask, None] = Batcher(
+            lambda tasks: store.create_tasks(pool, tasks), isolate=_bad_data)
+        self._enqueues: Batcher[queue.StepMessage, str | None] = Batcher(self._enqueue_batch)
+        self._recorder: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._recorder = asyncio.get_running_loop().create_task(self.stream_ids.run())
+
+    async def stop(self) -> None:
+        if self._recorder:
+            self._recorder.cancel()
+            await asyncio.gather(self._recorder, return_exceptions=True)
+
+    async def submit(self, user_id: str, title: str, description: str,
+                     steps: list[PlannedStep] | None = None) -> uuid.UUID:
+        """Store the task with its steps (the planner's, unless given), then enqueue the
+        first step. If Redis is down the task is still stored and accepted: the reconciler
+        enqueues it later."""
+        task = store.NewTask(uuid.uuid4(), user_id, title, description, steps or plan(description))
+        await self._writes.submit(task)
+        # the message carries this span's context: the worker's step spans join the trace
+        with tracing.producer_span(queue.STREAM, **{"agent.task_id": str(task.task_id)}):
+            message = queue.StepMessage(str(task.task_id), 0, tracing.traceparent())
+            stream_id = await self._enqueues.submit(message)
+        if stream_id:
+            self.stream_ids.add(task.task_id, 0, stream_id)
+        return task.task_id
+
+    async def _enqueue_batch(self, messages: list[queue.StepMessage]) -> list[str | None]:
+        try:
+            return list(await queue.enqueue(self.redis, messages, status="queued",
+                                            status_ttl_s=self.status_ttl_s))
+        except RedisError as exc:
+            log.warning("%d tasks stored but not enqueued (%s); the reconciler will enqueue them",
+                        len(messages), exc)
+            return [None] * len(messages)
+
+
+def _bad_data(exc: BaseException) -> bool:
+    """A data error may be one task's fault: retry the batch's tasks one by one. A lost
+    connection is everyone's: fail the batch (503)."""
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(
+        exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError)
