@@ -129,3 +129,21 @@ async def test_malformed_message_is_dead_lettered(rds: aioredis.Redis) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("a malformed message was not moved to task_queue:dead")
+
+
+async def test_a_worker_joins_the_group_at_start_and_leaves_it_at_sigterm(
+    stack: Stack, rds: aioredis.Redis
+) -> None:
+    """The group's consumers are the live workers: a new one is listed before it reads
+    anything, and a clean exit with nothing pending removes it."""
+    worker = stack.start_worker()
+    try:
+        worker.wait_ready()
+        name = f"{socket.gethostname()}-{worker.pid}"
+        consumers = {c["name"] for c in await rds.xinfo_consumers("task_queue", "workers")}
+        assert name in consumers
+    finally:
+        assert worker.stop() == 0
+        stack.workers.remove(worker)
+    consumers = {c["name"] for c in await rds.xinfo_consumers("task_queue", "workers")}
+    assert name not in consumers

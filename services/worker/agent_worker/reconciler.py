@@ -23,6 +23,8 @@ BATCH = 500
 
 
 class Reconciler:
+    """One pass: re-enqueue steps no stream holds, and forget consumers of dead workers."""
+
     def __init__(self, settings: WorkerSettings, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
         self.settings = settings
         self.pool = pool
@@ -34,6 +36,7 @@ class Reconciler:
         if not await self.redis.set(LOCK_KEY, "1", nx=True, px=lock_ms):
             return 0
         await queue.ensure_group(self.redis)
+        await self._prune()
         due = await store.due_steps(self.pool, self.settings.reconcile_min_age_s, BATCH)
         if not due:
             return 0
@@ -60,3 +63,8 @@ class Reconciler:
         metrics.REQUEUED.inc(len(rows))
         log.warning("re-enqueued %d steps that no stream held", len(rows))
         return len(rows)
+
+    async def _prune(self) -> None:
+        removed = await queue.prune_consumers(self.redis, int(self.settings.consumer_prune_idle_s * 1000))
+        if removed:
+            log.info("forgot %d consumers of workers that are gone: %s", len(removed), ", ".join(removed))

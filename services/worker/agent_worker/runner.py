@@ -79,6 +79,7 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await self._leave_group()
 
     def stop(self) -> None:
         """SIGTERM: stop reading; the steps in hand finish (within shutdown_grace_s)."""
@@ -91,11 +92,29 @@ class Worker:
         if not self.inflight:
             return
         _, pending = await asyncio.wait(list(self.inflight.values()), timeout=self.settings.shutdown_grace_s)
-        for task in pending:  # their messages stay pending and are claimed by another worker
+        left = [mid for mid, task in self.inflight.items() if task in pending]
+        for task in pending:
             task.cancel()
         if pending:
             log.warning("shutdown grace over: %d steps left to other workers", len(pending))
             await asyncio.gather(*pending, return_exceptions=True)
+            await self._hand_over(left)
+
+    async def _hand_over(self, message_ids: list[str]) -> None:
+        """Mark unfinished messages as long idle, so another worker claims them at its next
+        look instead of after a whole visibility timeout."""
+        idle_ms = int(self.settings.visibility_timeout_s * 1000) + 1
+        with contextlib.suppress(RedisError):
+            await self.redis.xclaim(queue.STREAM, queue.GROUP, self.consumer, 0, message_ids,
+                                    idle=idle_ms, justid=True)
+
+    async def _leave_group(self) -> None:
+        """Remove this consumer from the group when it holds nothing, so the group's list
+        of consumers stays the list of live workers."""
+        try:
+            await queue.unregister_consumer(self.redis, self.consumer)
+        except RedisError as exc:
+            log.info("could not leave the consumer group: %s", exc)
 
     async def _every(self, seconds: float, job: Any) -> None:
         while not self.stopping.is_set():
@@ -117,6 +136,7 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 await queue.ensure_group(self.redis)
+                await queue.register_consumer(self.redis, self.consumer)
                 return
             except RedisError as exc:
                 log.warning("Redis not reachable (%s); retrying", exc)

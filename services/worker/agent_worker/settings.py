@@ -20,6 +20,8 @@ class WorkerSettings(Settings):
     reconcile_interval_s: float = Field(10.0, gt=0)
     reconcile_min_age_s: float = Field(10.0, ge=0)   # a step younger than this is left alone
     queue_metrics_interval_s: float = Field(5.0, gt=0)  # how often the backlog gauges are refreshed
+    # a consumer with nothing pending and silent this long belongs to a dead worker
+    consumer_prune_idle_s: float = Field(3600.0, gt=0)
     shutdown_grace_s: float = Field(25.0, gt=0)      # SIGTERM: finish steps in hand within this
     step_timeout_s: float = Field(120.0, gt=0)
     # a step failing with a transient error (timeout, 5xx) runs at most this often;
