@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -26,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_common import tracing
+from agent_common.checks import Check, run_checks
 from agent_common.logs import request_id_var, user_var
 
 log = logging.getLogger("agent.web")
@@ -40,9 +40,6 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
-Check = Callable[[], Awaitable[None]]
-# how long /ready waits for each dependency before calling it down
-READY_CHECK_TIMEOUT_S = 2.0
 # what a client should wait before retrying when a dependency is down
 RETRY_AFTER_S = 2
 
@@ -227,19 +224,6 @@ def install_health(app: FastAPI, checks: dict[str, Check]) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-async def run_checks(checks: dict[str, Check]) -> dict[str, str]:
-    async def one(check: Check) -> str:
-        try:
-            await asyncio.wait_for(check(), READY_CHECK_TIMEOUT_S)
-            return "ok"
-        except Exception as exc:  # any failure means not ready; say which kind
-            return f"down: {exc.__class__.__name__}"
-
-    names = list(checks)
-    outcomes = await asyncio.gather(*(one(checks[n]) for n in names))
-    return dict(zip(names, outcomes, strict=True))
 
 
 def setup_service(app: FastAPI, *, service: str, max_body_bytes: int, checks: dict[str, Check]) -> None:

@@ -4,41 +4,22 @@ METRICS_PORT (9100). SIGTERM stops reading and finishes the steps in hand."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import socket
-from collections.abc import Generator
 
 import httpx
-import uvicorn
 import uvloop
-from fastapi import FastAPI
 
 from agent_common import db, tracing
 from agent_common.logs import setup_logging
 from agent_common.redisconn import create_redis
-from agent_common.web import install_health
+from agent_worker.health import HealthServer
 from agent_worker.runner import Worker
 from agent_worker.settings import WorkerSettings
 
 log = logging.getLogger("agent.worker")
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn inside our loop: the worker, not uvicorn, owns the signal handlers."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def health_app(worker: Worker) -> FastAPI:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    install_health(app, {"postgres": lambda: db.ping(worker.pool), "redis": lambda: worker.redis.ping()})
-    tracing.instrument_app(app)  # which traces none of its three paths (and so FastAPI's own spans stay off)
-    return app
 
 
 async def amain(settings: WorkerSettings) -> None:
@@ -58,15 +39,14 @@ async def amain(settings: WorkerSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
 
-    server = _QuietServer(uvicorn.Config(health_app(worker), host="0.0.0.0", port=settings.metrics_port,
-                                         log_config=None, access_log=False, lifespan="off"))
-    server_task = asyncio.create_task(server.serve())
+    checks = {"postgres": lambda: db.ping(worker.pool), "redis": lambda: worker.redis.ping()}
+    health = HealthServer(loop, checks, host=settings.host, port=settings.metrics_port)
+    health.start()
     log.info("worker %s reading %s with concurrency %d", consumer, "task_queue", settings.worker_concurrency)
     try:
         await worker.run()
     finally:
-        server.should_exit = True
-        await server_task
+        health.stop()
         await http.aclose()
         await redis.aclose()
         await pool.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 import uuid
@@ -25,7 +26,7 @@ from agent_common import queue, tracing
 from agent_common.batching import Batcher
 from agent_common.logs import user_var
 from agent_common.streamids import StreamIdRecorder
-from agent_worker import metrics, store
+from agent_worker import memory, metrics, store
 from agent_worker.reconciler import Reconciler
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError, StepFn, registry
@@ -52,6 +53,7 @@ class Worker:
         self._db_ok = asyncio.Event()
         self._db_ok.set()
         self.stream_ids = StreamIdRecorder(pool)
+        self._handled = self._handled_at_trim = 0  # messages handled, and as of the last trim
         self.reconciler = Reconciler(settings, pool, redis)
         # group commit: the steps in flight share their claims, records and acknowledgements
         # (one statement or pipeline per batch instead of per step)
@@ -70,6 +72,7 @@ class Worker:
             asyncio.create_task(self._every(self.settings.visibility_timeout_s / 3, self._heartbeat)),
             asyncio.create_task(self._every(self.settings.reconcile_interval_s, self.reconciler.run_once)),
             asyncio.create_task(self.stream_ids.run()),
+            asyncio.create_task(self._every(self.settings.idle_trim_interval_s, self._trim_when_idle)),
             asyncio.create_task(self._every(self.settings.queue_metrics_interval_s, self._queue_gauges)),
         ]
         try:
@@ -202,6 +205,7 @@ class Worker:
         metrics.IN_FLIGHT.inc()
 
         def done(_: asyncio.Task[None]) -> None:
+            self._handled += 1
             self.inflight.pop(delivery.message_id, None)
             metrics.IN_FLIGHT.dec()
             self._room.set()
@@ -225,6 +229,16 @@ class Worker:
         ids = list(self.inflight)
         if ids:
             await self.redis.xclaim(queue.STREAM, queue.GROUP, self.consumer, 0, ids, justid=True)
+
+    async def _trim_when_idle(self) -> None:
+        """After a burst of steps, give the memory it used back to the system. Pages of up
+        to FETCH_MAX_BYTES and their parse trees leave the heap with free space that glibc
+        keeps unless asked; an idle worker then stays small."""
+        if self.inflight or self._handled_at_trim == self._handled:
+            return
+        self._handled_at_trim = self._handled
+        gc.collect()
+        memory.trim()
 
     async def _queue_gauges(self) -> None:
         s = await queue.stats(self.redis)

@@ -9,6 +9,7 @@ from agent_common.settings import Settings
 
 class WorkerSettings(Settings):
     service_name: str = Field("worker", validation_alias="SERVICE_NAME")
+    host: str = "0.0.0.0"  # where /health, /ready and /metrics listen
     metrics_port: int = Field(9100, validation_alias="METRICS_PORT")
 
     # queue
@@ -22,6 +23,8 @@ class WorkerSettings(Settings):
     queue_metrics_interval_s: float = Field(5.0, gt=0)  # how often the backlog gauges are refreshed
     # a consumer with nothing pending and silent this long belongs to a dead worker
     consumer_prune_idle_s: float = Field(3600.0, gt=0)
+    # how often an idle worker that has handled steps since returns freed memory to the system
+    idle_trim_interval_s: float = Field(5.0, gt=0)
     shutdown_grace_s: float = Field(25.0, gt=0)      # SIGTERM: finish steps in hand within this
     step_timeout_s: float = Field(120.0, gt=0)
     # a step failing with a transient error (timeout, 5xx) runs at most this often;
