@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from agent_common.summarizer import summarize, word_count
 from agent_worker.extract import extract, run_readability, run_trafilatura
+from tests.bench.figures import record
 from tests.shared_data import PAGE_NAMES, page_file
 
 
@@ -29,10 +30,14 @@ def timed(fn: Callable[[str], object], inputs: dict[str, str], rounds: int) -> d
     return best
 
 
+def pages_per_s(seconds: dict[str, float]) -> float:
+    return len(seconds) / sum(seconds.values())
+
+
 def line(stage: str, seconds: dict[str, float]) -> str:
     per_page = [s * 1000 for s in seconds.values()]
     slowest = max(seconds, key=seconds.__getitem__)
-    return (f"{stage:<24} {len(seconds) / sum(seconds.values()):8.1f} pages/s   "
+    return (f"{stage:<24} {pages_per_s(seconds):8.1f} pages/s   "
             f"mean {statistics.mean(per_page):7.1f} ms   median {statistics.median(per_page):7.1f} ms   "
             f"max {max(per_page):7.1f} ms ({slowest})")
 
@@ -46,12 +51,14 @@ def main() -> None:
     words = sum(word_count(t) for t in texts.values())
     print(f"{len(pages)} pages, {sum(len(h) for h in pages.values()) / 1e6:.1f} MB of HTML, "
           f"{words:,} words extracted; best of {rounds} rounds")
-    print(line("extract (ours)", timed(extract, pages, rounds)))
+    ours = timed(extract, pages, rounds)
+    print(line("extract (ours)", ours))
     print(line("  trafilatura alone", timed(run_trafilatura, pages, rounds)))
     print(line("  readability alone", timed(run_readability, pages, rounds)))
     print(line("summarize", timed(summarize, texts, rounds)))
     both = timed(lambda html: summarize(extract(html).text), pages, rounds)
     print(line("extract + summarize", both))
+    record("extract", {"extract_pages_per_s": pages_per_s(ours), "extract_summarize_pages_per_s": pages_per_s(both)})
 
 
 if __name__ == "__main__":

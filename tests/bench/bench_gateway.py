@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent_common.devstack import Ports, ServiceProcess, Stack, free_port, wait_http_ready
+from tests.bench.figures import record
+from tests.bench.procstat import children, cpu_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 WRK_THREADS = 1
@@ -71,23 +73,6 @@ class Result:
     errors: int
     requests: int = 0
     cpu_us: float = float("nan")  # CPU time of the proxy (or of the upstream, direct) per request
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (from /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
 
 
 def ensure_tools() -> None:
@@ -264,9 +249,10 @@ def main() -> None:
             for name, (url, headers) in targets.items():
                 single[name] = wrk(url, seconds=args.single, connections=1, headers=headers)
         print(f"load average after:  {loadavg()}")
-        report({name: median(rs) for name, rs in results.items()}, results, args)
+        figures = report({name: median(rs) for name, rs in results.items()}, results, args)
         if single:
-            report_single(single, args)
+            figures.update(report_single(single, args))
+        record("gateway", figures)
     finally:
         for proc in procs:
             proc.terminate()
@@ -277,7 +263,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(best: dict[str, Result], all_results: dict[str, list[Result]], args: argparse.Namespace) -> None:
+def report(best: dict[str, Result], all_results: dict[str, list[Result]],
+           args: argparse.Namespace) -> dict[str, float]:
     direct = best["direct"]
     print(f"\nwrk -t{WRK_THREADS} -c{args.connections} -d{args.duration}s, median of {args.rounds} rounds")
     print(f"{'target':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'added p50 ms':>13} {'errors':>7}"
@@ -287,11 +274,16 @@ def report(best: dict[str, Result], all_results: dict[str, list[Result]], args: 
         rounds = " ".join(f"{x.rps:.0f}" for x in all_results[name])
         print(f"{name:<9} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {added:>13} {r.errors:>7}"
               f" {r.cpu_us:>11.1f}  {rounds}")
-    print(f"\ngateway_vs_nginx_ratio: {best['gateway'].rps / best['nginx'].rps:.3f}")
-    print(f"gateway_added_p50_ms: {best['gateway'].p50_ms - direct.p50_ms:.3f}")
+    figures = {f"gateway_bench_{name}_{key}": getattr(r, key) for name, r in best.items()
+               for key in ("rps", "p50_ms", "p99_ms", "cpu_us")}
+    figures["gateway_vs_nginx_ratio"] = best["gateway"].rps / best["nginx"].rps
+    figures["gateway_added_p50_ms"] = best["gateway"].p50_ms - direct.p50_ms
+    print(f"\ngateway_vs_nginx_ratio: {figures['gateway_vs_nginx_ratio']:.3f}")
+    print(f"gateway_added_p50_ms: {figures['gateway_added_p50_ms']:.3f}")
+    return figures
 
 
-def report_single(results: dict[str, Result], args: argparse.Namespace) -> None:
+def report_single(results: dict[str, Result], args: argparse.Namespace) -> dict[str, float]:
     """One connection: what each hop adds to one request, without queueing behind others."""
     direct = results["direct"]
     print(f"\nwrk -t{WRK_THREADS} -c1 -d{args.single}s (one request at a time)")
@@ -299,7 +291,9 @@ def report_single(results: dict[str, Result], args: argparse.Namespace) -> None:
     for name, r in results.items():
         added = "" if name == "direct" else f"{r.p50_ms - direct.p50_ms:.3f}"
         print(f"{name:<9} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {added:>13}")
-    print(f"\ngateway_added_p50_ms_c1: {results['gateway'].p50_ms - direct.p50_ms:.3f}")
+    added = {f"{name}_added_p50_ms_c1": results[name].p50_ms - direct.p50_ms for name in ("gateway", "nginx")}
+    print(f"\ngateway_added_p50_ms_c1: {added['gateway_added_p50_ms_c1']:.3f}")
+    return added
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.bench.figures import record
 from tests.support.pageserver import PageServer
 from tests.support.stackdir import stack_dir
 
@@ -166,6 +167,8 @@ def main() -> dict[str, float]:
           f"p99 {figures['article_task_p99_ms']:.1f}; as a polling client saw it: p50 "
           f"{figures['article_task_observed_p50_ms']:.1f}")
     print("idle RSS MB: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(rss.items())))
+    figures.update({f"idle_rss_mb_{name}": mb for name, mb in rss.items()})
+    record("latency", figures)
     return figures
 
 

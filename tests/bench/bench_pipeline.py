@@ -3,7 +3,7 @@ result persisted in PostgreSQL, against Celery 5 (Redis broker, acks_late, Redis
 backend) and Dramatiq 2 (Redis broker, Results middleware), on the same Redis and at the
 same process counts.
 
-    .venv/bin/python -m tests.bench.bench_pipeline [--tasks 5000] [--processes 1,2]
+    .venv/bin/python -m tests.bench.bench_pipeline [--tasks 5000] [--processes 1,2] [--scale 4]
 
 Each system is measured three ways, with N tasks each time:
 - enqueue: the client alone, no worker running (ours: as the orchestrator does it, task and
@@ -12,6 +12,8 @@ Each system is measured three ways, with N tasks each time:
 - end to end: workers idle and ready, the client enqueues while they work, until the last
   result is stored. The client shares the 2 cores with the workers here, as it would.
 Our step is `echo` (returns its text); Celery's and Dramatiq's task returns "ok".
+Ours also runs at the --scale process counts, and its end-to-end phase is charged by part
+(client, workers, PostgreSQL, Redis) in CPU ms per 1,000 tasks: where the next bottleneck is.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from agent_common.redisconn import create_redis
 from agent_common.settings import Settings
 from agent_orchestrator.intake import Intake
 from agent_orchestrator.planner import PlannedStep
+from tests.bench.figures import record
+from tests.bench.procstat import cpu_seconds, tree_cpu_seconds
 from tests.support.stackdir import stack_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +61,8 @@ class Figures:
     enqueue: float  # tasks/s
     drain: float
     end_to_end: float
+    # ours, end-to-end phase: CPU ms per 1,000 tasks by part (client, workers, postgres, redis)
+    cpu_ms_per_1k: dict[str, float] | None = None
 
 
 # ---- shared helpers ----------------------------------------------------------------------
@@ -152,14 +158,14 @@ def completed_ours(ports: list[int]) -> Callable[[], int]:
 def start_ours(stack: Stack, processes: int,
                log_dir: Path) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
     procs, ports = [], []
-    for i in range(processes):
+    for i in range(processes):  # all started at once, so that none drains the queue alone for long
         port = free_port()
         env = {"DATABASE_URL": stack.pg.url, "REDIS_URL": stack.redis.url, "METRICS_PORT": str(port),
                "WORKER_CONCURRENCY": str(OUR_CONCURRENCY), "LOG_LEVEL": "WARNING", "HOST": "127.0.0.1"}
-        proc = spawn([sys.executable, "-m", "agent_worker"], env, log_dir / f"ours-{processes}-{i}.log")
-        wait_http_ready(f"http://127.0.0.1:{port}/ready", 30, proc)  # type: ignore[arg-type]
-        procs.append(proc)
+        procs.append(spawn([sys.executable, "-m", "agent_worker"], env, log_dir / f"ours-{processes}-{i}.log"))
         ports.append(port)
+    for proc, port in zip(procs, ports, strict=True):
+        wait_http_ready(f"http://127.0.0.1:{port}/ready", 60, proc)  # type: ignore[arg-type]
     return procs, ports
 
 
@@ -170,13 +176,30 @@ def bench_ours(stack: Stack, n: int, processes: int, log_dir: Path) -> Figures:
     count = completed_ours(ports)
     try:
         drain = drain_rate(*wait_count(count, n), n)
+        parts = cpu_parts(stack, workers)
+        before = {name: read() for name, read in parts.items()}
         start = time.perf_counter()
         asyncio.run(enqueue_ours(stack.pg.url, stack.redis.url, user, n))
         _, last, _ = wait_count(count, 2 * n)
         e2e = n / (last - start)
+        cpu = {name: (read() - before[name]) / n * 1e6 for name, read in parts.items()}
     finally:
         stop_all(workers)
-    return Figures("agent-system", processes, enqueue, drain, e2e)
+    return Figures("agent-system", processes, enqueue, drain, e2e, cpu)
+
+
+def cpu_parts(stack: Stack, workers: list[subprocess.Popen[bytes]]) -> dict[str, Callable[[], float]]:
+    """Where the CPU goes: the client (this process, submitting as the orchestrator does),
+    the workers, PostgreSQL (postmaster and backends) and Redis."""
+    postmaster = int((stack.pg.data_dir / "postmaster.pid").read_text().split()[0])
+    redis_pid = stack.redis.pid
+    assert redis_pid is not None
+    return {
+        "client": time.process_time,
+        "workers": lambda: cpu_seconds([w.pid for w in workers]),
+        "postgres": lambda: tree_cpu_seconds(postmaster),
+        "redis": lambda: cpu_seconds([redis_pid]),
+    }
 
 
 # ---- Celery and Dramatiq ---------------------------------------------------------------------
@@ -251,21 +274,34 @@ def report(rows: list[Figures]) -> dict[str, float]:
     print(f"\n{'system':<14}{'processes':>10}{'enqueue/s':>12}{'drain/s':>12}{'end-to-end/s':>14}")
     for r in rows:
         print(f"{r.system:<14}{r.processes:>10}{r.enqueue:>12.0f}{r.drain:>12.0f}{r.end_to_end:>14.0f}")
+    figures = {f"pipeline_{r.system}_{r.processes}p_{kind}_per_s": getattr(r, kind)
+               for r in rows for kind in ("enqueue", "drain", "end_to_end")}
+    ours = [r for r in rows if r.cpu_ms_per_1k]
+    if ours:
+        parts = list(ours[0].cpu_ms_per_1k or {})
+        print(f"\nCPU ms per 1,000 tasks, end to end (ours)\n{'processes':<10}"
+              + "".join(f"{p:>10}" for p in parts) + f"{'total':>10}")
+        for r in ours:
+            cpu = r.cpu_ms_per_1k or {}
+            print(f"{r.processes:<10}" + "".join(f"{cpu[p]:>10.0f}" for p in parts) + f"{sum(cpu.values()):>10.0f}")
+            figures.update({f"pipeline_cpu_ms_per_1k_{r.processes}p_{p}": cpu[p] for p in parts})
     by = {(r.system, r.processes): r for r in rows}
     ratios = {}
     for procs in sorted({r.processes for r in rows}):
-        ours, cel = by.get(("agent-system", procs)), by.get(("celery", procs))
-        if ours and cel:
-            ratios[procs] = ours.end_to_end / cel.end_to_end
+        mine, cel = by.get(("agent-system", procs)), by.get(("celery", procs))
+        if mine and cel:
+            ratios[procs] = mine.end_to_end / cel.end_to_end
             print(f"end-to-end ratio to Celery at {procs} process(es): {ratios[procs]:.2f}")
-    return {"pipeline_vs_celery_ratio": min(ratios.values()) if ratios else float("nan")}
+    figures["pipeline_vs_celery_ratio"] = min(ratios.values()) if ratios else float("nan")
+    return figures
 
 
 def main() -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=5000)
-    parser.add_argument("--processes", default="1,2")
+    parser.add_argument("--processes", default="1,2", help="process counts for every system")
+    parser.add_argument("--scale", default="4", help="further process counts for ours alone ('' for none)")
     parser.add_argument("--systems", default="agent-system,celery,dramatiq")
     args = parser.parse_args()
     stack = Stack(stack_dir(), ports=Ports.free(), durable=True, workers=0)
@@ -284,11 +320,15 @@ def main() -> dict[str, float]:
                 else:
                     rows.append(bench_other(system, stack, args.tasks, procs, log_dir))
                 print(f"  {rows[-1]}", flush=True)
+        for procs in [int(p) for p in args.scale.split(",") if p]:
+            rows.append(bench_ours(stack, args.tasks, procs, log_dir))
+            print(f"  {rows[-1]}", flush=True)
     finally:
         stack.stop()
     figures = report(rows)
     print(f"load after: {os.getloadavg()[0]:.2f}")
     print(f"pipeline_vs_celery_ratio: {figures['pipeline_vs_celery_ratio']:.2f}")
+    record("pipeline", figures)
     return figures
 
 

@@ -8,6 +8,7 @@ import resource
 import subprocess
 import time
 
+from tests.bench.figures import record
 from tests.manifests.support import ENVS, REPO, kubectl
 
 RUNS = 5
@@ -29,6 +30,7 @@ def main() -> dict[str, tuple[float, float]]:
         runs = [timed_render(env) for _ in range(RUNS)]
         figures[env] = (min(w for w, _ in runs), min(c for _, c in runs))
         print(f"{env:<10}{figures[env][0]:>10.3f}{figures[env][1]:>10.3f}")
+    record("render", {f"render_{env}_s": wall for env, (wall, _) in figures.items()})
     return figures
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from agent_common.devstack import Ports, ServiceProcess, Stack, free_port
+from tests.bench.figures import record
 from tests.bench.bench_gateway import Result, create_session, loadavg, median, start_upstream, wrk
 from tests.support.otlp import Collector
 
@@ -140,6 +141,10 @@ def main() -> None:
     print(f"\ngateway throughput overhead: {overhead(gateway['off'].rps, gateway['on'].rps)}"
           f" (p50 {gateway['on'].p50_ms - gateway['off'].p50_ms:+.2f} ms);"
           f" pipeline throughput overhead: {overhead(pipeline['off'], pipeline['on'])}")
+    record("tracing", {
+        "tracing_gateway_overhead_pct": (gateway["off"].rps - gateway["on"].rps) / gateway["off"].rps * 100,
+        "tracing_pipeline_overhead_pct": (pipeline["off"] - pipeline["on"]) / pipeline["off"] * 100,
+    })
 
 
 if __name__ == "__main__":

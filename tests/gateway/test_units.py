@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from agent_common.devstack import Stack, free_port
 from agent_gateway import routes
 from agent_gateway.proxy import client_address, upstream_headers
-from agent_gateway.ratelimit import SCRIPT, LocalBuckets, RateLimiter
+from agent_gateway.ratelimit import SCRIPT, Leases, LocalBuckets, RateLimiter
 from agent_gateway.redisfast import FastRedis
 from agent_gateway.sessions import token_from_headers, well_formed
 from agent_gateway.upstream import UpstreamDown, UpstreamPool
@@ -111,6 +111,42 @@ async def test_lua_bucket_in_redis(infra: Stack) -> None:
     finally:
         fast.close()
         await redis.aclose()
+
+
+async def test_leases_spend_shared_tokens_without_going_over_the_limit(infra: Stack) -> None:
+    """Two replicas leasing from one bucket of 40: together they allow exactly 40, and
+    with a lease of 4 they ask Redis once per 4 requests."""
+    fast = FastRedis(infra.redis.url, SCRIPT, timeout_s=1)
+    redis = aioredis.Redis.from_url(infra.redis.url)
+    calls = 0
+
+    class Counting:
+        async def evalsha(self, key: str, *args: float) -> list[int]:
+            nonlocal calls
+            calls += 1
+            return await fast.evalsha(key, *args)
+
+    try:
+        await redis.delete("rl:lease")
+        replicas = [RateLimiter(Counting(), on_redis_error="local", retry_s=5, lease=4, lease_s=30)
+                    for _ in range(2)]
+        verdicts = [await replicas[i % 2].take("rl:lease", 40, 0.001) for i in range(50)]
+        assert sum(v.allowed for v in verdicts) == 40
+        assert not verdicts[-1].allowed and verdicts[-1].retry_after_s >= 1
+        assert calls == 10 + 10  # 40 tokens in leases of 4, then one refused call per request
+        small = RateLimiter(Counting(), on_redis_error="local", retry_s=5, lease=4)
+        assert small.lease_size(5) == 1 and small.lease_size(1e12) == 4  # a small bucket stays exact
+    finally:
+        fast.close()
+        await redis.aclose()
+
+
+def test_expired_leases_are_not_spent() -> None:
+    leases = Leases()
+    leases.keep("k", 2, until=10.0)
+    assert leases.spend("k", now=9.0) and leases.spend("k", now=9.5) and not leases.spend("k", now=9.6)
+    leases.keep("k", 5, until=10.0)
+    assert not leases.spend("k", now=10.0)
 
 
 async def test_limiter_uses_the_fallback_when_redis_is_unreachable() -> None:

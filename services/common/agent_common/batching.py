@@ -1,8 +1,9 @@
 """Group commit: many concurrent callers, one round trip.
 
-Each caller awaits `submit(item)`. When nothing is being written, the item goes at once
-(alone, so a quiet system adds no latency); while a batch is in flight, new items wait and
-leave together in the next one. Under load batches grow by themselves to what one round
+Each caller awaits `submit(item)`. When nothing is being written, the item goes at the end
+of the current event-loop turn, with whatever else was submitted in that turn (a quiet
+system adds no latency; steps that finish together leave together); while a batch is in
+flight, new items wait and leave together in the next one. Under load batches grow by themselves to what one round
 trip can carry, which is what turns per-step PostgreSQL and Redis round trips into
 per-batch ones.
 """
@@ -40,11 +41,15 @@ class Batcher(Generic[T, R]):
         return await future
 
     def _start(self) -> None:
-        batch, self._waiting = self._waiting[: self._max_items], self._waiting[self._max_items:]
         self._busy += 1
-        asyncio.get_running_loop().create_task(self._run(batch))
+        asyncio.get_running_loop().create_task(self._run())
 
-    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _run(self) -> None:
+        # the batch is cut when the task runs, so it holds every item of the turn that started it
+        batch, self._waiting = self._waiting[: self._max_items], self._waiting[self._max_items:]
+        if not batch:
+            self._busy -= 1
+            return
         try:
             try:
                 results = await self._write([item for item, _ in batch])

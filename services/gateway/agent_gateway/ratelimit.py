@@ -1,6 +1,14 @@
 """Token buckets in Redis: one per session (and one per client address for creating
 sessions), taken and refilled atomically by one Lua script, so every replica shares them.
 
+Leases: a replica may take up to `lease` tokens from a bucket in one call and spend them
+in memory for RATE_LIMIT_LEASE_S, so a busy session costs one Redis round trip per `lease`
+requests instead of one per request (that round trip was the gateway's largest cost after
+the proxying itself). Tokens are taken from the shared bucket before they are spent, so a
+client never gets more than the limit; what a replica leased and did not spend within the
+lease time is lost, which can only make the limit stricter, by at most
+(replicas x (lease - 1)) tokens for that long.
+
 When Redis cannot answer, RATE_LIMIT_ON_REDIS_ERROR decides:
 - "local" (default): the same bucket, kept in this process's memory. The API stays up (Redis
   is a limit here, not a dependency of chat or tasks), and a client is still held to the
@@ -20,15 +28,15 @@ from typing import Literal, Protocol
 
 log = logging.getLogger("agent.gateway.ratelimit")
 
-# KEYS[1]: the bucket; ARGV: capacity, refill per second, cost.
-# Returns {allowed (0/1), milliseconds until `cost` tokens are there}.
+# KEYS[1]: the bucket; ARGV: capacity, refill per second, most tokens wanted (the lease).
+# Returns {tokens granted (0 when refused), milliseconds until one token is there}.
 # Time comes from the Redis server so that replicas with skewed clocks agree.
 SCRIPT = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
+local want = tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 't', 'at')
 local tokens = tonumber(state[1])
 local at = tonumber(state[2])
@@ -37,17 +45,17 @@ if tokens == nil or at == nil then
   at = now
 end
 tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
-local allowed = 0
+local granted = math.min(want, math.floor(tokens))
 local wait_ms = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
+if granted >= 1 then
+  tokens = tokens - granted
 else
-  wait_ms = math.ceil((cost - tokens) / rate * 1000)
+  granted = 0
+  wait_ms = math.ceil((1 - tokens) / rate * 1000)
 end
 redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
-return {allowed, wait_ms}
+return {granted, wait_ms}
 """
 
 
@@ -85,20 +93,62 @@ class LocalBuckets:
         return Verdict(False, max(1, math.ceil((cost - tokens) / rate)))
 
 
+class Leases:
+    """Tokens this replica took from shared buckets and has not spent yet, each batch good
+    until its deadline."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self.max_keys = max_keys
+        self._held: dict[str, tuple[int, float]] = {}
+
+    def spend(self, key: str, now: float) -> bool:
+        held = self._held.get(key)
+        if held is None:
+            return False
+        tokens, until = held
+        if until <= now:
+            del self._held[key]
+            return False
+        if tokens > 1:
+            self._held[key] = (tokens - 1, until)
+        else:
+            del self._held[key]
+        return True
+
+    def keep(self, key: str, tokens: int, until: float) -> None:
+        if len(self._held) >= self.max_keys:
+            now = time.monotonic()
+            self._held = {k: v for k, v in self._held.items() if v[1] > now}
+            if len(self._held) >= self.max_keys:
+                return  # every lease still live: go without one rather than grow
+        self._held[key] = (tokens, until)
+
+
 class RateLimiter:
     def __init__(self, runner: ScriptRunner, *, on_redis_error: Literal["local", "open", "closed"],
-                 retry_s: float) -> None:
+                 retry_s: float, lease: int = 1, lease_s: float = 1.0) -> None:
         self.runner = runner
         self.on_redis_error = on_redis_error
         self.retry_s = retry_s
+        self.lease = lease
+        self.lease_s = lease_s
         self.local = LocalBuckets()
+        self.leases = Leases()
         self._redis_down_until = 0.0
 
+    def lease_size(self, capacity: float) -> int:
+        """Tokens to take at once: at most a tenth of the bucket, so that a small limit
+        stays exact and one replica cannot hold most of a session's tokens."""
+        return max(1, min(self.lease, int(capacity // 10)))
+
     async def take(self, key: str, capacity: float, rate: float) -> Verdict:
-        if self._redis_down_until and time.monotonic() < self._redis_down_until:
+        now = time.monotonic()
+        if self.leases.spend(key, now):
+            return ALLOW
+        if self._redis_down_until and now < self._redis_down_until:
             return self._fallback(key, capacity, rate)
         try:
-            allowed, wait_ms = await self.runner.evalsha(key, capacity, rate, 1)
+            granted, wait_ms = await self.runner.evalsha(key, capacity, rate, self.lease_size(capacity))
         except Exception as exc:  # any failure to get an answer: Redis is unavailable for us
             if not self._redis_down_until:
                 log.warning("rate limit: Redis unavailable (%s), using the %r policy",
@@ -108,7 +158,9 @@ class RateLimiter:
         if self._redis_down_until:
             log.info("rate limit: Redis is back")
             self._redis_down_until = 0.0
-        if allowed:
+        if granted:
+            if granted > 1:
+                self.leases.keep(key, granted - 1, time.monotonic() + self.lease_s)
             return ALLOW
         return Verdict(False, max(1, math.ceil(wait_ms / 1000)))
 

@@ -31,6 +31,10 @@ class GatewaySettings(Settings):
     # per-session token bucket
     rate_limit_capacity: float = Field(120, gt=0)
     rate_limit_refill_per_s: float = Field(20, gt=0)
+    # tokens a replica takes from a shared bucket per Redis call (at most a tenth of the
+    # bucket), spent in memory for up to RATE_LIMIT_LEASE_S; 1 asks Redis on every request
+    rate_limit_lease: int = Field(10, ge=1)
+    rate_limit_lease_s: float = Field(1.0, gt=0)
     # when Redis cannot be asked: a per-replica bucket in memory (local), let all through
     # (open) or refuse with 503 (closed)
     rate_limit_on_redis_error: Literal["local", "open", "closed"] = "local"

@@ -42,7 +42,8 @@ class GatewayState:
         self.sessions = SessionStore(self.pool, ttl_s=s.session_ttl_s, cache_ttl_s=s.session_cache_ttl_s,
                                      cache_max=s.session_cache_max)
         self.limiter = RateLimiter(self.runner, on_redis_error=s.rate_limit_on_redis_error,
-                                   retry_s=s.rate_limit_redis_retry_s)
+                                   retry_s=s.rate_limit_redis_retry_s, lease=s.rate_limit_lease,
+                                   lease_s=s.rate_limit_lease_s)
         self.http = httpx.AsyncClient(timeout=2.0)
         for name in UPSTREAM_NAMES:
             self.upstreams[name] = UpstreamPool(
