@@ -58,7 +58,8 @@ def main() -> None:
     print(line("summarize", timed(summarize, texts, rounds)))
     both = timed(lambda html: summarize(extract(html).text), pages, rounds)
     print(line("extract + summarize", both))
-    record("extract", {"extract_pages_per_s": pages_per_s(ours), "extract_summarize_pages_per_s": pages_per_s(both)})
+    record("extract", {"extract_pages_per_s": pages_per_s(ours),
+                       "extract_summarize_pages_per_s": pages_per_s(both)})
 
 
 if __name__ == "__main__":

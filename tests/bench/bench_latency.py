@@ -47,7 +47,8 @@ class Devstack:
     def __init__(self, data: Path, env: dict[str, str]) -> None:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen([sys.executable, "-m", "agent_common.devstack"], text=True,
-                                     env={**os.environ, **env, "AGENT_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"},
+                                     env={**os.environ, **env, "AGENT_DATA_DIR": str(data),
+                                          "PYTHONUNBUFFERED": "1"},
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines: list[str] = []
         self.ready_at = 0.0
@@ -112,12 +113,14 @@ def measure_chat(client: httpx.Client, headers: dict[str, str], n: int) -> list[
     return times
 
 
-def measure_tasks(client: httpx.Client, headers: dict[str, str], url: str, n: int) -> tuple[list[float], list[float]]:
+def measure_tasks(client: httpx.Client, headers: dict[str, str], url: str,
+                  n: int) -> tuple[list[float], list[float]]:
     """(server-side submit -> completed ms, client-side ms including the polling)."""
     server, observed = [], []
     for _ in range(n):
         start = time.perf_counter()
-        r = client.post("/api/task", json={"title": "bench", "description": f"Summarize {url}"}, headers=headers)
+        body = {"title": "bench", "description": f"Summarize {url}"}
+        r = client.post("/api/task", json=body, headers=headers)
         r.raise_for_status()
         tid = r.json()["task_id"]
         while True:
@@ -134,7 +137,8 @@ def measure_tasks(client: httpx.Client, headers: dict[str, str], url: str, n: in
 
 
 def main() -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=30)
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--settle", type=float, default=8.0, help="quiet seconds before reading RSS")
@@ -142,7 +146,8 @@ def main() -> dict[str, float]:
     pages = PageServer().start()
     # a bench-sized rate limit, so the figures are latency, not 429s
     stack = Devstack(stack_dir() / "data", {"FETCH_ALLOWED_HOSTS": pages.hostport, "LOG_LEVEL": "WARNING",
-                                            "RATE_LIMIT_CAPACITY": "1000000", "RATE_LIMIT_REFILL_PER_S": "100000"})
+                                            "RATE_LIMIT_CAPACITY": "1000000",
+                                            "RATE_LIMIT_REFILL_PER_S": "100000"})
     figures: dict[str, float] = {}
     try:
         figures["ready_s"] = stack.wait_ready()
@@ -162,7 +167,8 @@ def main() -> dict[str, float]:
                    article_task_observed_p50_ms=statistics.median(observed),
                    max_idle_rss_mb=max(rss.values()))
     print(f"ready_s {figures['ready_s']:.2f}")
-    print(f"chat ms: p50 {figures['chat_p50_ms']:.2f}, p99 {figures['chat_p99_ms']:.2f} ({len(chats)} requests)")
+    print(f"chat ms: p50 {figures['chat_p50_ms']:.2f}, p99 {figures['chat_p99_ms']:.2f}"
+          f" ({len(chats)} requests)")
     print(f"article task ms (submit -> completed, {PAGE}): p50 {figures['article_task_p50_ms']:.1f}, "
           f"p99 {figures['article_task_p99_ms']:.1f}; as a polling client saw it: p50 "
           f"{figures['article_task_observed_p50_ms']:.1f}")

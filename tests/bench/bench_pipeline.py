@@ -162,7 +162,8 @@ def start_ours(stack: Stack, processes: int,
         port = free_port()
         env = {"DATABASE_URL": stack.pg.url, "REDIS_URL": stack.redis.url, "METRICS_PORT": str(port),
                "WORKER_CONCURRENCY": str(OUR_CONCURRENCY), "LOG_LEVEL": "WARNING", "HOST": "127.0.0.1"}
-        procs.append(spawn([sys.executable, "-m", "agent_worker"], env, log_dir / f"ours-{processes}-{i}.log"))
+        log = log_dir / f"ours-{processes}-{i}.log"
+        procs.append(spawn([sys.executable, "-m", "agent_worker"], env, log))
         ports.append(port)
     for proc, port in zip(procs, ports, strict=True):
         wait_http_ready(f"http://127.0.0.1:{port}/ready", 60, proc)  # type: ignore[arg-type]
@@ -283,7 +284,8 @@ def report(rows: list[Figures]) -> dict[str, float]:
               + "".join(f"{p:>10}" for p in parts) + f"{'total':>10}")
         for r in ours:
             cpu = r.cpu_ms_per_1k or {}
-            print(f"{r.processes:<10}" + "".join(f"{cpu[p]:>10.0f}" for p in parts) + f"{sum(cpu.values()):>10.0f}")
+            print(f"{r.processes:<10}" + "".join(f"{cpu[p]:>10.0f}" for p in parts)
+                  + f"{sum(cpu.values()):>10.0f}")
             figures.update({f"pipeline_cpu_ms_per_1k_{r.processes}p_{p}": cpu[p] for p in parts})
     by = {(r.system, r.processes): r for r in rows}
     ratios = {}

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 
 from agent_common.devstack import Ports, ServiceProcess, Stack, free_port
-from tests.bench.figures import record
 from tests.bench.bench_gateway import Result, create_session, loadavg, median, start_upstream, wrk
+from tests.bench.figures import record
 from tests.support.otlp import Collector
 
 TEXT = ("Tracing follows one request through every process it touches. Each span records "

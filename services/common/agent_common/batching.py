@@ -3,9 +3,9 @@
 Each caller awaits `submit(item)`. When nothing is being written, the item goes at the end
 of the current event-loop turn, with whatever else was submitted in that turn (a quiet
 system adds no latency; steps that finish together leave together); while a batch is in
-flight, new items wait and leave together in the next one. Under load batches grow by themselves to what one round
-trip can carry, which is what turns per-step PostgreSQL and Redis round trips into
-per-batch ones.
+flight, new items wait and leave together in the next one. Under load batches grow by
+themselves to what one round trip can carry, which is what turns per-step PostgreSQL and
+Redis round trips into per-batch ones.
 """
 
 from __future__ import annotations
