@@ -308,8 +308,9 @@ class Worker:
         try:
             if fn is None:
                 raise StepError(f"unknown step type {claimed.type!r}")
-            output = await asyncio.wait_for(fn(claimed.params, claimed.previous, ctx),
-                                            self.settings.step_timeout_s)
+            # a timeout in this task (wait_for would start another task per step)
+            async with asyncio.timeout(self.settings.step_timeout_s):
+                output = await fn(claimed.params, claimed.previous, ctx)
         except StepError as exc:
             await self._failed(delivery, task_id, step.seq, claimed, exc.message, exc.retryable)
             return
@@ -371,9 +372,9 @@ class Worker:
         for i, op in enumerate(ops):
             if op.nxt:
                 xadds[i] = len(pipe)
-                pipe.xadd(queue.STREAM, op.nxt.fields())
+                queue.pipe_xadd(pipe, op.nxt)
             if op.status:
-                pipe.set(queue.status_key(str(op.task_id)), op.status, ex=self.settings.task_status_ttl_s)
+                queue.pipe_status(pipe, str(op.task_id), op.status, self.settings.task_status_ttl_s)
         acked = [op.message_id for op in ops if op.message_id]
         if acked:
             pipe.xack(queue.STREAM, queue.GROUP, *acked)
