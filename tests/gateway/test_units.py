@@ -141,6 +141,31 @@ async def test_leases_spend_shared_tokens_without_going_over_the_limit(infra: St
         await redis.aclose()
 
 
+async def test_concurrent_requests_share_one_refill(infra: Stack) -> None:
+    """120 requests at once on a bucket of 100 with leases of 10: one call in flight at a
+    time, 100 allowed, 20 refused with the bucket's Retry-After."""
+    fast = FastRedis(infra.redis.url, SCRIPT, timeout_s=1)
+    redis = aioredis.Redis.from_url(infra.redis.url)
+    calls = 0
+
+    class Counting:
+        async def evalsha(self, key: str, *args: float) -> list[int]:
+            nonlocal calls
+            calls += 1
+            return await fast.evalsha(key, *args)
+
+    try:
+        await redis.delete("rl:burst")
+        limiter = RateLimiter(Counting(), on_redis_error="local", retry_s=5, lease=10, lease_s=30)
+        verdicts = await asyncio.gather(*(limiter.take("rl:burst", 100, 0.001) for _ in range(120)))
+        assert sum(v.allowed for v in verdicts) == 100
+        assert all(v.retry_after_s >= 1 for v in verdicts if not v.allowed)
+        assert calls <= 11 + 2  # 10 leases of 10, then the empty bucket's answer is shared
+    finally:
+        fast.close()
+        await redis.aclose()
+
+
 def test_expired_leases_are_not_spent() -> None:
     leases = Leases()
     leases.keep("k", 2, until=10.0)

@@ -20,6 +20,7 @@ again, so a Redis that hangs costs one timeout per interval, not one per request
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -116,6 +117,10 @@ class Leases:
         return True
 
     def keep(self, key: str, tokens: int, until: float) -> None:
+        held = self._held.get(key)
+        if held is not None and held[1] > time.monotonic():  # two calls came back: keep both
+            self._held[key] = (held[0] + tokens, max(until, held[1]))
+            return
         if len(self._held) >= self.max_keys:
             now = time.monotonic()
             self._held = {k: v for k, v in self._held.items() if v[1] > now}
@@ -135,6 +140,9 @@ class RateLimiter:
         self.local = LocalBuckets()
         self.leases = Leases()
         self._redis_down_until = 0.0
+        # one Redis call per bucket at a time: concurrent requests that find the lease
+        # empty wait for the call in flight and share what it brings (None: ask again)
+        self._refills: dict[str, asyncio.Future[Verdict | None]] = {}
 
     def lease_size(self, capacity: float) -> int:
         """Tokens to take at once: at most a tenth of the bucket, so that a small limit
@@ -142,11 +150,37 @@ class RateLimiter:
         return max(1, min(self.lease, int(capacity // 10)))
 
     async def take(self, key: str, capacity: float, rate: float) -> Verdict:
-        now = time.monotonic()
-        if self.leases.spend(key, now):
-            return ALLOW
-        if self._redis_down_until and now < self._redis_down_until:
-            return self._fallback(key, capacity, rate)
+        if self.lease_size(capacity) == 1:  # nothing to share: every request asks
+            return await self._ask(key, capacity, rate)
+        # each round serves the caller and the lease's holders; a waiter that finds the lease
+        # spent waits for the next round (bounded, against starvation under endless load)
+        for _ in range(64):
+            now = time.monotonic()
+            if self.leases.spend(key, now):
+                return ALLOW
+            if self._redis_down_until and now < self._redis_down_until:
+                return self._fallback(key, capacity, rate)
+            refill = self._refills.get(key)
+            if refill is None:
+                break
+            shared = await asyncio.shield(refill)
+            if shared is not None and not shared.allowed:
+                return shared  # the bucket is empty for everyone
+        return await self._refill(key, capacity, rate)
+
+    async def _refill(self, key: str, capacity: float, rate: float) -> Verdict:
+        future: asyncio.Future[Verdict | None] = asyncio.get_running_loop().create_future()
+        self._refills.setdefault(key, future)
+        verdict = None
+        try:
+            verdict = await self._ask(key, capacity, rate)
+            return verdict
+        finally:
+            if self._refills.get(key) is future:
+                del self._refills[key]
+            future.set_result(verdict)
+
+    async def _ask(self, key: str, capacity: float, rate: float) -> Verdict:
         try:
             granted, wait_ms = await self.runner.evalsha(key, capacity, rate, self.lease_size(capacity))
         except Exception as exc:  # any failure to get an answer: Redis is unavailable for us
