@@ -15,6 +15,7 @@ import uvloop
 from agent_common import db, tracing
 from agent_common.logs import setup_logging
 from agent_common.redisconn import create_redis
+from agent_worker import memory
 from agent_worker.health import HealthServer
 from agent_worker.runner import Worker
 from agent_worker.settings import WorkerSettings
@@ -56,6 +57,8 @@ async def amain(settings: WorkerSettings) -> None:
 def main() -> None:
     settings = WorkerSettings()
     setup_logging(settings)
+    if settings.worker_malloc_arenas:
+        memory.limit_arenas(settings.worker_malloc_arenas)
     tracing.setup(settings.service_name)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(amain(settings))

@@ -25,6 +25,8 @@ class WorkerSettings(Settings):
     consumer_prune_idle_s: float = Field(3600.0, gt=0)
     # how often an idle worker that has handled steps since returns freed memory to the system
     idle_trim_interval_s: float = Field(5.0, gt=0)
+    # glibc malloc arenas (0: glibc's default of 8 per core); fewer keep an idle worker small
+    worker_malloc_arenas: int = Field(2, ge=0)
     shutdown_grace_s: float = Field(25.0, gt=0)      # SIGTERM: finish steps in hand within this
     step_timeout_s: float = Field(120.0, gt=0)
     # a step failing with a transient error (timeout, 5xx) runs at most this often;
