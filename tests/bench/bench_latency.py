@@ -114,9 +114,11 @@ def measure_chat(client: httpx.Client, headers: dict[str, str], n: int) -> list[
 
 
 def measure_tasks(client: httpx.Client, headers: dict[str, str], url: str,
-                  n: int) -> tuple[list[float], list[float]]:
-    """(server-side submit -> completed ms, client-side ms including the polling)."""
+                  n: int) -> tuple[list[float], list[float], dict[str, list[float]]]:
+    """(server-side submit -> completed ms, client-side ms including the polling, ms spent
+    in each step type and between steps)."""
     server, observed = [], []
+    parts: dict[str, list[float]] = {}
     for _ in range(n):
         start = time.perf_counter()
         body = {"title": "bench", "description": f"Summarize {url}"}
@@ -133,7 +135,14 @@ def measure_tasks(client: httpx.Client, headers: dict[str, str], url: str,
         created = datetime.fromisoformat(task["created_at"])
         updated = datetime.fromisoformat(task["updated_at"])
         server.append((updated - created).total_seconds() * 1000)
-    return server, observed
+        in_steps = 0.0
+        for step in task["steps"]:
+            ms = (datetime.fromisoformat(step["finished_at"])
+                  - datetime.fromisoformat(step["started_at"])).total_seconds() * 1000
+            parts.setdefault(step["type"], []).append(ms)
+            in_steps += ms
+        parts.setdefault("between steps", []).append(server[-1] - in_steps)
+    return server, observed, parts
 
 
 def main() -> dict[str, float]:
@@ -156,7 +165,8 @@ def main() -> dict[str, float]:
             headers = {"Authorization": f"Bearer {token}"}
             measure_chat(client, headers, 20)  # warm up connections and caches
             chats = measure_chat(client, headers, args.chats)
-            server, observed = measure_tasks(client, headers, pages.url(f"/pages/{PAGE}.html"), args.tasks)
+            page = pages.url(f"/pages/{PAGE}.html")
+            server, observed, parts = measure_tasks(client, headers, page, args.tasks)
         time.sleep(args.settle)
         rss = {name: rss_mb(pid) for name, pid in stack.service_pids().items()}
     finally:
@@ -172,6 +182,8 @@ def main() -> dict[str, float]:
     print(f"article task ms (submit -> completed, {PAGE}): p50 {figures['article_task_p50_ms']:.1f}, "
           f"p99 {figures['article_task_p99_ms']:.1f}; as a polling client saw it: p50 "
           f"{figures['article_task_observed_p50_ms']:.1f}")
+    print("  where it goes, median ms: "
+          + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in parts.items()))
     print("idle RSS MB: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(rss.items())))
     figures.update({f"idle_rss_mb_{name}": mb for name, mb in rss.items()})
     record("latency", figures)
