@@ -113,57 +113,49 @@ async def test_lua_bucket_in_redis(infra: Stack) -> None:
         await redis.aclose()
 
 
-async def test_leases_spend_shared_tokens_without_going_over_the_limit(infra: Stack) -> None:
+class CountingRedis:
+    """The rate-limit script in a real Redis, counting the calls that reach it."""
+
+    def __init__(self, url: str) -> None:
+        self.fast = FastRedis(url, SCRIPT, timeout_s=1)
+        self.calls = 0
+
+    async def evalsha(self, key: str, *args: float) -> list[int]:
+        self.calls += 1
+        return await self.fast.evalsha(key, *args)
+
+
+@pytest.fixture
+async def counting(infra: Stack) -> CountingRedis:
+    runner = CountingRedis(infra.redis.url)
+    redis = aioredis.Redis.from_url(infra.redis.url)
+    await redis.delete("rl:lease", "rl:burst")
+    await redis.aclose()
+    yield runner  # type: ignore[misc]
+    runner.fast.close()
+
+
+async def test_leases_spend_shared_tokens_without_going_over_the_limit(counting: CountingRedis) -> None:
     """Two replicas leasing from one bucket of 40: together they allow exactly 40, and
     with a lease of 4 they ask Redis once per 4 requests."""
-    fast = FastRedis(infra.redis.url, SCRIPT, timeout_s=1)
-    redis = aioredis.Redis.from_url(infra.redis.url)
-    calls = 0
-
-    class Counting:
-        async def evalsha(self, key: str, *args: float) -> list[int]:
-            nonlocal calls
-            calls += 1
-            return await fast.evalsha(key, *args)
-
-    try:
-        await redis.delete("rl:lease")
-        replicas = [RateLimiter(Counting(), on_redis_error="local", retry_s=5, lease=4, lease_s=30)
-                    for _ in range(2)]
-        verdicts = [await replicas[i % 2].take("rl:lease", 40, 0.001) for i in range(50)]
-        assert sum(v.allowed for v in verdicts) == 40
-        assert not verdicts[-1].allowed and verdicts[-1].retry_after_s >= 1
-        assert calls == 10 + 10  # 40 tokens in leases of 4, then one refused call per request
-        small = RateLimiter(Counting(), on_redis_error="local", retry_s=5, lease=4)
-        assert small.lease_size(5) == 1 and small.lease_size(1e12) == 4  # a small bucket stays exact
-    finally:
-        fast.close()
-        await redis.aclose()
+    replicas = [RateLimiter(counting, on_redis_error="local", retry_s=5, lease=4, lease_s=30)
+                for _ in range(2)]
+    verdicts = [await replicas[i % 2].take("rl:lease", 40, 0.001) for i in range(50)]
+    assert sum(v.allowed for v in verdicts) == 40
+    assert not verdicts[-1].allowed and verdicts[-1].retry_after_s >= 1
+    assert counting.calls == 10 + 10  # 40 tokens in leases of 4, then one refused call per request
+    small = RateLimiter(counting, on_redis_error="local", retry_s=5, lease=4)
+    assert small.lease_size(5) == 1 and small.lease_size(1e12) == 4  # a small bucket stays exact
 
 
-async def test_concurrent_requests_share_one_refill(infra: Stack) -> None:
+async def test_concurrent_requests_share_one_refill(counting: CountingRedis) -> None:
     """120 requests at once on a bucket of 100 with leases of 10: one call in flight at a
     time, 100 allowed, 20 refused with the bucket's Retry-After."""
-    fast = FastRedis(infra.redis.url, SCRIPT, timeout_s=1)
-    redis = aioredis.Redis.from_url(infra.redis.url)
-    calls = 0
-
-    class Counting:
-        async def evalsha(self, key: str, *args: float) -> list[int]:
-            nonlocal calls
-            calls += 1
-            return await fast.evalsha(key, *args)
-
-    try:
-        await redis.delete("rl:burst")
-        limiter = RateLimiter(Counting(), on_redis_error="local", retry_s=5, lease=10, lease_s=30)
-        verdicts = await asyncio.gather(*(limiter.take("rl:burst", 100, 0.001) for _ in range(120)))
-        assert sum(v.allowed for v in verdicts) == 100
-        assert all(v.retry_after_s >= 1 for v in verdicts if not v.allowed)
-        assert calls <= 11 + 2  # 10 leases of 10, then the empty bucket's answer is shared
-    finally:
-        fast.close()
-        await redis.aclose()
+    limiter = RateLimiter(counting, on_redis_error="local", retry_s=5, lease=10, lease_s=30)
+    verdicts = await asyncio.gather(*(limiter.take("rl:burst", 100, 0.001) for _ in range(120)))
+    assert sum(v.allowed for v in verdicts) == 100
+    assert all(v.retry_after_s >= 1 for v in verdicts if not v.allowed)
+    assert counting.calls <= 11 + 2  # 10 leases of 10, then the empty bucket's answer is shared
 
 
 def test_expired_leases_are_not_spent() -> None:
