@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -31,8 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
 from agent_common import queue
 from agent_common.db import create_pool
 from agent_common.devstack import Ports, Stack, free_port
@@ -41,17 +40,18 @@ from agent_common.redisconn import create_redis
 from agent_common.settings import Settings
 from agent_orchestrator.intake import Intake
 from agent_orchestrator.planner import PlannedStep
+from tests.bench import others
 from tests.bench.figures import record
+from tests.bench.others import drain_rate, spawn, stop_all, wait_count
 from tests.bench.procstat import cpu_seconds, tree_cpu_seconds
+from tests.shared_data import CACHE
 from tests.support.stackdir import stack_dir
 
 REPO = Path(__file__).resolve().parents[2]
-THREADS = 8  # Dramatiq's default threads per process
 # ours: the worker's default WORKER_CONCURRENCY (steps in flight per process, coroutines)
 OUR_CONCURRENCY = Settings().worker_concurrency
 ENQUEUE_CONCURRENCY = 32
 ECHO = [PlannedStep("echo", {"text": "ok"})]  # one step that returns "ok"
-DEADLINE_S = 300.0
 
 
 @dataclass
@@ -63,53 +63,6 @@ class Figures:
     end_to_end: float
     # ours, end-to-end phase: CPU ms per 1,000 tasks by part (client, workers, postgres, redis)
     cpu_ms_per_1k: dict[str, float] | None = None
-
-
-# ---- shared helpers ----------------------------------------------------------------------
-
-
-def wait_count(count: Callable[[], int], n: int, deadline_s: float = DEADLINE_S) -> tuple[float, float, int]:
-    """Poll until count() reaches n. Returns (time of the first completion seen, time of
-    the last, the count at the first sighting)."""
-    end = time.monotonic() + deadline_s
-    first_t, first_c = 0.0, 0
-    while time.monotonic() < end:
-        c = count()
-        now = time.perf_counter()
-        if c and not first_t:
-            first_t, first_c = now, c
-        if c >= n:
-            return first_t, now, first_c
-        time.sleep(0.02)
-    raise TimeoutError(f"only {count()} of {n} done after {deadline_s}s")
-
-
-def drain_rate(first_t: float, last_t: float, first_c: int, n: int) -> float:
-    return (n - first_c) / (last_t - first_t) if last_t > first_t else float("nan")
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - the child holds it
-    return subprocess.Popen(args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-
-
-def wait_log(log: Path, text: str, count: int, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if log.exists() and log.read_text(errors="replace").count(text) >= count:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{text!r} not seen {count} times in {log}")
-
-
-def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 # ---- ours -----------------------------------------------------------------------------------
@@ -207,65 +160,16 @@ def cpu_parts(stack: Stack, workers: list[subprocess.Popen[bytes]]) -> dict[str,
 
 
 def bench_other(system: str, stack: Stack, n: int, processes: int, log_dir: Path) -> Figures:
-    env = {"BENCH_REDIS_URL": stack.redis.url.rsplit("/", 1)[0], "PYTHONPATH": str(REPO)}
-    os.environ.update(env)
-    results_db = 2 if system == "celery" else 4
-    broker_db = 1 if system == "celery" else 3
-    base = env["BENCH_REDIS_URL"]
-    results = redis.Redis.from_url(f"{base}/{results_db}")
-
-    def count() -> int:
-        return int(results.dbsize())
-
-    def reset() -> None:
-        for db in (broker_db, results_db):
-            redis.Redis.from_url(f"{base}/{db}").flushdb()
-
-    send = _sender(system)
-    reset()
-    start = time.perf_counter()
-    for _ in range(n):
-        send()
-    enqueue = n / (time.perf_counter() - start)
-    workers = _start_other(system, processes, env, log_dir)
-    try:
-        drain = drain_rate(*wait_count(count, n), n)
-        reset()
-        start = time.perf_counter()
-        for _ in range(n):
-            send()
-        _, last, _ = wait_count(count, n)
-        e2e = n / (last - start)
-    finally:
-        stop_all(workers)
-    return Figures(system, processes, enqueue, drain, e2e)
-
-
-def _sender(system: str) -> Callable[[], object]:
-    if system == "celery":
-        from tests.bench.celery_app import noop as celery_noop
-
-        return celery_noop.delay
-    from tests.bench.dramatiq_app import noop as dramatiq_noop
-
-    return dramatiq_noop.send
-
-
-def _start_other(system: str, processes: int, env: dict[str, str],
-                 log_dir: Path) -> list[subprocess.Popen[bytes]]:
-    log = log_dir / f"{system}-{processes}.log"
-    if system == "celery":
-        args = [sys.executable, "-m", "celery", "-A", "tests.bench.celery_app", "worker",
-                "-c", str(processes), "-P", "prefork", "--without-gossip", "--without-mingle",
-                "--without-heartbeat", "--loglevel=INFO"]
-        proc = spawn(args, env, log)
-        wait_log(log, "ready.", 1)
-    else:
-        args = [sys.executable, "-m", "dramatiq", "tests.bench.dramatiq_app", "-p", str(processes),
-                "-t", str(THREADS)]
-        proc = spawn(args, env, log)
-        wait_log(log, "is ready for action", processes)
-    return [proc]
+    """Measured by tests.bench.others in its own environment (see there why)."""
+    python = others.environment(CACHE)
+    out = subprocess.run(
+        [str(python), "-m", "tests.bench.others", "--system", system, "--processes", str(processes),
+         "--tasks", str(n), "--redis", stack.redis.url.rsplit("/", 1)[0], "--log-dir", str(log_dir)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{system} benchmark failed:\n{out.stderr[-3000:]}")
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    return Figures(system, processes, figures["enqueue"], figures["drain"], figures["end_to_end"])
 
 
 # ---- report ----------------------------------------------------------------------------------
@@ -326,7 +230,7 @@ def main() -> dict[str, float]:
     try:
         print(f"load before: {os.getloadavg()[0]:.2f}; {args.tasks} tasks per measurement, {args.rounds}"
               f" interleaved rounds; in flight per process: ours {OUR_CONCURRENCY} (its default),"
-              f" Dramatiq {THREADS} threads (its default), Celery 1 (prefork)", flush=True)
+              f" Dramatiq {others.THREADS} threads (its default), Celery 1 (prefork)", flush=True)
         # rounds over everything rather than each system's runs back to back: a neighbour's
         # load on this shared machine then falls on every system alike
         for _ in range(args.rounds):
