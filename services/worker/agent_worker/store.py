@@ -5,11 +5,14 @@ outcome once and a cancelled task stays cancelled."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+
+from agent_common.streamids import UPDATE_UNLOCKED
 
 OPEN = ("queued", "processing")
 
@@ -63,14 +66,31 @@ SELECT req.i, step.type, step.params, step.attempts, step.user_id,
 """
 
 
+# A batch statement that PostgreSQL aborted to break a lock cycle wrote nothing: run it again
+# rather than fail every step in it (they would wait out the visibility timeout).
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_TRIES = 3
+
+
+async def _fetch(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg.Record]:
+    for attempt in range(1, _TRIES + 1):
+        try:
+            return await pool.fetch(sql, *args)
+        except _RETRYABLE:
+            if attempt == _TRIES:
+                raise
+            await asyncio.sleep(0.005 * attempt)
+    raise AssertionError("unreachable")
+
+
 async def claim(pool: asyncpg.Pool, requests: list[ClaimRequest]) -> list[ClaimedStep | None]:
     """Mark the steps processing; None for each that must not run (done, cancelled,
     unknown, or a second request for a step this batch already claims)."""
     first: dict[tuple[uuid.UUID, int], int] = {}
     for i, r in enumerate(requests):
         first.setdefault((r.task_id, r.seq), i)
-    rows = await pool.fetch(_CLAIM, [r.task_id for r in requests], [r.seq for r in requests],
-                            [r.allow_running for r in requests])
+    rows = await _fetch(pool, _CLAIM, [r.task_id for r in requests], [r.seq for r in requests],
+                        [r.allow_running for r in requests])
     out: list[ClaimedStep | None] = [None] * len(requests)
     for row in rows:
         i = row["i"] - 1
@@ -148,8 +168,8 @@ class Outcome:
 
 async def complete(pool: asyncpg.Pool, done: list[Completion]) -> list[Outcome]:
     """Record many steps' outputs in one statement (only steps still processing)."""
-    rows = await pool.fetch(_COMPLETE, [c.task_id for c in done], [c.seq for c in done],
-                            [c.output for c in done], [c.last for c in done], [c.result for c in done])
+    rows = await _fetch(pool, _COMPLETE, [c.task_id for c in done], [c.seq for c in done],
+                        [c.output for c in done], [c.last for c in done], [c.result for c in done])
     seen: set[tuple[uuid.UUID, int]] = set()
     out = []
     for c, r in zip(done, rows, strict=True):
@@ -217,13 +237,13 @@ async def still_open(pool: asyncpg.Pool, keys: list[tuple[uuid.UUID, int]]) -> s
     return {(r["task_id"], r["seq"]) for r in rows}
 
 
+_MARK_REQUEUED = UPDATE_UNLOCKED.format(extra=", enqueued_at = clock_timestamp()")
+
+
 async def mark_requeued(pool: asyncpg.Pool, rows: list[tuple[uuid.UUID, int, str]]) -> None:
-    await pool.execute(
-        "UPDATE task_steps s SET stream_id = v.sid, enqueued_at = clock_timestamp()"
-        " FROM unnest($1::uuid[], $2::smallint[], $3::text[]) AS v(tid, seq, sid)"
-        " WHERE s.task_id = v.tid AND s.seq = v.seq",
-        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-    )
+    """Record the copies' stream ids. A row a worker has locked is being claimed right now:
+    it is left as it is rather than waited for (see agent_common.streamids)."""
+    await pool.fetch(_MARK_REQUEUED, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
 
 async def fail_dead_lettered(pool: asyncpg.Pool, task_id: uuid.UUID, seq: int, deliveries: int) -> bool:
