@@ -135,22 +135,21 @@ async def counting(infra: Stack) -> CountingRedis:
     runner.fast.close()
 
 
-async def test_leases_spend_shared_tokens_without_going_over_the_limit(counting: CountingRedis) -> None:
-    """Two replicas leasing from one bucket of 40: together they allow exactly 40, and
-    with a lease of 4 they ask Redis once per 4 requests."""
-    replicas = [RateLimiter(counting, on_redis_error="local", retry_s=5, lease=4, lease_s=30)
+async def test_requests_one_at_a_time_take_one_token_each(counting: CountingRedis) -> None:
+    """Two replicas, requests one after another on one bucket of 40: exactly 40 allowed,
+    and no token is held back in memory (a lone request asks for one)."""
+    replicas = [RateLimiter(counting, on_redis_error="local", retry_s=5, lease=32, lease_s=30)
                 for _ in range(2)]
     verdicts = [await replicas[i % 2].take("rl:lease", 40, 0.001) for i in range(50)]
     assert sum(v.allowed for v in verdicts) == 40
-    assert not verdicts[-1].allowed and verdicts[-1].retry_after_s >= 1
-    assert counting.calls == 10 + 10  # 40 tokens in leases of 4, then one refused call per request
-    small = RateLimiter(counting, on_redis_error="local", retry_s=5, lease=4)
-    assert small.lease_size(5) == 1 and small.lease_size(1e12) == 4  # a small bucket stays exact
+    assert verdicts[39].allowed and not verdicts[40].allowed and verdicts[-1].retry_after_s >= 1
+    assert counting.calls == 50
+    assert all(not r.leases.spend("rl:lease", 0.0) for r in replicas)
 
 
 async def test_concurrent_requests_share_one_refill(counting: CountingRedis) -> None:
-    """120 requests at once on a bucket of 100 with leases of 10: one call in flight at a
-    time, 100 allowed, 20 refused with the bucket's Retry-After."""
+    """120 requests at once on a bucket of 100, at most 10 tokens a call: one call in flight
+    at a time, each for the requests waiting, 100 allowed, 20 refused with Retry-After."""
     limiter = RateLimiter(counting, on_redis_error="local", retry_s=5, lease=10, lease_s=30)
     verdicts = await asyncio.gather(*(limiter.take("rl:burst", 100, 0.001) for _ in range(120)))
     assert sum(v.allowed for v in verdicts) == 100

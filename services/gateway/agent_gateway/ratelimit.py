@@ -1,13 +1,14 @@
 """Token buckets in Redis: one per session (and one per client address for creating
 sessions), taken and refilled atomically by one Lua script, so every replica shares them.
 
-Leases: a replica may take up to `lease` tokens from a bucket in one call and spend them
-in memory for RATE_LIMIT_LEASE_S, so a busy session costs one Redis round trip per `lease`
-requests instead of one per request (that round trip was the gateway's largest cost after
-the proxying itself). Tokens are taken from the shared bucket before they are spent, so a
-client never gets more than the limit; what a replica leased and did not spend within the
-lease time is lost, which can only make the limit stricter, by at most
-(replicas x (lease - 1)) tokens for that long.
+Shared calls: while one call for a bucket is in flight, other requests on that bucket wait
+for it, and the next call asks for as many tokens as there are requests waiting (at most
+RATE_LIMIT_LEASE); those it brings are handed to the waiters in memory. A busy session then
+costs one Redis round trip per wave of concurrent requests instead of one per request (that
+round trip was the gateway's largest cost after the proxying itself), while a request on
+its own asks for exactly one token. Tokens are taken from the shared bucket before they are
+spent, so a client never gets more than the limit, and only what a waiter that gave up
+(its client left) would have spent is held back, for RATE_LIMIT_LEASE_S at most.
 
 When Redis cannot answer, RATE_LIMIT_ON_REDIS_ERROR decides:
 - "local" (default): the same bucket, kept in this process's memory. The API stays up (Redis
@@ -140,20 +141,16 @@ class RateLimiter:
         self.local = LocalBuckets()
         self.leases = Leases()
         self._redis_down_until = 0.0
-        # one Redis call per bucket at a time: concurrent requests that find the lease
-        # empty wait for the call in flight and share what it brings (None: ask again)
+        # one Redis call per bucket at a time: concurrent requests that find no token in
+        # memory wait for the call in flight and share what it brings (None: ask again)
         self._refills: dict[str, asyncio.Future[Verdict | None]] = {}
-
-    def lease_size(self, capacity: float) -> int:
-        """Tokens to take at once: at most a tenth of the bucket, so that a small limit
-        stays exact and one replica cannot hold most of a session's tokens."""
-        return max(1, min(self.lease, int(capacity // 10)))
+        self._waiting: dict[str, int] = {}
 
     async def take(self, key: str, capacity: float, rate: float) -> Verdict:
-        if self.lease_size(capacity) == 1:  # nothing to share: every request asks
-            return await self._ask(key, capacity, rate)
-        # each round serves the caller and the lease's holders; a waiter that finds the lease
-        # spent waits for the next round (bounded, against starvation under endless load)
+        if self.lease == 1:  # nothing to share: every request asks
+            return await self._ask(key, capacity, rate, 1)
+        # each call serves its caller and the requests that waited for it; a waiter left
+        # without a token waits for the next call (bounded, against starvation)
         for _ in range(64):
             now = time.monotonic()
             if self.leases.spend(key, now):
@@ -163,7 +160,13 @@ class RateLimiter:
             refill = self._refills.get(key)
             if refill is None:
                 break
-            shared = await asyncio.shield(refill)
+            self._waiting[key] = self._waiting.get(key, 0) + 1
+            try:
+                shared = await asyncio.shield(refill)
+            finally:
+                left = self._waiting.pop(key) - 1
+                if left:
+                    self._waiting[key] = left
             if shared is not None and not shared.allowed:
                 return shared  # the bucket is empty for everyone
         return await self._refill(key, capacity, rate)
@@ -173,16 +176,20 @@ class RateLimiter:
         self._refills.setdefault(key, future)
         verdict = None
         try:
-            verdict = await self._ask(key, capacity, rate)
+            # one loop turn, so that the requests woken with this one (or arriving with
+            # it) count themselves as waiting before the call says how many tokens it wants
+            await asyncio.sleep(0)
+            want = min(self.lease, 1 + self._waiting.get(key, 0))
+            verdict = await self._ask(key, capacity, rate, want)
             return verdict
         finally:
             if self._refills.get(key) is future:
                 del self._refills[key]
             future.set_result(verdict)
 
-    async def _ask(self, key: str, capacity: float, rate: float) -> Verdict:
+    async def _ask(self, key: str, capacity: float, rate: float, want: int) -> Verdict:
         try:
-            granted, wait_ms = await self.runner.evalsha(key, capacity, rate, self.lease_size(capacity))
+            granted, wait_ms = await self.runner.evalsha(key, capacity, rate, want)
         except Exception as exc:  # any failure to get an answer: Redis is unavailable for us
             if not self._redis_down_until:
                 log.warning("rate limit: Redis unavailable (%s), using the %r policy",

@@ -31,9 +31,9 @@ class GatewaySettings(Settings):
     # per-session token bucket
     rate_limit_capacity: float = Field(120, gt=0)
     rate_limit_refill_per_s: float = Field(20, gt=0)
-    # tokens a replica takes from a shared bucket per Redis call (at most a tenth of the
-    # bucket), spent in memory for up to RATE_LIMIT_LEASE_S; 1 asks Redis on every request
-    rate_limit_lease: int = Field(10, ge=1)
+    # most tokens one Redis call takes for the requests waiting on a bucket (it asks for as
+    # many as are waiting); leftovers are spent within RATE_LIMIT_LEASE_S; 1: a call each
+    rate_limit_lease: int = Field(32, ge=1)
     rate_limit_lease_s: float = Field(1.0, gt=0)
     # when Redis cannot be asked: a per-replica bucket in memory (local), let all through
     # (open) or refuse with 503 (closed)
