@@ -42,9 +42,10 @@ async def test_load_50_tasks_all_complete_and_figures_are_printed(agentctl: Run,
         assert re.search(rf"{figure} \d+(\.\d+)?s", result.out), figure  # task latency
         assert re.search(rf"{figure} \d+(\.\d+)?ms", result.out), figure  # submit latency
     assert "50/50" in result.err  # the progress bar's last state
-    # followed with the list endpoint: no GET per task
+    # followed with the list endpoint: no GET per task (polling each of 50 tasks would make
+    # 50 or more; the counter is the shared gateway's, so another test's late poll may add one)
     assert after[("POST", "/api/task")] - before[("POST", "/api/task")] == 50
-    assert after[("GET", "/api/tasks/{id}")] == before[("GET", "/api/tasks/{id}")]
+    assert after[("GET", "/api/tasks/{id}")] - before[("GET", "/api/tasks/{id}")] < 5
     assert after[("GET", "/api/tasks")] > before[("GET", "/api/tasks")]
     rows = await db.fetch("SELECT user_id, status, result FROM tasks WHERE title LIKE 'load %/50'"
                           " AND created_at > now() - interval '5 minutes'")
