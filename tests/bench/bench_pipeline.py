@@ -44,8 +44,8 @@ from tests.bench import others
 from tests.bench.figures import record
 from tests.bench.others import drain_rate, spawn, stop_all, wait_count
 from tests.bench.procstat import cpu_seconds, tree_cpu_seconds
-from tests.shared_data import CACHE
 from tests.support.stackdir import stack_dir
+from tests.support.toolvenv import tool_python
 
 REPO = Path(__file__).resolve().parents[2]
 # ours: the worker's default WORKER_CONCURRENCY (steps in flight per process, coroutines)
@@ -161,7 +161,7 @@ def cpu_parts(stack: Stack, workers: list[subprocess.Popen[bytes]]) -> dict[str,
 
 def bench_other(system: str, stack: Stack, n: int, processes: int, log_dir: Path) -> Figures:
     """Measured by tests.bench.others in its own environment (see there why)."""
-    python = others.environment(CACHE)
+    python = tool_python("bench-others", others.REQUIREMENTS)
     out = subprocess.run(
         [str(python), "-m", "tests.bench.others", "--system", system, "--processes", str(processes),
          "--tasks", str(n), "--redis", stack.redis.url.rsplit("/", 1)[0], "--log-dir", str(log_dir)],

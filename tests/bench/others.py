@@ -2,8 +2,8 @@
 enqueue alone, drain alone, end to end, N no-op tasks, on the same Redis.
 
 Celery pins python-dateutil below what the kubernetes client (dev extra) needs, so these two
-live in a virtual environment of their own, made on first use in the test cache folder
-(`environment()`); bench_pipeline runs this module with that environment's Python:
+live in a virtual environment of their own (REQUIREMENTS, made by tests.support.toolvenv);
+bench_pipeline runs this module with that environment's Python:
 
     python -m tests.bench.others --system celery --processes 2 --tasks 5000 \\
         --redis redis://127.0.0.1:6379 --log-dir DIR        # prints the figures as JSON
@@ -15,10 +15,8 @@ helpers below from the main environment too.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -78,25 +76,6 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait(30)
         except subprocess.TimeoutExpired:
             p.kill()
-
-
-def environment(cache: Path) -> Path:
-    """The Python of the Celery and Dramatiq environment, made once under `cache`."""
-    venv = cache / "tools" / "bench-others"
-    python = venv / "bin" / "python"
-    done = venv / ".installed"
-    if done.exists():
-        return python
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / "bench-others.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one installer at a time
-        if not done.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                            *REQUIREMENTS], check=True)
-            done.touch()
-    return python
 
 
 # ---- Celery and Dramatiq -------------------------------------------------------------------

@@ -9,16 +9,14 @@ uses an existing install instead.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.shared_data import CACHE
+from tests.support.toolvenv import tool_python
 
 CHECKOV_VERSION = "3.3.30"
 
@@ -38,32 +36,8 @@ def checkov() -> list[str]:
     """The command that runs checkov."""
     if os.environ.get("CHECKOV"):
         return [os.environ["CHECKOV"]]
-    venv = CACHE / "tools" / f"checkov-{CHECKOV_VERSION}"
-    python = venv / "bin" / "python"
-    done = venv / ".installed"
-    if not done.exists():
-        venv.parent.mkdir(parents=True, exist_ok=True)
-        with open(venv.parent / f"checkov-{CHECKOV_VERSION}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one installer at a time
-            if not done.exists():
-                shutil.rmtree(venv, ignore_errors=True)
-                steps = [
-                    [sys.executable, "-m", "venv", str(venv)],
-                    [
-                        str(python),
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                        f"checkov=={CHECKOV_VERSION}",
-                    ],
-                ]
-                for step in steps:
-                    proc = subprocess.run(step, capture_output=True, text=True, timeout=900)
-                    if proc.returncode != 0:
-                        pytest.fail(
-                            f"could not install checkov into {venv}:\n{proc.stderr[-3000:]}", pytrace=False
-                        )
-                done.touch()
+    try:
+        python = tool_python(f"checkov-{CHECKOV_VERSION}", [f"checkov=={CHECKOV_VERSION}"])
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
     return [str(python), "-m", "checkov.main"]
