@@ -165,8 +165,10 @@ class Worker:
                     block_ms=self.settings.queue_block_ms,
                 )
             except ResponseError as exc:
-                if "NOGROUP" in str(exc):  # Redis lost its data: recreate, the reconciler refills
-                    log.warning("consumer group missing; recreating it")
+                # Redis lost its data: the group is gone (NOGROUP), or the stream vanished under
+                # our blocking read (UNBLOCKED). Recreate it; the reconciler refills the stream.
+                if str(exc).startswith(("NOGROUP", "UNBLOCKED")):
+                    log.warning("consumer group missing (%s); recreating it", exc)
                     await self._ensure_group()
                     continue
                 raise
