@@ -1,6 +1,6 @@
 """Cross-site requests: a page on another site (or a sibling subdomain) must not be able to
 make a browser replace the user's session or act with its cookie. What browsers send is
-reproduced here header by header (tests/browser has the same through a real Chromium);
+reproduced here header by header (tests/browser shows the page's own requests still pass);
 Bearer clients (agentctl) and clients that are not browsers are unaffected."""
 
 from __future__ import annotations
