@@ -58,6 +58,11 @@ TEST_ENV = {
     "RECONCILE_MIN_AGE_S": "2",
     "SHUTDOWN_GRACE_S": "10",
     "FETCH_TOTAL_TIMEOUT_S": "10",
+    # every test client is 127.0.0.1: the per-address limits would add up the whole suite
+    # (tests/gateway checks them on gateways of its own)
+    "CHAT_ADDRESS_CAPACITY": "1000000",
+    "TASK_CREATE_ADDRESS_CAPACITY": "1000000",
+    "SESSION_LOOKUP_FAILURES_CAPACITY": "1000000",
 }
 
 

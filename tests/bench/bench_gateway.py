@@ -2,6 +2,7 @@
 same upstream called directly and through nginx, in one run.
 
     python -m tests.bench.bench_gateway [--duration 10] [--rounds 3] [--single 5] [--profile DIR]
+                                        [--baseline GIT_REV]
 
 It starts PostgreSQL and Redis (the gateway needs them for sessions and rate limits), a
 uvicorn upstream (uvloop, httptools) with a small JSON body, the gateway in front of it
@@ -15,6 +16,9 @@ requests/s do. A last pass with one connection shows what each hop adds to a sin
 without queueing (with 32 connections, p50 is mostly 32 / throughput). nginx and wrk are
 installed with apt-get when missing (as root; nginx's worker runs as `nobody`); --profile
 records the gateway with py-spy (pip-installed when missing) and prints the top frames.
+--baseline runs a second gateway from the services of a git revision (`git archive`, put
+first on its PYTHONPATH) as the target `baseline`, in the same rounds: old and new measured
+side by side, interleaved, on the same upstream, database and session.
 """
 
 from __future__ import annotations
@@ -112,17 +116,29 @@ def start_upstream(port: int, log_dir: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_gateway(stack: Stack, port: int, upstream: int) -> ServiceProcess:
+def start_gateway(stack: Stack, port: int, upstream: int, *, name: str = "gateway",
+                  services: Path | None = None) -> ServiceProcess:
+    """The gateway; from the packages under `services` (a checkout's services/) when given."""
     env = {
         **stack.env(), "PORT": str(port), "LOG_LEVEL": "WARNING",
         "ORCHESTRATOR_URL": f"http://127.0.0.1:{upstream}", "CHAT_SERVICE_URL": f"http://127.0.0.1:{upstream}",
         # the bucket is checked on every request but never runs dry during the benchmark
         "RATE_LIMIT_CAPACITY": "1e12", "RATE_LIMIT_REFILL_PER_S": "1e12",
     }
-    proc = ServiceProcess("gateway", "agent_gateway", env, ready_url=f"http://127.0.0.1:{port}/ready",
+    if services is not None:
+        env["PYTHONPATH"] = os.pathsep.join(str(services / pkg) for pkg in ("gateway", "common"))
+    proc = ServiceProcess(name, "agent_gateway", env, ready_url=f"http://127.0.0.1:{port}/ready",
                           log_dir=stack.log_dir)
     proc.start().wait_ready()
     return proc
+
+
+def export_services(rev: str, into: Path) -> Path:
+    """The services/ folder of git revision `rev`, written under `into`."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", rev, "services"], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "services"
 
 
 def create_session(gateway: str) -> str:
@@ -205,12 +221,15 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="record the gateway with py-spy into this folder")
     parser.add_argument("--single", type=int, default=5,
                         help="seconds per target with one connection (latency without queueing); 0: skip")
+    parser.add_argument("--baseline",
+                        help="also measure the gateway of this git revision (target `baseline`)")
     args = parser.parse_args()
 
     ensure_tools()
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     stack = Stack(work / "stack", ports=Ports.free(), durable=False)
     procs: list[subprocess.Popen[bytes]] = []
+    others: list[ServiceProcess] = []
     gateway = None
     try:
         stack.start_infra()
@@ -227,6 +246,15 @@ def main() -> None:
         # whose CPU time counts for each target: the proxy's (the upstream's when direct)
         measured_pids = {"direct": [procs[0].pid], "gateway": [gateway.pid],
                          "nginx": [procs[1].pid, *children(procs[1].pid)]}
+        if args.baseline:
+            baseline_port = free_port()
+            baseline = start_gateway(stack, baseline_port, upstream_port, name="gateway-baseline",
+                                     services=export_services(args.baseline, work / "baseline"))
+            others.append(baseline)
+            print(f"baseline: the gateway of {args.baseline}")
+            targets["baseline"] = (f"http://127.0.0.1:{baseline_port}/api/tasks",
+                                   [f"Authorization: Bearer {token}"])
+            measured_pids["baseline"] = [baseline.pid]
         print(f"load average before: {loadavg()}  (cores: {os.cpu_count()})")
 
         def measure(name: str) -> Result:
@@ -259,6 +287,8 @@ def main() -> None:
             proc.wait(10)
         if gateway is not None:
             gateway.stop(10)
+        for other in others:
+            other.stop(10)
         stack.stop()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -291,7 +321,8 @@ def report_single(results: dict[str, Result], args: argparse.Namespace) -> dict[
     for name, r in results.items():
         added = "" if name == "direct" else f"{r.p50_ms - direct.p50_ms:.3f}"
         print(f"{name:<9} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {added:>13}")
-    added = {f"{name}_added_p50_ms_c1": results[name].p50_ms - direct.p50_ms for name in ("gateway", "nginx")}
+    added = {f"{name}_added_p50_ms_c1": results[name].p50_ms - direct.p50_ms for name in results
+             if name != "direct"}
     print(f"\ngateway_added_p50_ms_c1: {added['gateway_added_p50_ms_c1']:.3f}")
     return added
 

@@ -38,6 +38,7 @@ class EchoUpstream:
         self.sse_disconnected = threading.Event()
         self.first_chunk = threading.Event()  # a request body's first chunk has arrived
         self.body_chunks: list[int] = []
+        self.ready_calls = 0  # GET /ready (the gateway's upstreams report probes it)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, loop="asyncio", http="httptools",
                                 lifespan="off", log_level="warning", timeout_keep_alive=75,
                                 interface="asgi3", proxy_headers=False)
@@ -75,6 +76,8 @@ class EchoUpstream:
         self.client_ports.add(scope["client"][1])
         path = scope["path"]
         headers = dict(scope["headers"])
+        if path == "/ready":
+            self.ready_calls += 1
         if path == "/chat" and headers.get(b"accept", b"").startswith(b"text/event-stream"):
             await self._drain_body(receive)
             await self.event_stream(receive, send)
@@ -146,6 +149,24 @@ class EchoUpstream:
         watcher.cancel()
 
 
+# answers a desynced or careless upstream might give (the request body names one)
+STRAY_ANSWERS = {
+    # a complete 200, then in the same write a response nobody asked for
+    b"stray": (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+               b"HTTP/1.1 302 Found\r\nlocation: https://evil.example/\r\nset-cookie: session=stolen\r\n"
+               b"content-length: 5\r\n\r\nHELLO"),
+    # 200 KB of headers
+    b"bigheaders": (b"HTTP/1.1 200 OK\r\n"
+                    + b"".join(b"x-filler-%d: %s\r\n" % (i, b"f" * 90) for i in range(2000))
+                    + b"content-length: 2\r\n\r\n{}"),
+    # a header made hop-by-hop by naming it in Connection
+    b"hopheader": (b"HTTP/1.1 200 OK\r\nconnection: x-internal-hop\r\nx-internal-hop: secret\r\n"
+                   b"content-type: application/json\r\ncontent-length: 2\r\n\r\n{}"),
+    # a transfer coding other than chunked (its body would end at the close)
+    b"gzip": b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-type: text/plain\r\n\r\nnot really gzip",
+}
+
+
 class BrokenUpstream:
     """Raw sockets: the body says how to misbehave (garbage, close, reset, partial, ok)."""
 
@@ -211,6 +232,10 @@ class BrokenUpstream:
             return False
         if b"close" in body:
             return False
+        for behaviour, answer in STRAY_ANSWERS.items():
+            if behaviour in body:
+                conn.sendall(answer)
+                return behaviour != b"gzip"  # that one's body ends at the close
         if b"partial" in body:
             conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                          b"content-length: 100\r\n\r\n{\"part")

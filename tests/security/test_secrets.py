@@ -35,6 +35,8 @@ def leaky(stack: Stack) -> Iterator[dict[str, ServiceProcess]]:
         "LLM_MAX_RETRIES": "0",
         "RATE_LIMIT_CAPACITY": "100000",
         "SESSION_CREATE_CAPACITY": "100000",
+        "CHAT_RATE_CAPACITY": "100000",
+        "TASK_CREATE_RATE_CAPACITY": "100000",
     }
     chat_port, gw_port = free_port(), free_port()
     procs = {

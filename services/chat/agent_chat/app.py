@@ -21,6 +21,7 @@ from agent_chat.tools import Orchestrator
 from agent_common import db, tracing
 from agent_common.identity import UserId
 from agent_common.llm import LLMError, make_provider
+from agent_common.llm.budget import TokenBudget
 from agent_common.logs import setup_logging
 from agent_common.redisconn import create_redis
 from agent_common.validation import clean_text
@@ -33,6 +34,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no user"},
     413: {"description": "body too large"},
     503: {"description": "database unavailable, or the model is rate limited or unreachable"},
+}
+_BUDGET: dict[int | str, dict[str, Any]] = {
+    429: {"description": "the session's daily LLM token budget is spent (Retry-After: until 00:00 UTC)"},
 }
 _MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "empty, over-long or mistyped message"},
@@ -49,10 +53,13 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await db.create_pool(settings)
-        app.state.redis = create_redis(settings, max_connections=4)  # only /ready uses it
+        # /ready and the token budget (two short calls per model call)
+        app.state.redis = create_redis(settings, max_connections=32)
         orchestrator = Orchestrator(settings.orchestrator_url, timeout_s=settings.chat_tool_timeout_s,
                                     max_connections=settings.chat_orchestrator_max_connections)
-        app.state.chat = ChatService(settings, pool, make_provider(settings), orchestrator)
+        budget = TokenBudget(app.state.redis, settings.llm_daily_token_budget,
+                             on_redis_error=settings.llm_budget_on_redis_error)
+        app.state.chat = ChatService(settings, pool, make_provider(settings), orchestrator, budget)
         log.info("chat answers with %s (model %s)", app.state.chat.provider_name, settings.model_name())
         yield
         await app.state.chat.close()
@@ -66,7 +73,7 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         "redis": lambda: app.state.redis.ping(),
     })
 
-    @app.post("/chat", response_model=ChatOut, responses={**_ERRORS, **_MODEL_ERRORS, 200: {
+    @app.post("/chat", response_model=ChatOut, responses={**_ERRORS, **_MODEL_ERRORS, **_BUDGET, 200: {
         "content": {"text/event-stream": {}}, "description": "the answer (or, streamed, its events)"}})
     async def chat(body: ChatIn, user: UserId, request: Request) -> Any:
         message = clean_text(body.message, "message", settings.chat_message_max_chars)

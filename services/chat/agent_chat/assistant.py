@@ -10,12 +10,15 @@ from dataclasses import replace
 from agent_chat.tools import Orchestrator, run_tool
 from agent_chat.turn import PARAGRAPH, Event, Outcome
 from agent_common.llm import Completion, LLMRequest, Message, Provider, TextDelta
+from agent_common.llm.budget import TokenBudget
 
 
 class ModelTurn:
     def __init__(self, provider: Provider, request: LLMRequest, orchestrator: Orchestrator, user_id: str,
-                 *, max_tool_rounds: int, tool_result_max_chars: int) -> None:
+                 *, max_tool_rounds: int, tool_result_max_chars: int,
+                 budget: TokenBudget | None = None) -> None:
         self.provider = provider
+        self.budget = budget  # each model call is charged to the user's daily budget
         self.request = request
         self.orchestrator = orchestrator
         self.user_id = user_id
@@ -52,7 +55,20 @@ class ModelTurn:
             yield self.outcome.add_text("I ran the tools I could but have no answer yet; ask me again.")
 
     async def _call(self, request: LLMRequest, streaming: bool) -> AsyncIterator[TextDelta | Completion]:
-        """One model call as items: text deltas (streamed or in one piece), then the Completion."""
+        """One model call as items: text deltas (streamed or in one piece), then the Completion,
+        charged to the user's token budget."""
+        if self.budget is None:
+            async for item in self._call_model(request, streaming):
+                yield item
+            return
+        async with self.budget.charge(self.user_id, request, self.provider.max_tokens(request)) as charge:
+            async for item in self._call_model(request, streaming):
+                if isinstance(item, Completion):
+                    charge.usage = item.usage
+                yield item
+
+    async def _call_model(self, request: LLMRequest,
+                          streaming: bool) -> AsyncIterator[TextDelta | Completion]:
         if streaming:
             async with aclosing(self.provider.stream(request)) as items:
                 async for item in items:

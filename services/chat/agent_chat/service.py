@@ -17,6 +17,7 @@ from agent_chat.settings import ChatSettings
 from agent_chat.tools import Orchestrator
 from agent_chat.turn import Turn
 from agent_common.llm import Provider, cost_usd
+from agent_common.llm.budget import TokenBudget
 
 log = logging.getLogger("agent.chat")
 
@@ -36,11 +37,12 @@ class Exchange:
 
 class ChatService:
     def __init__(self, settings: ChatSettings, pool: asyncpg.Pool, provider: Provider | None,
-                 orchestrator: Orchestrator) -> None:
+                 orchestrator: Orchestrator, budget: TokenBudget | None = None) -> None:
         self.settings = settings
         self.pool = pool
         self.provider = provider
         self.orchestrator = orchestrator
+        self.budget = budget
 
     @property
     def provider_name(self) -> str:
@@ -57,7 +59,8 @@ class ChatService:
             request = await context.build(self.pool, self.settings, user_id, message_id)
             turn = ModelTurn(self.provider, request, self.orchestrator, user_id,
                              max_tool_rounds=self.settings.chat_max_tool_rounds,
-                             tool_result_max_chars=self.settings.chat_tool_result_max_chars)
+                             tool_result_max_chars=self.settings.chat_tool_result_max_chars,
+                             budget=self.budget)
         return Exchange(user_id, message_id, turn, started)
 
     async def finish(self, ex: Exchange) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
+from agent_common import csrf
 from agent_common.logs import request_id_var
 from agent_common.web import RETRY_AFTER_S, error
 from agent_frontend.settings import FrontendSettings
@@ -90,6 +91,11 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
 async def forward(client: httpx.AsyncClient, request: Request, read_timeout_s: float) -> Response:
     if has_dot_segment(request.url.path):
         return error(400, "path must not contain dot segments")
+    # the browser's session cookie rides along: refuse what another site made it send (the
+    # gateway checks again; here the answer comes before anything is forwarded)
+    refused = csrf.refusal(request.scope)
+    if refused is not None:
+        return error(403, refused)
     target = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
     if request.url.query:
         target += "?" + request.url.query

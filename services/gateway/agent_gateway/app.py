@@ -18,15 +18,24 @@ import asyncpg
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agent_common import db, tracing
+from agent_common import csrf, db, tracing
 from agent_common.logs import setup_logging, user_var
-from agent_common.web import BodyTooLarge, ServiceMiddleware, error, install_error_handlers, install_health
+from agent_common.web import (
+    BodyTooLarge,
+    ORJSONResponse,
+    ServiceMiddleware,
+    error,
+    install_error_handlers,
+    install_health,
+)
 from agent_gateway import metrics, proxy, routes, spans
 from agent_gateway.endpoints import install_endpoints
-from agent_gateway.errors import rate_limited, unauthorized
+from agent_gateway.errors import lookups_refused, rate_limited, unauthorized
 from agent_gateway.openapi import install_openapi
+from agent_gateway.proxy import client_address
+from agent_gateway.sessions import Session
 from agent_gateway.settings import GatewaySettings
-from agent_gateway.state import GatewayState
+from agent_gateway.state import GatewayState, LookupRefused
 from agent_gateway.upstream import UpstreamError
 
 log = logging.getLogger("agent.gateway")
@@ -43,9 +52,16 @@ class Gateway:
         self.api = api
         self.state = state
         self.settings = state.settings
+        self.trusted_origins = state.settings.trusted_origins()
+        self.route_limits = state.settings.route_limits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            if scope["method"] not in csrf.SAFE_METHODS:
+                refused = csrf.refusal(scope, self.trusted_origins)
+                if refused is not None:
+                    await error(403, refused)(scope, receive, send)
+                    return
             raw = scope.get("raw_path") or scope["path"].encode()
             try:
                 hit = routes.match(scope["method"], raw.decode("latin-1"))
@@ -76,12 +92,20 @@ class Gateway:
 
     async def _proxied(self, scope: Scope, receive: Receive, send: Send, route: routes.Route, target: str,
                        param: str) -> None:
+        if route.json_body and not _json_or_empty(scope["headers"]):
+            # a body another site's page could send without a CORS preflight is never JSON
+            await error(415, "the request body must be JSON (Content-Type: application/json)")(
+                scope, receive, send)
+            return
         try:
             session = await self.state.authenticate(scope)
         except DATABASE_DOWN as exc:  # only on a cache miss
             log.warning("session lookup failed: %s", exc.__class__.__name__)
             await error(503, "session store unavailable, try again shortly",
                         headers={"retry-after": "2"})(scope, receive, send)
+            return
+        except LookupRefused as exc:
+            await lookups_refused(exc.verdict)(scope, receive, send)
             return
         if session is None:
             await unauthorized()(scope, receive, send)
@@ -99,10 +123,18 @@ class Gateway:
             metrics.refused("session", verdict)
             await rate_limited(verdict)(scope, receive, send)
             return
+        limits = self.route_limits.get(route.name)
+        if limits is not None and not await self._route_allowed(scope, receive, send, route, session, limits):
+            return
         try:
             await proxy.forward(scope, receive, send, pool=self.state.upstreams[route.upstream],
                                 target=target, user_id=session.user_id, timeout=s.route_timeout(route.name),
+                                body_timeout=s.body_read_timeout_s,
                                 trace_lines=spans.upstream_lines() if tracing.enabled() else None)
+        except proxy.BodyTimeout:
+            # the connection cannot be reused (the rest of the body may still come): close it
+            await error(408, f"the request body did not arrive within {s.body_read_timeout_s:g}s",
+                        headers={"connection": "close"})(scope, receive, send)
         except UpstreamError as exc:
             log.warning("upstream error on %s: %s", route.path, exc)
             headers = {"retry-after": "2"} if exc.status == 503 else None
@@ -110,6 +142,42 @@ class Gateway:
             await answer(scope, receive, send)
         except proxy.ClientGone:
             return
+
+
+    async def _route_allowed(self, scope: Scope, receive: Receive, send: Send, route: routes.Route,
+                             session: Session, limits: tuple[float, float, float, float]) -> bool:
+        """A costly route's own buckets: the session's, then the client address's."""
+        limiter = self.state.limiter
+        assert limiter is not None
+        address = client_address(scope, self.settings.trusted_proxy_hops)
+        for bucket, key, capacity, rate in (
+                (route.name, f"rl:{route.name}:s:{session.token_hash.hex()}", limits[0], limits[1]),
+                (route.name + "_address", f"rl:{route.name}:a:{address}", limits[2], limits[3])):
+            verdict = await limiter.take(key, capacity, rate)
+            if not verdict.allowed:
+                metrics.refused(bucket, verdict)
+                await rate_limited(verdict)(scope, receive, send)
+                return False
+        return True
+
+
+def _json_or_empty(headers: list[tuple[bytes, bytes]]) -> bool:
+    """True for a request without a body or with a JSON one (application/json, */*+json)."""
+    content_type = None
+    has_body = False
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            has_body = value != b"0"
+        elif name == b"transfer-encoding":
+            has_body = True
+    if not has_body:
+        return True
+    if content_type is None:
+        return False
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
 DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -138,6 +206,11 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
                   docs_url=None, redoc_url=None, openapi_url=None)
     api.state.gateway = state
     install_error_handlers(api)
+
+    @api.exception_handler(LookupRefused)
+    async def refused_lookups(_: object, exc: LookupRefused) -> ORJSONResponse:
+        return lookups_refused(exc.verdict)  # type: ignore[return-value]
+
     install_health(api, {
         "postgres": lambda: db.ping(state.pool),  # type: ignore[arg-type]
         "redis": lambda: state.redis.ping(),  # type: ignore[union-attr]

@@ -1,9 +1,15 @@
-"""The /api endpoints the gateway answers itself: sessions and the upstreams report."""
+"""The /api endpoints the gateway answers itself: sessions and the upstreams report.
+
+The report probes every upstream and pings Redis: it is made at most once per
+UPSTREAMS_REPORT_TTL_S per replica (callers in between share it), each call also takes a
+token from the session's bucket, and the upstreams' internal URLs are left out unless
+UPSTREAMS_REPORT_URLS is on."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -70,22 +76,61 @@ def install_endpoints(api: FastAPI, state: GatewayState) -> None:
         await state.sessions.revoke(session)  # type: ignore[union-attr]
         return ORJSONResponse({"status": "revoked"}, headers={"set-cookie": _cookie(request, "", 0)})
 
+    report = SharedReport(state)
+
     @api.get("/api/upstreams")
     async def upstreams(request: Request) -> Response:
-        if await state.authenticate(request.scope) is None:
+        session = await state.authenticate(request.scope)
+        if session is None:
             return unauthorized()  # type: ignore[return-value]
+        verdict = await state.limiter.take(  # type: ignore[union-attr]
+            session.bucket, settings.rate_limit_capacity, settings.rate_limit_refill_per_s)
+        if not verdict.allowed:
+            metrics.refused("session", verdict)
+            return rate_limited(verdict)  # type: ignore[return-value]
+        return ORJSONResponse(await report.get(), headers={"cache-control": "no-store"})
+
+
+class SharedReport:
+    """The upstreams report, made once per UPSTREAMS_REPORT_TTL_S for every caller."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+        self.made_at = 0.0
+        self.value: dict[str, Any] | None = None
+        self.making: asyncio.Future[dict[str, Any]] | None = None
+
+    async def get(self) -> dict[str, Any]:
+        ttl = self.state.settings.upstreams_report_ttl_s
+        if self.value is not None and time.monotonic() - self.made_at < ttl:
+            return self.value
+        if self.making is None:
+            self.making = asyncio.ensure_future(self._make())
+        making = self.making
+        try:
+            return await asyncio.shield(making)
+        finally:
+            if self.making is making and making.done():
+                self.making = None
+
+    async def _make(self) -> dict[str, Any]:
+        state = self.state
         probes = await asyncio.gather(*(_probe(state, name) for name in UPSTREAM_NAMES))
-        return ORJSONResponse({"upstreams": dict(zip(UPSTREAM_NAMES, probes, strict=True)),
-                               "queue": await _queue_report(state)})
+        value = {"upstreams": dict(zip(UPSTREAM_NAMES, probes, strict=True)),
+                 "queue": await _queue_report(state)}
+        self.value, self.made_at = value, time.monotonic()
+        return value
 
 
 async def _probe(state: GatewayState, name: str) -> dict[str, Any]:
     url = state.upstream_url(name)
+    # internal addresses are for operators: only when they asked for them
+    report: dict[str, Any] = {"url": url} if state.settings.upstreams_report_urls else {}
     try:
         answer = await state.http.get(url.rstrip("/") + "/ready")  # type: ignore[union-attr]
     except httpx.HTTPError as exc:
-        return {"url": url, "ready": False, "error": exc.__class__.__name__}
-    report: dict[str, Any] = {"url": url, "ready": answer.status_code == 200, "status": answer.status_code}
+        return {**report, "ready": False, "error": exc.__class__.__name__}
+    report.update(ready=answer.status_code == 200, status=answer.status_code)
     with suppress(ValueError):
         report["checks"] = answer.json().get("checks")
     return report

@@ -18,3 +18,10 @@ def rate_limited(verdict: Verdict) -> ASGIApp:
 def unauthorized() -> ASGIApp:
     return error(401, "no valid session: create one with POST /api/session",
                  headers={"www-authenticate": 'Bearer realm="api"'})
+
+
+def lookups_refused(verdict: Verdict) -> ASGIApp:
+    if verdict.unavailable:
+        return rate_limited(verdict)
+    return error(429, "too many failed session lookups from this address: try again later",
+                 headers={"retry-after": str(verdict.retry_after_s)})

@@ -1,18 +1,23 @@
-"""The reverse proxy as plain ASGI: headers in and out, bodies streamed both ways.
+"""The reverse proxy as plain ASGI: headers in and out, the request body read whole (capped,
+under a deadline) before an upstream connection is taken, the response streamed back.
 
 Request headers: hop-by-hop ones (and any the Connection header names) are dropped, and so
 are the client's credentials (Authorization, Cookie) and anything it claims about identity
 or routing (X-User-Id, X-Forwarded-*, Forwarded, X-Request-ID); the gateway then sets
 X-User-Id (the session's user), X-Request-ID, X-Forwarded-For (the client's chain plus the
-peer) and X-Forwarded-Proto. Response headers: hop-by-hop ones, Server, Date and the
-upstream's X-Request-ID are dropped (uvicorn and the request-id middleware set their own).
+peer) and X-Forwarded-Proto. Response headers: hop-by-hop ones (and any the upstream's
+Connection header names), Server, Date and the upstream's X-Request-ID are dropped (uvicorn
+and the request-id middleware set their own).
+
+Why the body is read first: a connection taken at the first body chunk would be held for
+as long as the client takes to send the rest, so a few slow clients could hold every
+upstream connection. Bodies are capped (MAX_BODY_BYTES), so holding one costs little.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 from starlette.types import Receive, Scope, Send
 
@@ -91,58 +96,66 @@ def upstream_headers(scope: Scope, user_id: str, request_id: str) -> tuple[list[
     return lines, content_length, has_body
 
 
-async def _body_chunks(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
-    yield first
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        yield message.get("body", b"")
-        if not message.get("more_body", False):
-            return
+async def read_body(receive: Receive, deadline_s: float) -> bytes:
+    """The whole request body, or BodyTimeout when it has not all arrived within `deadline_s`
+    (the size cap is the body-limit middleware's, which wraps `receive`)."""
+    parts: list[bytes] = []
+    try:
+        async with asyncio.timeout(deadline_s):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise BodyTimeout from None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class ClientGone(Exception):
     """The client hung up before the response was complete."""
 
 
+class BodyTimeout(Exception):
+    """The request body did not arrive in time (a slow or stalled client): 408."""
+
+
 def response_headers(response: Response) -> tuple[list[tuple[bytes, bytes]], bool]:
     """(headers for the client, whether the body is an event stream)."""
     headers = []
     event_stream = False
+    named: set[bytes] | None = None
     for name, value in response.headers:
         if name in _DROP_RESPONSE:
+            if name == b"connection":
+                named = (named or set()) | {t.strip().lower() for t in value.split(b",")}
             continue
         if name == b"content-type" and value.startswith(_EVENT_STREAM):
             event_stream = True
         headers.append((name, value))
+    if named:  # "Connection: X-Internal" makes X-Internal hop-by-hop: it ends here
+        headers = [(n, v) for n, v in headers if n not in named]
     return headers, event_stream
 
 
 async def forward(scope: Scope, receive: Receive, send: Send, *, pool: UpstreamPool, target: str,
-                  user_id: str, timeout: float, trace_lines: list[bytes] | None = None) -> None:
-    """Send the request to `pool` at `target` and stream the answer back. Raises
-    UpstreamError before the response has started; after that, a failure cuts the response.
-    `trace_lines` (when tracing) replace the client's traceparent and tracestate headers."""
+                  user_id: str, timeout: float, body_timeout: float,
+                  trace_lines: list[bytes] | None = None) -> None:
+    """Read the request body (BodyTimeout after `body_timeout`), send the request to `pool`
+    at `target` and stream the answer back. Raises UpstreamError before the response has
+    started; after that, a failure cuts the response. `trace_lines` (when tracing) replace
+    the client's traceparent and tracestate headers."""
     request_id = request_id_var.get() or ""
-    lines, content_length, has_body = upstream_headers(scope, user_id, request_id)
+    lines, _, has_body = upstream_headers(scope, user_id, request_id)
     if trace_lines is not None:
         lines = [line for line in lines if not line.lower().startswith(_TRACE_HEADERS)] + trace_lines
     query = scope["query_string"]
     path = (target.encode() + b"?" + query) if query else target.encode()
     method = scope["method"].encode()
-    body, stream = b"", None
-    if has_body:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        body = message.get("body", b"")
-        if message.get("more_body", False):  # large or chunked: stream it through
-            stream = _body_chunks(body, receive)
-        elif content_length is None:
-            content_length = len(body)
-    response = await pool.request(method, path, lines, body=body, stream=stream,
-                                  content_length=content_length, timeout=timeout)
+    body = await read_body(receive, body_timeout) if has_body else b""
+    response = await pool.request(method, path, lines, body=body, timeout=timeout)
     try:
         await _relay(response, scope, receive, send, timeout)
     finally:

@@ -21,13 +21,14 @@ class Route:
     upstream: str  # "chat" or "orchestrator"
     target: str  # upstream path, "{p}" replaced by the parameter
     own_user_param: bool = False  # the parameter must be the session's own user id
+    json_body: bool = False  # a body, when there is one, must say it is JSON
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("chat", "POST", "/api/chat", "chat", "/chat"),
+    Route("chat", "POST", "/api/chat", "chat", "/chat", json_body=True),
     Route("chat_history", "GET", "/api/chat/history/{user_id}", "chat", "/chat/history/{p}",
           own_user_param=True),
-    Route("task_create", "POST", "/api/task", "orchestrator", "/task"),
+    Route("task_create", "POST", "/api/task", "orchestrator", "/task", json_body=True),
     Route("task_list", "GET", "/api/tasks", "orchestrator", "/tasks"),
     Route("task_get", "GET", "/api/tasks/{id}", "orchestrator", "/task/{p}"),
     Route("task_cancel", "POST", "/api/tasks/{id}/cancel", "orchestrator", "/task/{p}/cancel"),

@@ -3,7 +3,9 @@
 A request's session is looked up in a small in-process cache first, so the common request
 costs no database round trip. The cache holds each answer for SESSION_CACHE_TTL_S: expiry
 is still exact (the expiry time is cached with the user), but a session revoked through
-another replica keeps working here for at most that long.
+another replica keeps working here for at most that long. Only live sessions are cached:
+"no such session" is not, so tokens made up by a client can never evict real sessions
+(the gateway limits failed lookups per client address instead).
 """
 
 from __future__ import annotations
@@ -72,8 +74,8 @@ class SessionStore:
         self.ttl_s = ttl_s
         self.cache_ttl_s = cache_ttl_s
         self.cache_max = cache_max
-        # token hash -> (session or None for "no such session", cached until (monotonic))
-        self._cache: dict[bytes, tuple[Session | None, float]] = {}
+        # token hash -> (live session, cached until (monotonic))
+        self._cache: dict[bytes, tuple[Session, float]] = {}
         self._inflight: dict[bytes, asyncio.Future[Session | None]] = {}
 
     async def create(self) -> tuple[str, Session]:
@@ -98,9 +100,15 @@ class SessionStore:
         if entry is None or entry[1] < time.monotonic():
             return False, None
         session = entry[0]
-        if session is not None and session.expires_at <= time.time():
+        if session.expires_at <= time.time():
             return True, None
         return True, session
+
+    def known(self, token: bytes) -> tuple[bool, Session | None]:
+        """(answered without a query, session): malformed tokens and cached sessions."""
+        if not well_formed(token):
+            return True, None
+        return self.cached(hash_token(token))
 
     async def lookup(self, token: bytes) -> Session | None:
         """The live session for a token, or None (unknown, expired or revoked)."""
@@ -135,7 +143,7 @@ class SessionStore:
         return None if row is None else Session(row["user_id"], row["expires_at"].timestamp(), token_hash)
 
     def _remember(self, token_hash: bytes, session: Session | None) -> None:
-        if self.cache_ttl_s <= 0:
+        if session is None or self.cache_ttl_s <= 0:
             return
         cache = self._cache
         cache.pop(token_hash, None)

@@ -27,6 +27,14 @@ class GatewaySettings(Settings):
     sessions_gauge_interval_s: float = Field(30.0, gt=0)
     # proxies in front of the gateway whose X-Forwarded-For entry names the client (0: the peer)
     trusted_proxy_hops: int = Field(0, ge=0)
+    # failed lookups of well-formed tokens (each a PostgreSQL query), per client address; once
+    # spent, that address's tokens that are not cached are refused (429) until it refills
+    session_lookup_failures_capacity: float = Field(50, gt=0)
+    session_lookup_failures_refill_per_s: float = Field(1.0, gt=0)
+
+    # cross-site request checks on cookie-authenticated unsafe requests: origins besides the
+    # request's own host allowed to send them (comma-separated, e.g. https://app.example.com)
+    csrf_trusted_origins: str = ""
 
     # per-session token bucket
     rate_limit_capacity: float = Field(120, gt=0)
@@ -41,6 +49,21 @@ class GatewaySettings(Settings):
     rate_limit_redis_timeout_s: float = Field(0.25, gt=0)
     # after a Redis failure, how long to use the fallback before trying Redis again
     rate_limit_redis_retry_s: float = Field(2.0, ge=0)
+    # the costly routes have buckets of their own besides the session's: per session and per
+    # client address (many users may share one address behind a NAT)
+    chat_rate_capacity: float = Field(20, gt=0)  # POST /api/chat: a model call each
+    chat_rate_refill_per_s: float = Field(0.5, gt=0)
+    chat_address_capacity: float = Field(200, gt=0)
+    chat_address_refill_per_s: float = Field(5.0, gt=0)
+    task_create_rate_capacity: float = Field(60, gt=0)  # POST /api/task: a task, its steps, a fetch
+    task_create_rate_refill_per_s: float = Field(1.0, gt=0)
+    task_create_address_capacity: float = Field(600, gt=0)
+    task_create_address_refill_per_s: float = Field(10.0, gt=0)
+
+    # GET /api/upstreams (probes every upstream, PostgreSQL and Redis): one report per
+    # replica at most this often, whoever asks; the upstreams' URLs only when this is on
+    upstreams_report_ttl_s: float = Field(2.0, ge=0)
+    upstreams_report_urls: bool = False
 
     # upstream connections (one pool per upstream)
     upstream_max_connections: int = Field(256, ge=1)
@@ -48,6 +71,11 @@ class GatewaySettings(Settings):
     upstream_keepalive_s: float = Field(30.0, gt=0)
     upstream_connect_timeout_s: float = Field(3.0, gt=0)
     upstream_pool_timeout_s: float = Field(5.0, gt=0)
+    # the status line and headers of one upstream response; over it, 502
+    upstream_max_header_bytes: int = Field(65_536, ge=1_024)
+    # a request body must have arrived whole within this (else 408): no upstream connection
+    # is taken before, so slow clients cannot hold them
+    body_read_timeout_s: float = Field(10.0, gt=0)
     # time to the response headers, and between body chunks, unless the route overrides it;
     # event streams have no limit between chunks
     upstream_timeout_s: float = Field(30.0, gt=0)
@@ -56,3 +84,16 @@ class GatewaySettings(Settings):
 
     def route_timeout(self, route: str) -> float:
         return self.route_timeouts_s.get(route, self.upstream_timeout_s)
+
+    def route_limits(self) -> dict[str, tuple[float, float, float, float]]:
+        """Route name -> (per-session capacity, refill/s, per-address capacity, refill/s)."""
+        return {
+            "chat": (self.chat_rate_capacity, self.chat_rate_refill_per_s,
+                     self.chat_address_capacity, self.chat_address_refill_per_s),
+            "task_create": (self.task_create_rate_capacity, self.task_create_rate_refill_per_s,
+                            self.task_create_address_capacity, self.task_create_address_refill_per_s),
+        }
+
+    def trusted_origins(self) -> frozenset[bytes]:
+        return frozenset(o.strip().rstrip("/").lower().encode() for o in self.csrf_trusted_origins.split(",")
+                         if o.strip())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -11,13 +12,25 @@ from starlette.types import Scope
 
 from agent_common import db
 from agent_common.redisconn import create_redis
-from agent_gateway.ratelimit import SCRIPT, RateLimiter, RedisPyRunner, ScriptRunner
+from agent_gateway import metrics
+from agent_gateway.proxy import client_address
+from agent_gateway.ratelimit import SCRIPT, RateLimiter, RedisPyRunner, ScriptRunner, Verdict
 from agent_gateway.redisfast import FastRedis
 from agent_gateway.sessions import Session, SessionStore, token_from_headers
 from agent_gateway.settings import GatewaySettings
 from agent_gateway.upstream import UpstreamPool
 
 UPSTREAM_NAMES = ("chat", "orchestrator")
+# client addresses refused for failed session lookups, remembered per replica (oldest go first)
+_MAX_BLOCKED = 100_000
+
+
+class LookupRefused(Exception):
+    """This client address made too many failed session lookups: 429 without a query."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__("too many failed session lookups")
+        self.verdict = verdict
 
 
 @dataclass
@@ -30,6 +43,8 @@ class GatewayState:
     limiter: RateLimiter | None = None
     http: httpx.AsyncClient | None = None
     upstreams: dict[str, UpstreamPool] = field(default_factory=dict)
+    # address -> monotonic time until which its uncached tokens are refused
+    blocked: dict[str, float] = field(default_factory=dict)
 
     def upstream_url(self, name: str) -> str:
         return self.settings.chat_service_url if name == "chat" else self.settings.orchestrator_url
@@ -49,7 +64,7 @@ class GatewayState:
             self.upstreams[name] = UpstreamPool(
                 name, self.upstream_url(name), max_connections=s.upstream_max_connections,
                 keepalive_s=s.upstream_keepalive_s, connect_timeout_s=s.upstream_connect_timeout_s,
-                pool_timeout_s=s.upstream_pool_timeout_s)
+                pool_timeout_s=s.upstream_pool_timeout_s, max_header_bytes=s.upstream_max_header_bytes)
 
     def _script_runner(self) -> ScriptRunner:
         """The limiter's own Redis client, with short timeouts so that a hanging Redis
@@ -76,7 +91,38 @@ class GatewayState:
             await self.pool.close()
 
     async def authenticate(self, scope: Scope) -> Session | None:
+        """The request's live session, or None. A token that is neither malformed nor cached
+        costs a query; the ones that find nothing are counted per client address, and an
+        address that spent its allowance gets LookupRefused instead of queries."""
         token = token_from_headers(scope["headers"])
         if not token:
             return None
-        return await self.sessions.lookup(token)  # type: ignore[union-attr]
+        sessions = self.sessions
+        assert sessions is not None and self.limiter is not None
+        answered, session = sessions.known(token)
+        if answered:
+            return session
+        s = self.settings
+        address = client_address(scope, s.trusted_proxy_hops)
+        until = self.blocked.get(address)
+        if until is not None:
+            if until > time.monotonic():
+                raise LookupRefused(Verdict(False, max(1, round(until - time.monotonic()))))
+            del self.blocked[address]
+        session = await sessions.lookup(token)
+        if session is None:
+            verdict = await self.limiter.take("rl:miss:" + address, s.session_lookup_failures_capacity,
+                                              s.session_lookup_failures_refill_per_s)
+            if not verdict.allowed:
+                metrics.refused("session_lookup", verdict)
+                if not verdict.unavailable:  # spent, not merely unknown (Redis down)
+                    self._block(address, verdict.retry_after_s)
+                raise LookupRefused(verdict)
+        return session
+
+    def _block(self, address: str, seconds: int) -> None:
+        blocked = self.blocked
+        blocked.pop(address, None)
+        while len(blocked) >= _MAX_BLOCKED:
+            del blocked[next(iter(blocked))]
+        blocked[address] = time.monotonic() + seconds

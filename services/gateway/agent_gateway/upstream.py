@@ -7,6 +7,13 @@ they reached 790, 1,190 and 7,850 req/s where this reaches 18,000; their general
 cost of a proxy that does nothing else. This one does exactly what the gateway needs:
 HTTP/1.1 to a known service, bodies by content-length or chunked, responses streamed with
 back-pressure, and errors sorted into down (503), timed out (504) and broken (502).
+
+Request bodies are whole (the proxy reads them, capped, before it takes a connection), so
+a connection is only ever held while the upstream works. Each connection carries one
+response at a time and trusts the upstream no further than that response: bytes after it
+(a stray or pipelined answer) close the connection instead of being parsed into it, the
+head of a response is capped, a HEAD response ends with its headers, and a transfer coding
+other than chunked is refused (502) rather than guessed at.
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httptools
@@ -60,11 +66,14 @@ class UpstreamBroken(UpstreamError):
 class Response:
     """One upstream response: status and headers first, then the body as it arrives."""
 
-    __slots__ = ("_conn", "_waiter", "buffered", "chunks", "complete", "error", "got_bytes",
-                 "headers", "headers_done", "status", "until_close")
+    __slots__ = ("_conn", "_waiter", "buffered", "chunks", "complete", "error", "got_bytes", "head",
+                 "head_bytes", "head_raw", "headers", "headers_done", "status", "until_close")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, head: bool = False) -> None:
         self._conn = conn
+        self.head = head  # the answer to a HEAD request: no body follows its headers
+        self.head_bytes = 0  # bytes of the headers parsed so far
+        self.head_raw = 0  # bytes received while the head was incomplete
         self._waiter: asyncio.Future[None] | None = None
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
@@ -170,6 +179,8 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.response: Response | None = None
+        # a message began after the current response's own: the upstream is out of step
+        self.stray = False
         self.closed = False
         self.forgotten = False  # its pool slot has been freed
         self.keep_alive = True
@@ -178,8 +189,6 @@ class Connection(asyncio.Protocol):
         self.reset = False
         self._reset_after_eof = False
         self.idle_since = 0.0
-        self._paused = False
-        self._drain: asyncio.Future[None] | None = None
 
     # ---- asyncio.Protocol -------------------------------------------------------------------
 
@@ -188,15 +197,25 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         response = self.response
-        if response is None:  # bytes nobody asked for: the stream is out of step
+        if response is None or response.complete:
+            # bytes nobody asked for (after the response, or between requests): the stream
+            # is out of step, and whatever they say must not reach anyone
             self.abort()
             return
         response.got_bytes = True
+        head = not response.headers_done
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             response._fail(UpstreamBroken(self.pool.name, f"sent a malformed response ({exc})"))
             self.abort()
+            return
+        if self.stray:  # a message began after ours: ours is kept, the connection is not
+            self.abort()
+        elif head and not response.headers_done:
+            response.head_raw += len(data)  # all of it is head: no body before the headers end
+            if response.head_raw > self.pool.max_header_bytes:
+                self._head_too_large(response)
 
     def eof_received(self) -> bool | None:
         """The upstream closed its side. Before any answer, that may be an idle keep-alive
@@ -232,43 +251,73 @@ class Connection(asyncio.Protocol):
             else:
                 reason = "reset the connection" if exc else "closed the connection mid-response"
                 response._fail(UpstreamBroken(self.pool.name, reason))
-        self._wake_drain()
 
-    def pause_writing(self) -> None:
-        self._paused = True
+    # ---- httptools callbacks: each writes to the current response only ---------------------
 
-    def resume_writing(self) -> None:
-        self._paused = False
-        self._wake_drain()
-
-    # ---- httptools callbacks ----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        response = self.response
+        # a 1xx interim answer is a message of its own before the real one; any message
+        # after the real one began is not ours
+        if response is None or response.headers_done or response.error is not None:
+            self.stray = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.response.headers.append((name.lower(), value))  # type: ignore[union-attr]
+        if self.stray:
+            return
+        response = self.response
+        response.headers.append((name.lower(), value))  # type: ignore[union-attr]
+        response.head_bytes += len(name) + len(value) + 4  # type: ignore[union-attr]
 
     def on_headers_complete(self) -> None:
         response = self.response
-        assert response is not None
+        if self.stray or response is None:
+            return
+        if response.head_bytes > self.pool.max_header_bytes:
+            self._head_too_large(response)
+            return
         status = self.parser.get_status_code()
         if status < 200:  # 1xx interim answer: wait for the real one
             response.headers.clear()
+            response.head_bytes = response.head_raw = 0
+            return
+        coding = _transfer_coding(response.headers)
+        if coding is not None and coding != b"chunked":
+            # the body would end only at the close, in a coding the client is never told
+            # of (Transfer-Encoding is hop-by-hop): no answer is better than a wrong one
+            response._fail(UpstreamBroken(
+                self.pool.name, f"sent Transfer-Encoding {coding.decode('latin-1')!r} (only chunked is"
+                " supported)"))
+            self.stray = True
+            self.abort()
             return
         response.status = status
         response.headers_done = True
+        if response.head:  # the headers describe a body that is not sent
+            self.keep_alive = False  # the parser would wait for that body: never reuse
+            self.stray = True  # and nothing after the headers belongs to this response
+            response._finish()
+            return
         if status not in (204, 304):
             names = {name for name, _ in response.headers}
-            response.until_close = b"content-length" not in names and b"transfer-encoding" not in names
+            response.until_close = b"content-length" not in names and coding is None
         response._wake()
 
     def on_body(self, body: bytes) -> None:
-        self.response._push(body)  # type: ignore[union-attr]
+        if not self.stray:
+            self.response._push(body)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
         response = self.response
-        if response is None or not response.headers_done:
+        if self.stray or response is None or not response.headers_done or response.complete:
             return
         self.keep_alive = self.parser.should_keep_alive()
         response._finish()
+
+    def _head_too_large(self, response: Response) -> None:
+        response._fail(UpstreamBroken(
+            self.pool.name, f"sent response headers over {self.pool.max_header_bytes} bytes"))
+        self.stray = True  # nothing more is parsed into it
+        self.abort()
 
     # ---- used by the pool -------------------------------------------------------------------
 
@@ -286,29 +335,22 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def _wake_drain(self) -> None:
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_result(None)
 
-    async def drain(self, timeout: float | None) -> None:
-        if not self._paused or self.closed:
-            return
-        self._drain = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._drain
-        except TimeoutError:
-            self.abort()
-            raise UpstreamTimeout(self.pool.name, "did not read the request body in time") from None
-        finally:
-            self._drain = None
+def _transfer_coding(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The last transfer coding named (the one that frames the body), or None."""
+    coding = None
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            last = value.rsplit(b",", 1)[-1].strip().lower()
+            coding = last or coding
+    return coding
 
 
 class UpstreamPool:
     """Keep-alive connections to one upstream URL, at most `max_connections` at once."""
 
     def __init__(self, name: str, url: str, *, max_connections: int, keepalive_s: float,
-                 connect_timeout_s: float, pool_timeout_s: float) -> None:
+                 connect_timeout_s: float, pool_timeout_s: float, max_header_bytes: int = 65_536) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{name}: upstream URL must be http(s)://host[:port], not {url!r}")
@@ -323,6 +365,7 @@ class UpstreamPool:
         self.keepalive_s = keepalive_s
         self.connect_timeout_s = connect_timeout_s
         self.pool_timeout_s = pool_timeout_s
+        self.max_header_bytes = max_header_bytes  # status line and headers of one response
         self.idle: deque[Connection] = deque()  # oldest first
         self.slots = 0  # connections open or opening
         self.waiters: deque[asyncio.Future[Connection | None]] = deque()
@@ -436,28 +479,23 @@ class UpstreamPool:
     # ---- requests ---------------------------------------------------------------------------
 
     async def request(self, method: bytes, target: bytes, headers: list[bytes], *, body: bytes = b"",
-                      stream: AsyncIterator[bytes] | None = None, content_length: int | None = None,
                       timeout: float | None) -> Response:
         """Send one request and return once the response headers are in. `headers` are
-        complete "name: value\\r\\n" lines. A body is either `body` (whole, so the request
-        can be retried on a stale keep-alive connection) or `stream` (chunks sent as they
-        come, with `content_length` when the client gave one, else chunked)."""
+        complete "name: value\\r\\n" lines; `body` is whole, so a connection is held only
+        while the upstream works, and the request can be sent again after a stale
+        keep-alive connection."""
         head = [method, b" ", self.prefix, target, b" HTTP/1.1\r\n", self.host_line, *headers]
-        if stream is not None:
-            head.append(b"content-length: %d\r\n" % content_length if content_length is not None
-                        else b"transfer-encoding: chunked\r\n")
-        elif body or method not in _IDEMPOTENT:
+        if body or method not in _IDEMPOTENT:
             head.append(b"content-length: %d\r\n" % len(body))
         head.append(b"\r\n")
-        head_bytes = b"".join(head)
+        data = b"".join(head) + body
+        is_head = method == b"HEAD"
         for attempt in (1, 2):
             conn = await self.acquire()
-            response = Response(conn)
+            response = Response(conn, is_head)
             conn.response = response
-            conn.transport.write(head_bytes + body if stream is None else head_bytes)  # type: ignore[union-attr]
+            conn.transport.write(data)  # type: ignore[union-attr]
             try:
-                if stream is not None:
-                    await self._send_stream(conn, stream, chunked=content_length is None, timeout=timeout)
                 while not response.headers_done and response.error is None:  # wait_headers, inlined
                     await response._wait(timeout, "headers")
                 if response.error is not None:
@@ -469,7 +507,7 @@ class UpstreamPool:
                 # it closed the socket with our request unread, so even a POST is safe to
                 # send again; a keep-alive connection closed just as we reused it is retried
                 # for idempotent requests only (a plain close may follow a request it ran).
-                retry = (attempt == 1 and not response.got_bytes and stream is None
+                retry = (attempt == 1 and not response.got_bytes
                          and (conn.reset or (conn.reused and method in _IDEMPOTENT)))
                 response.release()
                 if not retry:
@@ -482,16 +520,3 @@ class UpstreamPool:
                 response.release()
                 raise
         raise AssertionError("unreachable")
-
-    async def _send_stream(self, conn: Connection, stream: AsyncIterator[bytes], *, chunked: bool,
-                           timeout: float | None) -> None:
-        transport = conn.transport
-        assert transport is not None
-        async for chunk in stream:
-            if conn.closed:  # the upstream gave up (or answered early): stop sending
-                return
-            if chunk:
-                transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
-                await conn.drain(timeout)
-        if chunked and not conn.closed:
-            transport.write(b"0\r\n\r\n")

@@ -305,7 +305,7 @@ class Worker:
     async def _run(self, delivery: queue.Delivery, step: queue.StepMessage, task_id: uuid.UUID,
                    claimed: store.ClaimedStep) -> None:
         fn = self.steps.get(claimed.type)
-        ctx = StepContext(self.settings, self.http, str(task_id), step.seq)
+        ctx = StepContext(self.settings, self.http, str(task_id), step.seq, claimed.user_id, self.redis)
         started = time.perf_counter()
         try:
             if fn is None:

@@ -24,7 +24,8 @@ def health(rt: Runtime) -> None:
 
     \b
     --json: {"ok", "target", "gateway": {"url", "ready", "latency_ms"},
-             "upstreams": {name: {"url", "ready", "status"?, "checks"?, "error"?}},
+             "upstreams": {name: {"url"?, "ready", "status"?, "checks"?, "error"?}},
+    (each upstream's internal URL only where the gateway's UPSTREAMS_REPORT_URLS is on)
              "queue": {"stream", "group", "length", "pending", "lag", "consumers", ...}}
     Exit code: 0 all ready, 6 something is not ready.
     """
@@ -66,12 +67,13 @@ def _ready(ok: bool) -> Text:
 
 
 def _detail(up: dict[str, Any]) -> Text:
+    where = f"{up['url']} " if up.get("url") else ""
     if up.get("error"):
-        return Text(f"{up.get('url')}: {up['error']}")
+        return Text(f"{where}{up['error']}")
     checks = up.get("checks") or {}
     failing = [f"{name} ({value})" for name, value in checks.items() if value not in ("ok", True)]
     suffix = f" failing: {', '.join(failing)}" if failing else ""
-    return Text(f"{up.get('url')} ({up.get('status')}){suffix}")
+    return Text(f"{where}(HTTP {up.get('status')}){suffix}")
 
 
 def _queue_line(queue: dict[str, Any]) -> Text:

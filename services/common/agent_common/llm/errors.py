@@ -3,7 +3,8 @@
 Each provider turns its SDK's exceptions into one `LLMError`, whose `status` is what an
 HTTP service answers: 504 when the provider took too long, 503 when it is unreachable or
 rate limiting (try again later), 502 when it answered wrongly (bad key, 5xx, broken
-stream, refused request)."""
+stream, refused request); 429 when the user's daily token budget is spent (the call was
+never made)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Literal
 from agent_common.redact import Redactor, configured_secrets
 
 Kind = Literal["timeout", "rate_limited", "unavailable", "auth", "upstream_error", "bad_request",
-               "broken_stream"]
+               "broken_stream", "budget"]
 
 STATUS: dict[str, int] = {
     "timeout": 504,
@@ -23,6 +24,7 @@ STATUS: dict[str, int] = {
     "upstream_error": 502,
     "bad_request": 502,
     "broken_stream": 502,
+    "budget": 429,
 }
 
 # upstream text quoted in a detail is cut to this many characters

@@ -37,6 +37,12 @@ class LLMSettings(Settings):
     # compatible servers (Ollama, llama.cpp, older vLLM) know only max_tokens.
     # auto: max_completion_tokens without LLM_BASE_URL, max_tokens with one.
     llm_max_tokens_field: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
+    # tokens (prompt and answer) one session may spend on model calls per UTC day, chat and
+    # tasks together (agent_common.llm.budget); 0: no budget
+    llm_daily_token_budget: int = Field(200_000, ge=0)
+    # when Redis (where the budget is counted) cannot be asked: refuse model calls (closed,
+    # 503) or let them through uncounted (open)
+    llm_budget_on_redis_error: Literal["open", "closed"] = "closed"
 
     # the worker's summarize step: how much of the text goes to the model, how long its
     # summary may be, and how long to wait before falling back to the extractive summary

@@ -7,10 +7,12 @@ import asyncio
 from dataclasses import dataclass
 
 from agent_common.llm import errors
+from agent_common.llm.base import Provider
+from agent_common.llm.budget import TokenBudget
 from agent_common.llm.factory import make_provider
 from agent_common.llm.pricing import cost_usd
 from agent_common.llm.settings import LLMSettings
-from agent_common.llm.types import LLMRequest, Message
+from agent_common.llm.types import Completion, LLMRequest, Message
 
 PROMPT = (
     "Summarize the text the user sends in 3 to 5 plain sentences: its main points, in the text's own "
@@ -24,8 +26,10 @@ class ModelSummary:
     usage: dict[str, object]  # provider, model, prompt_tokens, completion_tokens, cost_usd
 
 
-async def summarize_with_llm(settings: LLMSettings, text: str, title: str | None) -> ModelSummary:
-    """Raises LLMError when the model fails, answers nothing, or takes too long."""
+async def summarize_with_llm(settings: LLMSettings, text: str, title: str | None, *,
+                             budget: TokenBudget | None = None, user_id: str = "") -> ModelSummary:
+    """Raises LLMError when the model fails, answers nothing, or takes too long, or when
+    `budget` has no room left today for `user_id`."""
     provider = make_provider(settings)
     if provider is None:
         raise ValueError("LLM_PROVIDER is offline: there is no model to ask")
@@ -34,9 +38,12 @@ async def summarize_with_llm(settings: LLMSettings, text: str, title: str | None
     request = LLMRequest(system=PROMPT, messages=[Message("user", body)],
                          max_tokens=settings.summary_llm_max_tokens)
     try:
-        completion = await asyncio.wait_for(provider.complete(request), settings.summary_llm_timeout_s)
-    except TimeoutError:
-        raise errors.timeout(provider.name, settings.summary_llm_timeout_s) from None
+        if budget is None:
+            completion = await _complete(provider, request, settings.summary_llm_timeout_s)
+        else:
+            async with budget.charge(user_id, request, provider.max_tokens(request)) as charge:
+                completion = await _complete(provider, request, settings.summary_llm_timeout_s)
+                charge.usage = completion.usage
     finally:
         await provider.close()
     if not completion.text.strip():
@@ -48,3 +55,10 @@ async def summarize_with_llm(settings: LLMSettings, text: str, title: str | None
         "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
         "cost_usd": float(cost) if cost is not None else None,
     })
+
+
+async def _complete(provider: Provider, request: LLMRequest, timeout_s: float) -> Completion:
+    try:
+        return await asyncio.wait_for(provider.complete(request), timeout_s)
+    except TimeoutError:
+        raise errors.timeout(provider.name, timeout_s) from None

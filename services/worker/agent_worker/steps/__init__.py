@@ -33,6 +33,8 @@ class StepContext:
     http: httpx.AsyncClient  # shared, pooled; fetch_url builds its own guarded requests
     task_id: str
     seq: int
+    user_id: str = ""  # the task's owner: model calls are charged to its token budget
+    redis: Any = None  # where the token budget is counted
     # token usage etc. a step wants recorded beside its output
     usage: dict[str, Any] | None = None
 

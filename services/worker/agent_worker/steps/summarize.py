@@ -1,8 +1,9 @@
 """summarize: a summary of extract_text's text, or of the text a task carries itself.
 
 With LLM_PROVIDER=offline (the default) the summary is extractive. With a real provider the
-configured model writes it and its token usage is recorded on the step (ctx.usage); when
-the model fails, the extractive summary is used and the model's error is kept beside it."""
+configured model writes it and its token usage is recorded on the step (ctx.usage) and
+charged to the task owner's daily token budget; when the model fails (or the budget is
+spent), the extractive summary is used and the model's error is kept beside it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from agent_common import summarizer
 from agent_common.llm import LLMError, LLMSettings
+from agent_common.llm.budget import TokenBudget
 from agent_common.llm.summary import summarize_with_llm
 from agent_worker.steps import StepContext, StepError
 
@@ -42,7 +44,10 @@ async def run(params: dict[str, Any], previous: dict[str, Any] | None, ctx: Step
 
 
 async def _by_model(text: str, title: str | None, ctx: StepContext) -> dict[str, Any]:
-    result = await summarize_with_llm(llm_settings(), text, title)
+    settings = llm_settings()
+    budget = TokenBudget(ctx.redis, settings.llm_daily_token_budget,
+                         on_redis_error=settings.llm_budget_on_redis_error) if ctx.redis is not None else None
+    result = await summarize_with_llm(settings, text, title, budget=budget, user_id=ctx.user_id)
     ctx.usage = result.usage
     words = summarizer.word_count(text)
     minutes = max(1, round(words / ctx.settings.reading_words_per_minute)) if words else 0
