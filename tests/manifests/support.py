@@ -473,15 +473,15 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
     return {prefix: str(value)}
 
 
-def environment_files(pattern: str) -> list[Path]:
-    return sorted(p for p in REPO.glob(pattern) if p.is_file())
+def environment_files(pattern: str, root: Path | None = None) -> list[Path]:
+    return sorted(p for p in (root or REPO).glob(pattern) if p.is_file())
 
 
-def file_params(path: Path) -> dict[str, Any]:
+def file_params(path: Path, root: Path | None = None) -> dict[str, Any]:
     """What a git files generator hands the template for one file (goTemplate: the file's
     keys as they are, plus path.*)."""
     params = dict(yaml.safe_load(path.read_text()))
-    rel = path.relative_to(REPO)
+    rel = path.relative_to(root or REPO)
     folder = rel.parent
     params["path"] = {
         "path": str(folder),
@@ -494,8 +494,9 @@ def file_params(path: Path) -> dict[str, Any]:
     return params
 
 
-def expand_applicationset(appset: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The Applications the ApplicationSet controller generates: environment -> Application."""
+def expand_applicationset(appset: dict[str, Any], root: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The Applications the ApplicationSet controller generates from the repository at root
+    (this checkout by default): environment -> Application."""
     spec = appset["spec"]
     assert spec["goTemplate"] is True
     (generator,) = spec["generators"]
@@ -503,8 +504,8 @@ def expand_applicationset(appset: dict[str, Any]) -> dict[str, dict[str, Any]]:
     selector = generator.get("selector")
     apps: dict[str, dict[str, Any]] = {}
     for entry in git["files"]:
-        for path in environment_files(entry["path"]):
-            params = file_params(path)
+        for path in environment_files(entry["path"], root):
+            params = file_params(path, root)
             if selector is not None and not selector_matches(selector, _flatten(params)):
                 continue
             app = {

@@ -112,10 +112,8 @@ def test_each_profile_brings_up_its_environments(
         validate_custom(app)
 
 
-def test_moving_an_environment_is_one_line_of_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_moving_an_environment_is_one_line_of_data(tmp_path: Path) -> None:
     """The cluster comes from the file: another server in prod.yaml, and only prod moves."""
-    import tests.manifests.support as support
-
     folder = tmp_path / "argocd" / "environments"
     folder.mkdir(parents=True)
     for path in environment_files("argocd/environments/*.yaml"):
@@ -123,10 +121,9 @@ def test_moving_an_environment_is_one_line_of_data(tmp_path: Path, monkeypatch: 
         if path.stem == "prod":
             text = text.replace(f"server: {IN_CLUSTER}", "server: https://prod.example.eks.amazonaws.com")
         (folder / path.name).write_text(text)
-    monkeypatch.setattr(support, "REPO", tmp_path)
     appset = load("argocd/applicationset.yaml")
     appset["spec"]["generators"][0]["selector"] = {"matchLabels": {"profiles.eks": "true"}}
-    apps = expand_applicationset(appset)
+    apps = expand_applicationset(appset, root=tmp_path)
     servers = {env: app["spec"]["destination"]["server"] for env, app in apps.items()}
     assert servers == {"dev": IN_CLUSTER, "staging": IN_CLUSTER, "prod": "https://prod.example.eks.amazonaws.com"}
 

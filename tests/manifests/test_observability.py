@@ -73,6 +73,7 @@ def test_prometheus_operator_scrapes_what_the_network_policy_lets_it_reach(
         (rule,) = scrape["spec"]["ingress"]
         (peer,) = rule["from"]
         assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
-        assert {p["port"] for p in rule["ports"]} == {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]}
+        endpoints = monitor["spec"]["podMetricsEndpoints"]
+        assert {p["port"] for p in rule["ports"]} == {e["port"] for e in endpoints}
         assert monitor["spec"]["selector"] == scrape["spec"]["podSelector"]
-        assert {e["path"] for e in monitor["spec"]["podMetricsEndpoints"]} == {"/metrics"}
+        assert {e["path"] for e in endpoints} == {"/metrics"}
