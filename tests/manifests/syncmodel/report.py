@@ -36,9 +36,8 @@ class Finding:
         return f"[{self.category}] {self.app}: {self.text}"
 
 
-def _where(obj: Obj, op: SyncOperation) -> str:
-    key = op.cluster.key(obj)
-    return f"wave {wave(obj)}: {key}"
+def _where(obj: Obj, op: SyncOperation, phase: str = "") -> str:
+    return f"{phase + ' ' if phase else ''}wave {wave(obj)}: {op.cluster.key(obj)}"
 
 
 def _installers(run: Run, group: str, kind: str) -> str:
@@ -68,7 +67,7 @@ def _operation_findings(run: Run, app: AppState, op: SyncOperation) -> list[Find
             verdict = run.argocd.judge(live) if live is not None else None
             what = verdict.describe() if verdict else "missing"
             out.append(
-                Finding("wave", app.name, f"{task.phase} {_where(task.obj, op)} never completes: {what}")
+                Finding("wave", app.name, f"{_where(task.obj, op, task.phase)} never completes: {what}")
             )
             if verdict and verdict.unknown:
                 out.append(Finding("unknown", app.name, f"{op.cluster.key(task.obj)}: {verdict.unknown}"))
@@ -80,29 +79,36 @@ def _operation_findings(run: Run, app: AppState, op: SyncOperation) -> list[Find
                 app.name,
                 out[-1].text + f" (so {len(later)} objects of waves {waves} are never applied; {op.message})",
             )
+    if op.phase in (FAILED, ERROR, RUNNING):
+        out += _failed_tasks(run, app, op)
     if op.phase in (FAILED, ERROR):
-        for rk, (status, state, message) in op.results.items():
-            if status != SYNC_FAILED and state not in (FAILED, ERROR):
-                continue
-            obj = op.objects[rk]
-            if _DISCOVERY.search(message):
-                group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
-                out.append(
-                    Finding(
-                        "crd",
-                        app.name,
-                        f"{_where(obj, op)}: the API server does not serve "
-                        f"{obj['apiVersion']} {obj['kind']} when the sync needs it ({message}); "
-                        f"{_installers(run, group, obj['kind'])}",
-                    )
-                )
-            elif status == SYNC_FAILED:
-                out.append(Finding("sync", app.name, f"{_where(obj, op)} cannot be applied: {message}"))
-            else:
-                live = op.cluster.get(op.cluster.key(obj))
-                what = run.argocd.judge(live).describe() if live is not None else message
-                out.append(Finding("wave", app.name, f"{_where(obj, op)} fails the sync: {what}"))
         out.append(Finding("sync", app.name, f"the sync fails: {op.message}"))
+    return out
+
+
+def _failed_tasks(run: Run, app: AppState, op: SyncOperation) -> list[Finding]:
+    """Tasks that failed to apply, or whose health failed them (the operation fails for them,
+    at once or once the tasks it still waits for are done)."""
+    out = []
+    later = " once the tasks it waits for finish" if op.phase == RUNNING else ""
+    for rk, (status, state, message) in op.results.items():
+        if status != SYNC_FAILED and state not in (FAILED, ERROR):
+            continue
+        obj, phase = op.objects[rk], rk.rsplit(":", 1)[1]
+        if _DISCOVERY.search(message):
+            group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
+            kind = f"{obj['apiVersion']} {obj['kind']}"
+            text = (
+                f"{_where(obj, op, phase)}: the API server does not serve {kind} when the sync needs it "
+                f"({message}); {_installers(run, group, obj['kind'])}"
+            )
+            out.append(Finding("crd", app.name, text))
+        elif status == SYNC_FAILED:
+            out.append(Finding("sync", app.name, f"{_where(obj, op, phase)} cannot be applied: {message}"))
+        else:
+            live = op.cluster.get(op.cluster.key(obj))
+            what = run.argocd.judge(live).describe() if live is not None else message
+            out.append(Finding("wave", app.name, f"{_where(obj, op, phase)} fails the sync{later}: {what}"))
     return out
 
 
@@ -121,7 +127,7 @@ def app_findings(run: Run, app: AppState) -> list[Finding]:
     if app.addon is not None and app.addon_error:
         category = "crd" if "needs the CRDs" in app.addon_error else "sync"
         out.append(Finding(category, app.name, f"the add-on's sync fails: {app.addon_error}"))
-    elif app.addon is None and app.operation is None:
+    elif not app.automated:
         out.append(Finding("sync", app.name, "nothing syncs it: no automated sync policy"))
     if app.operation is not None:
         out += _operation_findings(run, app, app.operation)
