@@ -12,12 +12,12 @@ exactly what Git says, so a diff can only come from a resource that is absent).
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.manifests.syncmodel.addons import AddOn, Install, find_addon, is_pinned, status_default
-from tests.manifests.syncmodel.cluster import ApplyError, Cluster
+from tests.manifests.syncmodel.applicationsets import reconcile_applicationsets
+from tests.manifests.syncmodel.cluster import Cluster
 from tests.manifests.syncmodel.health import Health, HealthRules, is_worse
 from tests.manifests.syncmodel.judge import Judgement, judge
 from tests.manifests.syncmodel.objects import (
@@ -30,17 +30,12 @@ from tests.manifests.syncmodel.objects import (
     name_of,
     skip,
 )
-from tests.manifests.syncmodel.profiles import IN_CLUSTER
+from tests.manifests.syncmodel.projects import destination_permitted, kind_permitted, spec_problem
 from tests.manifests.syncmodel.render import RenderError, Repo
 from tests.manifests.syncmodel.waves import FAILED, SUCCEEDED, SyncOperation, SyncSettings
 
 ARGOCD_NS = "argocd"
 ADDON_STEPS = 2  # an add-on's sync takes a round to start and one to finish
-
-
-def _glob(pattern: str, value: str) -> bool:
-    """Argo CD's glob.Match for project fields, with `!` negation left out (none used here)."""
-    return fnmatch.fnmatchcase(value, pattern)
 
 
 @dataclass
@@ -102,7 +97,7 @@ class ArgoCD:
 
     def reconcile(self) -> None:
         self.round += 1
-        self._applicationsets()
+        self.appset_errors = reconcile_applicationsets(self.cluster, self.repo)
         for obj in list(self.cluster.find("argoproj.io", "Application", ARGOCD_NS)):
             state = self.apps.get(name_of(obj))
             if state is None:
@@ -166,33 +161,7 @@ class ArgoCD:
         )
 
     def _validate(self, state: AppState) -> str | None:
-        """The spec errors that keep the controller from syncing (InvalidSpecError)."""
-        project = self._project(state)
-        if project is None:
-            return f"application references project {state.spec.get('project')} which does not exist"
-        spec = project.get("spec") or {}
-        repo_url = state.source.get("repoURL", "")
-        if not any(_glob(p, repo_url) for p in spec.get("sourceRepos") or []):
-            return f"application repo {repo_url} is not permitted in project '{name_of(project)}'"
-        dest = state.destination
-        server = dest.get("server") or ("in-cluster" if dest.get("name") == "in-cluster" else "")
-        if server not in (IN_CLUSTER, "in-cluster"):
-            return f"application destination server '{server or dest.get('name')}' is not a known cluster"
-        if not self._destination_permitted(project, dest.get("namespace", "")):
-            return (
-                f"application destination {{{IN_CLUSTER} {dest.get('namespace')}}} is not permitted "
-                f"in project '{name_of(project)}'"
-            )
-        return None
-
-    def _destination_permitted(self, project: Obj, namespace: str) -> bool:
-        for d in (project.get("spec") or {}).get("destinations") or []:
-            server_ok = _glob(d.get("server", ""), IN_CLUSTER) or _glob(
-                d.get("name", "") or "\0", "in-cluster"
-            )
-            if server_ok and _glob(d.get("namespace", ""), namespace):
-                return True
-        return False
+        return spec_problem(self._project(state), state.spec)
 
     def permitted(self, state: AppState, obj: Obj, namespaced: bool) -> str | None:
         """validateSyncPermissions: the project's resource lists and destinations."""
@@ -200,10 +169,10 @@ class ArgoCD:
         if project is None:
             return f"application references project {state.spec.get('project')} which does not exist"
         group, kind = api_group(obj), obj["kind"]
-        if not _kind_permitted(project, group, kind, name_of(obj), namespaced):
+        if not kind_permitted(project, group, kind, name_of(obj), namespaced):
             return f"resource {group}:{kind} is not permitted in project {name_of(project)}"
         ns = (obj.get("metadata") or {}).get("namespace", "")
-        if namespaced and not self._destination_permitted(project, ns):
+        if namespaced and not destination_permitted(project, ns):
             return f"namespace {ns} is not permitted in project '{name_of(project)}'"
         return None
 
@@ -274,10 +243,10 @@ class ArgoCD:
         project, install = self._project(state), state.install
         options = (state.spec.get("syncPolicy") or {}).get("syncOptions") or []
         for group, kind in install.cluster_kinds:
-            if project and not _kind_permitted(project, group, kind, "", False):
+            if project and not kind_permitted(project, group, kind, "", False):
                 return f"resource {group}:{kind} is not permitted in project {name_of(project)}"
         for group, kind in install.namespaced_kinds:
-            if project and not _kind_permitted(project, group, kind, "", True):
+            if project and not kind_permitted(project, group, kind, "", True):
                 return f"resource {group}:{kind} is not permitted in project {name_of(project)}"
         missing = [f"{g}/{k}" for g, k in install.requires if (g, k) not in self.cluster.served]
         if missing:
@@ -424,91 +393,3 @@ class ArgoCD:
         }
 
     # ---- ApplicationSets -------------------------------------------------------------
-
-    def _applicationsets(self) -> None:
-        for appset in list(self.cluster.find("argoproj.io", "ApplicationSet", ARGOCD_NS)):
-            key = self.cluster.key(appset)
-            try:
-                apps = self.repo.generate(appset, clusters=[_in_cluster()])
-            except RenderError as exc:
-                self.appset_errors[name_of(appset)] = str(exc)
-                self.cluster.written[key] = _appset_status(str(exc))
-                continue
-            errors = []
-            for app in apps:
-                if (
-                    self.cluster.lookup(
-                        "argoproj.io", "AppProject", ARGOCD_NS, app["spec"].get("project", "")
-                    )
-                    is None
-                ):
-                    errors.append(
-                        f"application references project {app['spec'].get('project')} which does not exist"
-                    )
-                    continue
-                server = (app["spec"].get("destination") or {}).get("server")
-                if (
-                    server not in (IN_CLUSTER, None)
-                    and (app["spec"].get("destination") or {}).get("name") != "in-cluster"
-                ):
-                    errors.append(f"application destination spec is invalid: no cluster has the URL {server}")
-                    continue
-                app["metadata"].setdefault("annotations", {})["model/created-by"] = (
-                    f"ApplicationSet {name_of(appset)}"
-                )
-                existing = self.cluster.lookup("argoproj.io", "Application", ARGOCD_NS, name_of(app))
-                if existing is None or existing.get("spec") != app.get("spec"):
-                    try:
-                        self.cluster.apply(app, owner=None)
-                    except ApplyError as exc:
-                        errors.append(str(exc))
-            if errors:
-                self.appset_errors[name_of(appset)] = "; ".join(errors)
-            self.cluster.written[key] = _appset_status("; ".join(errors) if errors else None)
-
-
-def _kind_permitted(project: Obj, group: str, kind: str, name: str, namespaced: bool) -> bool:
-    """AppProject.IsGroupKindNamePermitted."""
-    spec = project.get("spec") or {}
-
-    def listed(items: list[dict[str, Any]] | None, named: bool) -> bool:
-        return any(
-            fnmatch.fnmatchcase(kind, i.get("kind", ""))
-            and fnmatch.fnmatchcase(group, i.get("group", ""))
-            and (not named or not i.get("name") or fnmatch.fnmatchcase(name, i["name"]))
-            for i in items or []
-        )
-
-    if namespaced:
-        white, black = spec.get("namespaceResourceWhitelist"), spec.get("namespaceResourceBlacklist")
-        return (white is None or (len(white) > 0 and listed(white, False))) and not listed(black, False)
-    white, black = spec.get("clusterResourceWhitelist"), spec.get("clusterResourceBlacklist")
-    return bool(white) and listed(white, True) and not listed(black, True)
-
-
-def _in_cluster() -> dict[str, Any]:
-    return {"name": "in-cluster", "server": IN_CLUSTER, "metadata": {"labels": {}, "annotations": {}}}
-
-
-def _appset_status(error: str | None) -> dict[str, Any]:
-    if error:
-        return {
-            "conditions": [
-                {"type": "ErrorOccurred", "status": "True", "message": error},
-                {"type": "ResourcesUpToDate", "status": "False", "message": error},
-            ]
-        }
-    return {
-        "conditions": [
-            {
-                "type": "ErrorOccurred",
-                "status": "False",
-                "message": "Successfully generated parameters for all Applications",
-            },
-            {
-                "type": "ResourcesUpToDate",
-                "status": "True",
-                "message": "All applications have been generated successfully",
-            },
-        ]
-    }

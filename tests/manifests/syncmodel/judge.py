@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.manifests.syncmodel import status_addons, status_core
+from tests.manifests.syncmodel import status_addons, status_core, status_gateway, status_secrets
 from tests.manifests.syncmodel.cluster import Cluster
 from tests.manifests.syncmodel.health import Health, HealthRules
 from tests.manifests.syncmodel.objects import Obj, api_group, deep
 
-OBSERVERS = {**status_core.OBSERVERS, **status_addons.OBSERVERS}
+OBSERVERS = {
+    **status_core.OBSERVERS,
+    **status_gateway.OBSERVERS,
+    **status_secrets.OBSERVERS,
+    **status_addons.OBSERVERS,
+}
 
 
 @dataclass(frozen=True)

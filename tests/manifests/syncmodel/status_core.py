@@ -11,6 +11,7 @@ or waits forever without one.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +31,12 @@ class Observed:
 # ---- what a pod needs ------------------------------------------------------------------
 
 
-def _secret_keys(cluster: Cluster, ns: str, name: str) -> set[str] | None:
+def secret_keys(cluster: Cluster, ns: str, name: str) -> set[str] | None:
     """The keys of a Secret that exists or that a Ready ExternalSecret writes; None if neither."""
     secret = cluster.lookup("", "Secret", ns, name)
     if secret is not None:
         return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
-    from tests.manifests.syncmodel.status_addons import external_secret_keys
+    from tests.manifests.syncmodel.status_secrets import external_secret_keys
 
     return external_secret_keys(cluster, ns, name)
 
@@ -69,7 +70,7 @@ def _container_problems(cluster: Cluster, ns: str, container: dict[str, Any]) ->
             problems.append(
                 _ref_problem(
                     "Secret",
-                    _secret_keys(cluster, ns, ref["name"]),
+                    secret_keys(cluster, ns, ref["name"]),
                     ref["name"],
                     ref.get("key"),
                     bool(ref.get("optional")),
@@ -92,7 +93,7 @@ def _container_problems(cluster: Cluster, ns: str, container: dict[str, Any]) ->
             problems.append(
                 _ref_problem(
                     "Secret",
-                    _secret_keys(cluster, ns, ref["name"]),
+                    secret_keys(cluster, ns, ref["name"]),
                     ref["name"],
                     None,
                     bool(ref.get("optional")),
@@ -116,7 +117,7 @@ def _volume_problems(cluster: Cluster, ns: str, spec: dict[str, Any], claims: di
     problems = []
     for vol in spec.get("volumes") or []:
         secret, cm = vol.get("secret") or {}, vol.get("configMap") or {}
-        if secret and not secret.get("optional") and _secret_keys(cluster, ns, secret["secretName"]) is None:
+        if secret and not secret.get("optional") and secret_keys(cluster, ns, secret["secretName"]) is None:
             problems.append(f'FailedMount: secret "{secret["secretName"]}" not found')
         if cm and not cm.get("optional") and _configmap_keys(cluster, ns, cm["name"]) is None:
             problems.append(f'FailedMount: configmap "{cm["name"]}" not found')
@@ -257,17 +258,13 @@ def _template_spec(obj: Obj) -> dict[str, Any]:
     return ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
 
 
-def _gen(obj: Obj) -> int:
-    return int(obj.get("metadata", {}).get("generation", 1))
-
-
 def observe_deployment(cluster: Cluster, obj: Obj) -> Observed:
     replicas = int(obj["spec"].get("replicas", 1))
     problems = pod_problems(cluster, namespace_of(obj), _template_spec(obj))
     if problems and replicas > 0:
         return Observed(
             {
-                "observedGeneration": _gen(obj),
+                "observedGeneration": generation(obj),
                 "replicas": replicas,
                 "updatedReplicas": replicas,
                 "availableReplicas": 0,
@@ -286,7 +283,7 @@ def observe_deployment(cluster: Cluster, obj: Obj) -> Observed:
         )
     return Observed(
         {
-            "observedGeneration": _gen(obj),
+            "observedGeneration": generation(obj),
             "replicas": replicas,
             "updatedReplicas": replicas,
             "readyReplicas": replicas,
@@ -323,10 +320,10 @@ def observe_statefulset(cluster: Cluster, obj: Obj) -> Observed:
     ]
     replicas = int(obj["spec"].get("replicas", 1))
     problems = pod_problems(cluster, namespace_of(obj), spec, claims)
-    revision = f"{name_of(obj)}-{_gen(obj)}"
+    revision = f"{name_of(obj)}-{generation(obj)}"
     ready = 0 if problems else replicas
     status = {
-        "observedGeneration": _gen(obj),
+        "observedGeneration": generation(obj),
         "replicas": replicas,
         "readyReplicas": ready,
         "availableReplicas": ready,
@@ -386,7 +383,7 @@ def observe_daemonset(cluster: Cluster, obj: Obj) -> Observed:
     ready = 0 if problems else nodes
     return Observed(
         {
-            "observedGeneration": _gen(obj),
+            "observedGeneration": generation(obj),
             "desiredNumberScheduled": nodes,
             "updatedNumberScheduled": nodes,
             "numberAvailable": ready,
@@ -444,7 +441,7 @@ def observe_pdb(cluster: Cluster, obj: Obj) -> Observed:
     reason = "SufficientPods" if allowed > 0 else "InsufficientPods"
     return Observed(
         {
-            "observedGeneration": _gen(obj),
+            "observedGeneration": generation(obj),
             "expectedPods": expected,
             "currentHealthy": expected,
             "desiredHealthy": desired,
@@ -455,6 +452,31 @@ def observe_pdb(cluster: Cluster, obj: Obj) -> Observed:
         },
         f"{expected} matching pods expected",
     )
+
+
+# ---- shared by the controllers' status modules -----------------------------------------
+
+
+def generation(obj: Obj) -> int:
+    return int(obj.get("metadata", {}).get("generation", 1))
+
+
+def new_condition(ctype: str, ok: bool, reason: str, message: str, gen: int) -> dict[str, Any]:
+    """A metav1.Condition as controllers write it (observedGeneration = the spec they saw)."""
+    return {
+        "type": ctype,
+        "status": "True" if ok else "False",
+        "reason": reason,
+        "message": message,
+        "observedGeneration": gen,
+    }
+
+
+def default_status(cluster: Cluster, obj: Obj, why: str) -> Observed:
+    """No controller acts on obj: it keeps what its CRD defaults .status to, if anything."""
+    served = cluster.served.get((obj["apiVersion"].split("/")[0], obj["kind"]))
+    default = served.status_default if served else None
+    return Observed(json.loads(json.dumps(default)) if default else None, why)
 
 
 OBSERVERS = {
