@@ -797,3 +797,31 @@ def test_lua_results_decode_as_argo_cd_decodes_them(script: str, expected: tuple
     rules = HealthRules(parse_overrides({"resource.customizations.health.example.test_Widget": script}, "cm"))
     health = rules.judge(obj("Widget", "w", "example.test/v1"))
     assert (health.status, health.message) == expected
+
+
+def test_without_the_shared_folder_scripts_come_from_the_download_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clone without ../shared reads Argo CD's scripts from the cache its first run filled
+    (the download itself needs the network this machine does not have)."""
+    from tests.manifests.syncmodel import reference
+
+    monkeypatch.setattr(reference, "LOCAL", tmp_path / "no-shared")
+    monkeypatch.setattr(reference, "CACHE", tmp_path / "cache")
+    reference.listed_kinds.cache_clear()
+    reference._lookup.cache_clear()
+    try:
+        folder = tmp_path / "cache" / "argocd-v3.5.1" / "resource_customizations" / "keda.sh" / "ScaledObject"
+        folder.mkdir(parents=True)
+        (folder / "health.lua").write_text(_script("keda.sh/ScaledObject.lua"))
+        absent = (
+            tmp_path / "cache" / "argocd-v3.5.1" / "resource_customizations" / "ConfigMap" / "no-health.lua"
+        )
+        absent.parent.mkdir(parents=True)
+        absent.touch()
+        script = reference.builtin_health_script("keda.sh", "ScaledObject")
+        assert script is not None and script.origin == str(folder / "health.lua")
+        assert reference.builtin_health_script("", "ConfigMap") is None
+    finally:
+        reference.listed_kinds.cache_clear()
+        reference._lookup.cache_clear()

@@ -1,5 +1,6 @@
-"""Argo CD v3.5.1's own health scripts: read from ../shared/argocd-v3.5.1 (see its README),
-else from the test cache, else downloaded from the pinned upstream tag into that cache.
+"""Argo CD v3.5.1's own health scripts: read from ../shared/argocd-v3.5.1 (see its README);
+only in a clone without that folder, from the test cache or downloaded from the pinned
+upstream tag into it (as tests/shared_data.py does for the other shared files).
 
 A built-in script exists for `<group>/<Kind>` when ../shared/argocd-v3.5.1/health-lua-kinds.txt
 lists it (or, with no ../shared, when upstream has resource_customizations/<group>/<Kind>/
@@ -98,22 +99,24 @@ def _read(group: str, kind: str) -> Script | None:
     folder = _builtin_folder(config_key(group, kind))
     if folder is None:
         return None
-    local = LOCAL / "health-lua" / f"{folder}.lua"
-    if local.exists():
-        return Script(local.read_text(), str(local))
-    cached = CACHE / f"argocd-{VERSION}" / "resource_customizations" / folder / "health.lua"
-    if cached.exists():
-        return Script(cached.read_text(), str(cached))
-    url = f"{UPSTREAM}/{folder}/health.lua"
-    try:
-        text = _download(url, cached)
-    except MissingReference as exc:
+    if LOCAL.exists():
+        local = LOCAL / "health-lua" / f"{folder}.lua"
+        if local.exists():
+            return Script(local.read_text(), str(local))
         raise MissingReference(
             f"Argo CD {VERSION} has a health script for {folder} ({LOCAL / 'health-lua-kinds.txt'}) "
-            f"that is not in {LOCAL / 'health-lua'} and could not be downloaded: {exc}"
-        ) from exc
+            f"that is not in {LOCAL / 'health-lua'}"
+        )
+    cached = CACHE / f"argocd-{VERSION}" / "resource_customizations" / folder / "health.lua"
+    absent = cached.with_name("no-health.lua")  # a 404 remembered: Argo CD has no script
+    if cached.exists():
+        return Script(cached.read_text(), str(cached))
+    if absent.exists():
+        return None
+    url = f"{UPSTREAM}/{folder}/health.lua"
+    text = _download(url, cached)
     if text is None:
-        if listed_kinds() is not None:
-            raise MissingReference(f"{url}: listed in health-lua-kinds.txt but not found upstream")
+        absent.parent.mkdir(parents=True, exist_ok=True)
+        absent.touch()
         return None
     return Script(text, url)
