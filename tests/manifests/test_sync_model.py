@@ -825,3 +825,89 @@ def test_without_the_shared_folder_scripts_come_from_the_download_cache(
     finally:
         reference.listed_kinds.cache_clear()
         reference._lookup.cache_clear()
+
+
+# ---- Argo CD's Go checks, ported (../shared/argocd-v3.5.1/health-go) --------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "api", "spec", "status", "expected"),
+    [
+        (
+            "Deployment",
+            "apps/v1",
+            {"replicas": 2},
+            {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 2},
+            ("Progressing", "Waiting for rollout to finish: 1 old replicas are pending termination..."),
+        ),
+        ("Deployment", "apps/v1", {"replicas": 2, "paused": True}, {}, ("Suspended", "Deployment is paused")),
+        (
+            "StatefulSet",
+            "apps/v1",
+            {"replicas": 1, "updateStrategy": {"type": "OnDelete"}},
+            {"observedGeneration": 1, "readyReplicas": 1},
+            ("Healthy", "statefulset has 1 ready pods"),
+        ),
+        (
+            "Job",
+            "batch/v1",
+            {},
+            {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]},
+            ("Degraded", "BackoffLimitExceeded"),
+        ),
+        (
+            "Job",
+            "batch/v1",
+            {},
+            {"conditions": [{"type": "Suspended", "status": "True", "message": "paused"}]},
+            ("Suspended", ""),
+        ),
+        ("PersistentVolumeClaim", "v1", {}, {"phase": "Lost"}, ("Degraded", "")),
+        ("PersistentVolumeClaim", "v1", {}, {}, ("Unknown", "")),
+        ("Service", "v1", {"type": "LoadBalancer"}, {"loadBalancer": {}}, ("Progressing", "")),
+        (
+            "Pod",
+            "v1",
+            {"restartPolicy": "Always"},
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "c",
+                        "state": {"waiting": {"reason": "ImagePullBackOff", "message": "pull failed"}},
+                    }
+                ],
+            },
+            ("Degraded", "pull failed"),
+        ),
+        (
+            "HorizontalPodAutoscaler",
+            "autoscaling/v2",
+            {},
+            {
+                "conditions": [
+                    {
+                        "type": "ScalingActive",
+                        "status": "False",
+                        "reason": "FailedGetExternalMetric",
+                        "message": "no metric",
+                    }
+                ]
+            },
+            ("Degraded", "no metric"),
+        ),
+    ],
+)
+def test_go_health_checks_say_what_argo_cd_says(
+    kind: str, api: str, spec: dict[str, Any], status: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    live = {
+        "apiVersion": api,
+        "kind": kind,
+        "metadata": {"name": "x", "generation": 1},
+        "spec": spec,
+        "status": status,
+    }
+    health = HealthRules({}).judge(live)
+    assert (health.status, health.message) == expected
+    assert health.rule.startswith("Go health_")
