@@ -611,11 +611,15 @@ def test_an_external_secret_without_its_store_is_degraded_and_its_secret_never_c
     cluster = _cluster(
         LAPTOP, _external_secret(), _secret_consumer("creds", "PASSWORD"), controllers=("external-secrets",)
     )
-    status, message = _health(cluster, "ExternalSecret", "creds", "external-secrets.io")
-    assert status == "Degraded"
-    assert message == (
-        'could not get ClusterSecretStore "store", ClusterSecretStore.external-secrets.io "store" not found'
+    # ESO puts the store error in an event; the condition says what Argo CD shows
+    assert _health(cluster, "ExternalSecret", "creds", "external-secrets.io") == (
+        "Degraded",
+        "could not get secret data from provider",
     )
+    verdict = judge(
+        cluster, HealthRules({}), cluster.lookup("external-secrets.io", "ExternalSecret", "demo", "creds")
+    )
+    assert 'could not get ClusterSecretStore "store"' in verdict.cause
     assert _health(cluster, "Deployment", "app", "apps") == (
         "Degraded",
         'Deployment "app" exceeded its progress deadline',
@@ -631,11 +635,51 @@ def test_a_store_that_serves_the_key_makes_the_secret_and_its_pods_ready() -> No
         _secret_consumer("creds", "PASSWORD"),
         controllers=("external-secrets",),
     )
-    assert _health(cluster, "ExternalSecret", "creds", "external-secrets.io") == (
-        "Healthy",
-        "Secret was synced",
-    )
+    assert _health(cluster, "ExternalSecret", "creds", "external-secrets.io") == ("Healthy", "secret synced")
     assert _health(cluster, "Deployment", "app", "apps") == ("Healthy", "")
+
+
+def _llm_secret(policy: str | None, *refs: tuple[str, str | None]) -> Obj:
+    es = _external_secret()
+    es["metadata"]["name"] = es["spec"]["target"]["name"] = "llm"
+    if policy:
+        es["spec"]["target"]["deletionPolicy"] = policy
+    es["spec"]["data"] = [
+        {"secretKey": f"KEY_{i}", "remoteRef": {"key": key, **({"property": prop} if prop else {})}}
+        for i, (key, prop) in enumerate(refs)
+    ]
+    return es
+
+
+@pytest.mark.parametrize(
+    ("policy", "refs", "expected", "keys"),
+    [
+        # Retain (the default): a remote secret that does not exist fails the ExternalSecret
+        (
+            None,
+            [("openai", None), ("absent", None)],
+            ("Degraded", "could not get secret data from provider"),
+            None,
+        ),
+        # Delete or Merge: it is skipped, the Secret holds what exists
+        ("Delete", [("openai", None), ("absent", None)], ("Healthy", "secret synced"), {"KEY_0"}),
+        ("Merge", [("openai", None), ("absent", None)], ("Healthy", "secret synced"), {"KEY_0"}),
+        # nothing exists: Delete deletes (or never creates) the Secret, and says so
+        ("Delete", [("absent", None)], ("Healthy", "secret deleted due to DeletionPolicy=Delete"), None),
+        # a missing property of a secret that exists is an error whatever the policy
+        ("Delete", [("openai", "nope")], ("Degraded", "could not get secret data from provider"), None),
+    ],
+)
+def test_eso_skips_missing_remote_secrets_only_when_the_deletion_policy_is_not_retain(
+    policy: str | None, refs: list[tuple[str, str | None]], expected: tuple[str, str], keys: set[str] | None
+) -> None:
+    """externalsecret_controller_secret.go GetProviderSecretData (ESO v2.9.0)."""
+    from tests.manifests.syncmodel.status_secrets import external_secret_keys
+
+    fake = {"fake": {"data": [{"key": "openai", "value": json.dumps({"key": "sk"})}]}}
+    cluster = _cluster(LAPTOP, _store(fake), _llm_secret(policy, *refs), controllers=("external-secrets",))
+    assert _health(cluster, "ExternalSecret", "llm", "external-secrets.io") == expected
+    assert external_secret_keys(cluster, "demo", "llm") == keys
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ Argo CD's ExternalSecret.lua reports as Degraded.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tests.manifests.syncmodel.objects import Obj, name_of, namespace_of
@@ -29,27 +30,36 @@ def _store_of(cluster: Cluster, es: Obj) -> tuple[Obj | None, str]:
     return store, f'could not get {kind} "{ref.get("name")}", {kind}.{ESO} "{ref.get("name")}" not found'
 
 
-def _aws_credentials(cluster: Cluster, store: Obj, auth: dict[str, Any]) -> str | None:
-    """Why the AWS provider cannot authenticate on this profile, or None when it can."""
+CREATE, VALIDATE = "unable to create client", "unable to validate store"  # secretstore/common.go
+
+
+def _aws_credentials(cluster: Cluster, store: Obj, auth: dict[str, Any]) -> tuple[str, str] | None:
+    """Why the AWS provider cannot authenticate on this profile, as (the store's condition
+    message, detail), or None when it can. Static keys and jwt (IRSA) are read when the client
+    is created; the controller's own credentials (no auth block: IRSA on its service account or
+    EKS Pod Identity) only when the store is validated (SecretsManager.Validate)."""
     aws = cluster.profile.aws
-    if aws is None:
-        return f"no AWS credentials exist on the {cluster.profile.name} profile"
     if "secretRef" in auth:
         ref = auth["secretRef"].get("accessKeyIDSecretRef") or {}
         ns = ref.get("namespace") or namespace_of(store)
-        return (
-            None
-            if cluster.lookup("", "Secret", ns, ref.get("name", ""))
-            else f"secret {ns}/{ref.get('name')} missing"
-        )
+        if cluster.lookup("", "Secret", ns, ref.get("name", "")) is None:
+            return CREATE, f"secret {ns}/{ref.get('name')} with the access keys does not exist"
+        return None
     if "jwt" in auth:
         sa_ref = auth["jwt"].get("serviceAccountRef") or {}
-        ns, name = sa_ref.get("namespace") or namespace_of(store), sa_ref.get("name", "")
-        return _irsa(cluster, ns, name, "jwt auth")
+        problem = _irsa(
+            cluster, sa_ref.get("namespace") or namespace_of(store), sa_ref.get("name", ""), "jwt auth"
+        )
+        return (CREATE, problem) if problem else None
+    if aws is None:
+        return VALIDATE, f"no AWS credentials exist on the {cluster.profile.name} profile"
     ns, name = cluster.identities.get("external-secrets", ("external-secrets", "external-secrets"))
     if (ns, name) in aws.pod_identity:
         return None
-    return _irsa(cluster, ns, name, "the controller's own credentials (no auth block)")
+    problem = _irsa(cluster, ns, name, "the controller's own credentials (no auth block)")
+    return (
+        (VALIDATE, f"{problem}, and no EKS Pod Identity association names {ns}/{name}") if problem else None
+    )
 
 
 def _irsa(cluster: Cluster, ns: str, name: str, how: str) -> str | None:
@@ -64,33 +74,43 @@ def _irsa(cluster: Cluster, ns: str, name: str, how: str) -> str | None:
     return None
 
 
-def store_ready(cluster: Cluster, store: Obj) -> tuple[bool | None, str]:
-    """(ready, message); ready None when the model cannot tell this provider."""
+def store_ready(cluster: Cluster, store: Obj) -> tuple[bool | None, str, str]:
+    """(ready, the Ready condition's message, detail); ready None when the model cannot tell."""
     provider = (store.get("spec") or {}).get("provider") or {}
     if "fake" in provider:
-        return True, "store validated"
+        return True, "store validated", "the fake provider"
     if "aws" in provider:
         problem = _aws_credentials(cluster, store, provider["aws"].get("auth") or {})
-        return (problem is None), problem or "store validated"
-    return None, f"the model does not simulate the provider(s) {sorted(provider)}"
+        if problem:
+            return False, problem[0], problem[1]
+        return True, "store validated", "AWS credentials available"
+    text = f"the model does not simulate the provider(s) {sorted(provider)}"
+    return None, text, text
 
 
-def _remote_value(cluster: Cluster, store: Obj, key: str, prop: str | None, secret_key: str | None) -> bool:
-    """Whether the provider holds remote key (and property); secret_key is the Kubernetes
-    Secret key it would fill (None for dataFrom)."""
+# what a provider answers for one remote reference (providers/v1/aws/secretsmanager GetSecret)
+FOUND, NO_SECRET, NO_PROPERTY = "found", "no secret", "no property"
+
+
+def _remote_value(cluster: Cluster, store: Obj, key: str, prop: str | None, secret_key: str | None) -> str:
+    """FOUND, NO_SECRET (esv1.NoSecretErr: the remote secret does not exist) or NO_PROPERTY
+    ("key X does not exist in secret Y"). secret_key is the Kubernetes Secret key it would fill."""
     provider = store["spec"]["provider"]
     if "fake" in provider:
         for item in provider["fake"].get("data") or []:
             if item.get("key") == key:
                 if prop is None:
-                    return True
+                    return FOUND
                 try:
-                    return prop in json.loads(item.get("value", "{}"))
+                    return FOUND if prop in json.loads(item.get("value", "{}")) else NO_PROPERTY
                 except json.JSONDecodeError:
-                    return False
-        return False
+                    return NO_PROPERTY
+        return NO_SECRET
     aws = cluster.profile.aws
-    return aws is not None and secret_key not in aws.missing_secret_keys
+    if aws is not None and secret_key not in aws.missing_secret_keys:
+        return FOUND
+    # the value is not stored: a property of a JSON secret that holds others, or a secret of its own
+    return NO_PROPERTY if prop else NO_SECRET
 
 
 def _namespace_allowed(cluster: Cluster, store: Obj, ns: str) -> bool:
@@ -122,48 +142,79 @@ def _selects(sel: dict[str, Any], lbls: dict[str, str]) -> bool:
     return True
 
 
-def _es_result(cluster: Cluster, es: Obj) -> tuple[bool | None, str, set[str]]:
-    """(ready, message, secret keys written)."""
-    if "external-secrets" not in cluster.controllers:
-        return False, "External Secrets Operator does not run on this cluster", set()
+@dataclass(frozen=True)
+class Sync:
+    """What ESO's reconcile ends with: the Ready condition and the Secret's keys (None: no Secret)."""
+
+    ready: bool | None  # None: the model cannot tell
+    reason: str
+    message: str  # the condition's message, as Argo CD shows it
+    detail: str  # the model's account (ESO puts the error in an event, not the condition)
+    keys: set[str] | None = None
+
+
+FAILED_READ = "could not get secret data from provider"  # externalsecret_controller.go msgErrorGetSecretData
+
+
+def _es_result(cluster: Cluster, es: Obj) -> Sync:
+    """externalsecret_controller.go Reconcile and GetProviderSecretData (ESO v2.9.0)."""
     store, missing = _store_of(cluster, es)
     if store is None:
-        return False, missing, set()
+        return Sync(False, "SecretSyncedError", FAILED_READ, missing)
     ns = namespace_of(es)
     if not _namespace_allowed(cluster, store, ns):
-        return (
-            False,
-            f'using ClusterSecretStore "{name_of(store)}" is not allowed from namespace "{ns}"',
-            set(),
-        )
-    ready, message = store_ready(cluster, store)
+        detail = f'using ClusterSecretStore "{name_of(store)}" is not allowed from namespace "{ns}"'
+        return Sync(False, "SecretSyncedError", FAILED_READ, detail)
+    ready, _, detail = store_ready(cluster, store)
     if ready is None:
-        return None, message, set()
+        return Sync(None, "", detail, detail)
     if not ready:
-        return False, f'{store["kind"]} "{name_of(store)}" is not ready: {message}', set()
-    keys, absent = set(), []
-    for item in es["spec"].get("data") or []:
-        ref = item["remoteRef"]
-        if _remote_value(cluster, store, ref["key"], ref.get("property"), item["secretKey"]):
-            keys.add(item["secretKey"])
-        else:
-            absent.append(ref["key"] + (f" (property {ref['property']})" if ref.get("property") else ""))
+        detail = f'{store["kind"]} "{name_of(store)}" is not ready ({detail})'
+        return Sync(False, "SecretSyncedError", FAILED_READ, detail)
+    target = es["spec"].get("target") or {}
+    policy = target.get("deletionPolicy") or "Retain"
+    keys: set[str] = set()
+    skipped = []
+    refs = [
+        (i["remoteRef"]["key"], i["remoteRef"].get("property"), i["secretKey"])
+        for i in es["spec"].get("data") or []
+    ]
     for item in es["spec"].get("dataFrom") or []:
         if "extract" not in item:
-            return None, "the model only follows dataFrom.extract", set()
-        key = item["extract"]["key"]
-        extracted = _extracted(store, key)
-        if extracted is None:
-            return None, f"the model cannot tell which keys {key} holds in this provider", set()
-        if not _remote_value(cluster, store, key, None, None):
-            absent.append(key)
-        keys |= extracted
-    if absent:
-        return False, f"could not get secret data from provider: {', '.join(absent)} not in the store", set()
-    template = (es["spec"].get("target") or {}).get("template") or {}
+            return Sync(None, "", "", "the model only follows dataFrom.extract")
+        refs.append((item["extract"]["key"], None, None))
+    for key, prop, secret_key in refs:
+        answer = _remote_value(cluster, store, key, prop, secret_key)
+        if answer == NO_SECRET and policy != "Retain":
+            skipped.append(key)  # event MissingProviderSecret, and on to the next reference
+            continue
+        if answer != FOUND:
+            what = (
+                f"key {prop} does not exist in secret {key}"
+                if answer == NO_PROPERTY
+                else f"secret {key} does not exist"
+            )
+            return Sync(False, "SecretSyncedError", FAILED_READ, f"{what} (deletionPolicy {policy})")
+        if secret_key is not None:
+            keys.add(secret_key)
+        else:
+            extracted = _extracted(store, key)
+            if extracted is None:
+                return Sync(None, "", "", f"the model cannot tell which keys {key} holds in this provider")
+            keys |= extracted
+    note = f"; skipped missing {', '.join(skipped)} (deletionPolicy {policy})" if skipped else ""
+    if not keys and policy == "Delete":
+        return Sync(
+            True, "SecretDeleted", "secret deleted due to DeletionPolicy=Delete", "no remote data" + note
+        )
+    if not keys and policy == "Retain":
+        return Sync(
+            True, "SecretSynced", "secret retained due to DeletionPolicy=Retain", "no remote data" + note
+        )
+    template = target.get("template") or {}
     if template.get("data") is not None:
         keys = set(template["data"]) | (keys if template.get("mergePolicy") == "Merge" else set())
-    return True, "Secret was synced", keys
+    return Sync(True, "SecretSynced", "secret synced", f"writes Secret keys {sorted(keys)}{note}", keys)
 
 
 def _extracted(store: Obj, key: str) -> set[str] | None:
@@ -179,56 +230,46 @@ def _extracted(store: Obj, key: str) -> set[str] | None:
 
 
 def external_secret_keys(cluster: Cluster, ns: str, secret: str) -> set[str] | None:
-    """The keys of the Secret a Ready ExternalSecret in ns writes under that name."""
+    """The keys of the Secret an ExternalSecret in ns writes under that name, if it writes one."""
+    if "external-secrets" not in cluster.controllers:
+        return None
     for es in cluster.find(ESO, "ExternalSecret", ns):
         target = ((es["spec"].get("target") or {}).get("name")) or name_of(es)
         if target == secret:
-            ready, _, keys = _es_result(cluster, es)
-            if ready:
-                return keys
+            result = _es_result(cluster, es)
+            if result.ready and result.keys is not None:
+                return result.keys
     return None
 
 
 def observe_external_secret(cluster: Cluster, obj: Obj) -> Observed:
     if "external-secrets" not in cluster.controllers:
         return default_status(cluster, obj, "External Secrets Operator does not run on this cluster")
-    ready, message, _ = _es_result(cluster, obj)
-    if ready is None:
-        return Observed(None, message, unknown=message)
-    return Observed(
-        {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True" if ready else "False",
-                    "reason": "SecretSynced" if ready else "SecretSyncedError",
-                    "message": message,
-                }
-            ]
-        },
-        message,
-    )
+    result = _es_result(cluster, obj)
+    if result.ready is None:
+        return Observed(None, result.detail, unknown=result.detail)
+    condition = {
+        "type": "Ready",
+        "status": "True" if result.ready else "False",
+        "reason": result.reason,
+        "message": result.message,
+    }
+    return Observed({"conditions": [condition]}, result.detail)
 
 
 def observe_store(cluster: Cluster, obj: Obj) -> Observed:
     if "external-secrets" not in cluster.controllers:
         return default_status(cluster, obj, "External Secrets Operator does not run on this cluster")
-    ready, message = store_ready(cluster, obj)
+    ready, message, detail = store_ready(cluster, obj)
     if ready is None:
-        return Observed(None, message, unknown=message)
-    return Observed(
-        {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True" if ready else "False",
-                    "reason": "Valid" if ready else "InvalidProviderConfig",
-                    "message": message,
-                }
-            ]
-        },
-        message,
-    )
+        return Observed(None, detail, unknown=detail)
+    condition = {
+        "type": "Ready",
+        "status": "True" if ready else "False",
+        "reason": "Valid" if ready else "InvalidProviderConfig",
+        "message": message,
+    }
+    return Observed({"conditions": [condition]}, detail)
 
 
 OBSERVERS = {
