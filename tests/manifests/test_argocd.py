@@ -315,6 +315,9 @@ def test_addons_are_pinned(profiles: dict[str, Render], profile: str) -> None:
     for name in ("gateway-api-crds", "envoy-gateway-crds", "prometheus-operator-crds"):
         assert r.get("Application", name)["spec"]["syncPolicy"]["automated"]["prune"] is False
     assert r.get("Application", "gateway-api-crds")["spec"]["source"]["path"] == "config/crd/standard"
+    # Argo Rollouts' Git manifests say :latest: the Application pins the image to its tag
+    rollouts = r.get("Application", "argo-rollouts")["spec"]["source"]
+    assert rollouts["kustomize"]["images"] == [f"quay.io/argoproj/argo-rollouts:{PINS['argo-rollouts']}"]
     validate_custom(addon_project)
 
 
