@@ -114,7 +114,7 @@ def test_keda_scales_the_worker_under_load(
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCTL_")}
     env["AGENTCTL_CONFIG_DIR"] = str(tmp_path)
     load = subprocess.Popen(  # noqa: S603
-        [str(AGENTCTL), "--namespace", NAMESPACE, "load", "--tasks", "600", "--concurrency", "40",
+        [str(AGENTCTL), "--namespace", NAMESPACE, "load", "--tasks", "1500", "--concurrency", "50",
          "--url", LOAD_URL, "--timeout", "900", "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
