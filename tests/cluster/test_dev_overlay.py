@@ -1,6 +1,7 @@
-"""overlays/dev on a live cluster: everything rolls out under Pod Security "restricted", the
-migration Job completes, and a person's path works through the gateway (a session, a chat
-message, a task that completes with a summary). Run with `make test-cluster`."""
+"""overlays/dev as Argo CD synced it on a live cluster: everything rolls out under Pod
+Security "restricted", the migration Job completes, and a person's path works through the
+Gateway API route (Envoy Gateway's proxy, host agent.local): a session, a chat message, a
+task that completes with a summary, and the page. Run with `make test-cluster`."""
 
 from __future__ import annotations
 
@@ -61,16 +62,23 @@ def test_deployments_roll_out(api: Any, deployed: list[dict[str, Any]], name: st
     wait_for(rolled_out, ROLLOUT_TIMEOUT, f"Deployment {name} rolled out")
 
 
-def test_user_path_through_the_gateway(api: Any, port_forward: Any) -> None:
-    for name in SERVICES:
-        wait_for(
-            lambda n=name: (_get(api, "apps/v1", "Deployment", n).status.availableReplicas or 0) >= 1,
-            ROLLOUT_TIMEOUT,
-            f"{name} available",
-        )
-    base = port_forward("api-gateway-service", 8080)
-    with httpx.Client(base_url=base, timeout=30) as http:
-        assert http.get("/health").status_code == 200
+def envoy_service(api: Any) -> tuple[str, int]:
+    """The Service Envoy Gateway runs for dev's Gateway (in its own namespace), and its port."""
+    services = api.resources.get(api_version="v1", kind="Service").get(
+        namespace="envoy-gateway-system",
+        label_selector="gateway.envoyproxy.io/owning-gateway-namespace=agent-system-dev,"
+        "gateway.envoyproxy.io/owning-gateway-name=agent-system",
+    )
+    (svc,) = services.items
+    return svc.metadata.name, svc.spec.ports[0].port
+
+
+def test_user_path_through_the_gateway(api: Any, deployed: list[dict[str, Any]], port_forward: Any) -> None:
+    name, port = envoy_service(api)
+    base = port_forward("envoy-gateway-system", name, port)
+    host = {"Host": "agent.local"}
+    with httpx.Client(base_url=base, timeout=30, headers=host) as http:
+        assert http.get("/api/tasks").status_code == 401  # routed to the gateway, which wants a session
         assert http.post("/api/task", json={"title": "x", "description": "y"}).status_code == 401
 
         session = http.post("/api/session")
@@ -103,9 +111,9 @@ def test_user_path_through_the_gateway(api: Any, port_forward: Any) -> None:
         assert task["status"] == "completed", task
         assert task["result"]
 
-    frontend = port_forward("frontend-service", 3000)
-    page = httpx.get(frontend + "/", timeout=30)
-    assert page.status_code == 200 and "<html" in page.text.lower()
+        page = http.get("/")  # everything but /api goes to the frontend
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        assert http.get("/", headers={"Host": "elsewhere.example"}).status_code == 404  # one host only
 
 
 def test_pods_run_as_declared(api: Any, deployed: list[dict[str, Any]]) -> None:

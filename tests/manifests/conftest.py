@@ -75,11 +75,11 @@ def _component_kustomization(folder: Path, components: list[str]) -> str:
 
 @pytest.fixture(scope="session")
 def component_renders() -> dict[str, Render]:
-    """Each component alone over the base, plus "all": every component together except vpa
-    (its VPAs target the orchestrator Deployment, which rollouts turns into a Rollout)."""
+    """Each component alone over the base, plus "all": every component together, in the order
+    an overlay lists them (support.COMPONENTS)."""
     out: dict[str, Render] = {}
     sets = {c: [c] for c in COMPONENTS}
-    sets["all"] = [c for c in COMPONENTS if c != "vpa"]
+    sets["all"] = list(COMPONENTS)
     for name, comps in sets.items():
         # inside the repository (test-artifacts/ is ignored by git): kustomize mis-resolves a
         # second component whose relative path climbs to the filesystem root

@@ -1,6 +1,7 @@
 """Helpers for the manifest tests: rendering with kubectl's kustomize, walking rendered
-objects, CRD schemas, a small NetworkPolicy evaluator and a small Go-template evaluator
-(enough for the ApplicationSet, which Argo CD renders with text/template)."""
+objects, CRD schemas, a small NetworkPolicy evaluator, a small Go-template evaluator
+(enough for the ApplicationSet, which Argo CD renders with text/template) and the
+ApplicationSet's expansion per bootstrap profile."""
 
 from __future__ import annotations
 
@@ -23,8 +24,12 @@ from tests.shared_data import crd_file
 REPO = Path(__file__).resolve().parents[2]
 ENVS = ("dev", "staging", "prod")
 SERVICES = ("frontend", "gateway", "orchestrator", "chat", "worker")
-COMPONENTS = ("keda", "httproute", "ingress", "external-secrets", "tracing", "rollouts", "vpa", "sandbox",
-              "observability")
+# in the order an overlay lists them: vpa and observability before rollouts (its patches
+# turn the orchestrator's VPA towards the Rollout; its analysis reads the PodMonitor's series)
+COMPONENTS = ("keda", "httproute", "external-secrets", "tracing", "observability", "vpa", "rollouts",
+              "sandbox")
+# the bootstrap profiles: what each root Application syncs (apps/root.yaml, apps/root-eks.yaml)
+PROFILES = {"laptop": "apps", "eks": "apps/eks"}
 
 # DESIGN.md: service, port, Kubernetes Service name (None: no Service)
 DESIGN_SERVICES = {
@@ -42,21 +47,27 @@ DESIGN_REPLICAS = {
     "prod": {"frontend": 2, "gateway": 2, "orchestrator": 2, "chat": 2, "worker": 3},
 }
 
-# (group, CRD file) for every custom resource kind the repository uses; VerticalPodAutoscaler
-# has no CRD in ../shared/crds and is checked field by field instead.
+# (group, CRD file) for every custom resource kind the repository uses. The kinds with no CRD
+# in ../shared/crds (VerticalPodAutoscaler, PodMonitor, EnvoyProxy) are checked field by field.
 CRD_FILES = {
     ("argoproj.io", "Application"): "argoproj.io_applications.yaml",
     ("argoproj.io", "ApplicationSet"): "argoproj.io_applicationsets.yaml",
     ("argoproj.io", "AppProject"): "argoproj.io_appprojects.yaml",
     ("argoproj.io", "Rollout"): "argoproj.io_rollouts.yaml",
+    ("argoproj.io", "AnalysisTemplate"): "argoproj.io_analysistemplates.yaml",
     ("keda.sh", "ScaledObject"): "keda.sh_scaledobjects.yaml",
     ("keda.sh", "TriggerAuthentication"): "keda.sh_triggerauthentications.yaml",
     ("gateway.networking.k8s.io", "HTTPRoute"): "gateway.networking.k8s.io_httproutes.yaml",
     ("gateway.networking.k8s.io", "Gateway"): "gateway.networking.k8s.io_gateways.yaml",
+    ("gateway.networking.k8s.io", "GatewayClass"): "gateway.networking.k8s.io_gatewayclasses.yaml",
     ("external-secrets.io", "ExternalSecret"): "external-secrets.io_externalsecrets.yaml",
     ("external-secrets.io", "ClusterSecretStore"): "external-secrets.io_clustersecretstores.yaml",
 }
-FIELD_CHECKED_KINDS = {("autoscaling.k8s.io", "VerticalPodAutoscaler")}
+FIELD_CHECKED_KINDS = {
+    ("autoscaling.k8s.io", "VerticalPodAutoscaler"),
+    ("monitoring.coreos.com", "PodMonitor"),
+    ("gateway.envoyproxy.io", "EnvoyProxy"),
+}
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "Rollout")
 
@@ -95,6 +106,12 @@ class Render:
     def find(self, kind: str, name: str) -> dict[str, Any] | None:
         found = [d for d in self.docs if d["kind"] == kind and d["metadata"]["name"] == name]
         return found[0] if found else None
+
+    def workload(self, name: str) -> dict[str, Any]:
+        """A service's pods' owner: its Deployment, or the Rollout that replaced it."""
+        found = [d for d in self.of_kind("Deployment", "Rollout") if d["metadata"]["name"] == name]
+        assert len(found) == 1, f"Deployment or Rollout {name}: found {len(found)} in {self.path}"
+        return found[0]
 
 
 def render(path: Path) -> Render:
@@ -432,3 +449,72 @@ def glob_dirs(pattern: str) -> list[Path]:
     return sorted(
         p for p in REPO.glob(pattern) if p.is_dir() and fnmatch.fnmatch(str(p.relative_to(REPO)), pattern)
     )
+
+
+# ---------------------------------------------------------------------------------------
+# The ApplicationSet: its git files generator over argocd/environments/*.yaml, the generator's
+# label selector (applicationset/generators/generator_spec_processor.go: matched against the
+# parameters flattened with dots, values formatted with %v), the template and templatePatch.
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for i, item in enumerate(value):
+            out.update(_flatten(item, f"{prefix}.{i}"))
+        return out
+    if isinstance(value, bool):
+        return {prefix: "true" if value else "false"}  # Go's %v of a bool
+    return {prefix: str(value)}
+
+
+def environment_files(pattern: str, root: Path | None = None) -> list[Path]:
+    return sorted(p for p in (root or REPO).glob(pattern) if p.is_file())
+
+
+def file_params(path: Path, root: Path | None = None) -> dict[str, Any]:
+    """What a git files generator hands the template for one file (goTemplate: the file's
+    keys as they are, plus path.*)."""
+    params = dict(yaml.safe_load(path.read_text()))
+    rel = path.relative_to(root or REPO)
+    folder = rel.parent
+    params["path"] = {
+        "path": str(folder),
+        "basename": folder.name,
+        "filename": path.name,
+        "basenameNormalized": folder.name,
+        "filenameNormalized": path.name,
+        "segments": list(folder.parts),
+    }
+    return params
+
+
+def expand_applicationset(appset: dict[str, Any], root: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The Applications the ApplicationSet controller generates from the repository at root
+    (this checkout by default): environment -> Application."""
+    spec = appset["spec"]
+    assert spec["goTemplate"] is True
+    (generator,) = spec["generators"]
+    git = generator["git"]
+    selector = generator.get("selector")
+    apps: dict[str, dict[str, Any]] = {}
+    for entry in git["files"]:
+        for path in environment_files(entry["path"], root):
+            params = file_params(path, root)
+            if selector is not None and not selector_matches(selector, _flatten(params)):
+                continue
+            app = {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Application",
+                **render_template(spec["template"], params),
+            }
+            patch = yaml.safe_load(go_template(spec.get("templatePatch", ""), params)) or {}
+            app = deep_merge(app, patch)
+            app["metadata"].setdefault("namespace", appset["metadata"]["namespace"])
+            apps[params["environment"]] = app
+    return apps

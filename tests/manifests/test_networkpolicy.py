@@ -1,7 +1,7 @@
 """The NetworkPolicies of each rendered overlay, evaluated for every pair of peers and every
 port in play, allow exactly the communication matrix below: nothing more, nothing less.
 
-  anyone (other namespaces, ingress controllers, the internet) -> frontend:3000, gateway:8080
+  anyone (other namespaces, the Gateway's Envoy proxy, the internet) -> frontend:3000, gateway:8080
   frontend -> gateway:8080
   gateway  -> chat:3001, orchestrator:8000, postgres:5432, redis:6379
   chat     -> orchestrator:8000, postgres, redis, public internet:443 (LLM APIs)
@@ -67,8 +67,15 @@ def _outside_peers() -> dict[str, Peer]:
             "kube-dns", "kube-system", (("k8s-app", "kube-dns"),), ns("kube-system"), "10.96.0.10"
         ),
         "kube-system-other": Peer("kube-system-other", "kube-system", (("app", "x"),), ns("kube-system")),
-        "ingress-controller": Peer(
-            "ingress-controller", "ingress-nginx", (("app", "ingress-nginx"),), ns("ingress-nginx")
+        # Envoy Gateway runs each Gateway's proxy in its own namespace
+        "envoy-proxy": Peer(
+            "envoy-proxy",
+            "envoy-gateway-system",
+            (
+                ("app.kubernetes.io/name", "envoy"),
+                ("gateway.envoyproxy.io/owning-gateway-name", "agent-system"),
+            ),
+            ns("envoy-gateway-system"),
         ),
         "other-namespace": Peer(
             "other-namespace", "default", (("app.kubernetes.io/name", "postgres"),), ns("default")

@@ -1,6 +1,7 @@
-"""The observability component: the Grafana dashboard as a ConfigMap the Grafana sidecar
-loads, covering requests, latency, queue lag, workers, tokens and cost, and asking only
-for metrics that the services really export."""
+"""The observability component: a PodMonitor that has the Prometheus Operator scrape the
+services, and the Grafana dashboard as a ConfigMap the Grafana sidecar loads, covering
+requests, latency, queue lag, workers, tokens and cost, and asking only for metrics that
+the services really export."""
 
 from __future__ import annotations
 
@@ -57,3 +58,22 @@ def test_the_dashboard_covers_every_topic_with_real_metrics() -> None:
             assert name in exported or name in PROMQL_BUILTINS, f"{name} in {expr!r} is not exported"
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_prometheus_operator_scrapes_what_the_network_policy_lets_it_reach(
+    rendered: dict[str, Render],
+) -> None:
+    """kube-prometheus-stack ignores prometheus.io/* annotations: the PodMonitor is what makes
+    it scrape. It must ask for exactly the ports base/policies opens to the namespace
+    monitoring (where the EKS profile runs Prometheus), on exactly those pods."""
+    for env in ("staging", "prod"):
+        r = rendered[env]
+        monitor = r.get("PodMonitor", "agent-system")
+        scrape = r.get("NetworkPolicy", "allow-metrics-scrape")
+        (rule,) = scrape["spec"]["ingress"]
+        (peer,) = rule["from"]
+        assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+        endpoints = monitor["spec"]["podMetricsEndpoints"]
+        assert {p["port"] for p in rule["ports"]} == {e["port"] for e in endpoints}
+        assert monitor["spec"]["selector"] == scrape["spec"]["podSelector"]
+        assert {e["path"] for e in endpoints} == {"/metrics"}

@@ -1,10 +1,12 @@
 """Every rendered object is valid: built-in kinds strictly against the Kubernetes 1.32 API
 (kubernetes-validate, offline), custom resources against their CRDs' schemas (jsonschema),
-and the VerticalPodAutoscaler (no CRD at hand) field by field."""
+and the kinds with no CRD at hand (VerticalPodAutoscaler, PodMonitor, EnvoyProxy) field by
+field."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,14 @@ from tests.manifests.support import (
     CRD_FILES,
     FIELD_CHECKED_KINDS,
     REPO,
+    SERVICES,
     Render,
+    containers,
     group_of,
     is_custom,
+    pod_labels,
+    render,
+    selector_matches,
     validate_custom,
 )
 
@@ -85,7 +92,8 @@ def _argocd_and_apps_docs() -> list[tuple[Path, dict[str, Any]]]:
     out = []
     for folder in ("argocd", "apps"):
         for path in sorted((REPO / folder).rglob("*.yaml")):
-            if path.name == "kustomization.yaml":
+            # environments/ is data for the ApplicationSet (test_argocd checks it)
+            if path.name == "kustomization.yaml" or path.parent.name == "environments":
                 continue
             for doc in yaml.safe_load_all(path.read_text()):
                 if doc:
@@ -98,7 +106,8 @@ def test_argocd_and_apps_files_are_valid() -> None:
     is a URL that only a cluster bootstrap downloads)."""
     docs = _argocd_and_apps_docs()
     kinds = {d["kind"] for _, d in docs}
-    assert {"Application", "ApplicationSet", "AppProject", "ConfigMap", "Namespace"} <= kinds
+    assert {"Application", "ApplicationSet", "AppProject", "ConfigMap", "Namespace", "GatewayClass",
+            "ClusterSecretStore"} <= kinds
     problems = []
     for path, doc in docs:
         for problem in _check_all([doc]):
@@ -107,6 +116,8 @@ def test_argocd_and_apps_files_are_valid() -> None:
 
 
 def test_vpa_fields(component_renders: dict[str, Render]) -> None:
+    """autoscaling.k8s.io/v1 VerticalPodAutoscaler, field by field (the vpa component alone:
+    test_invariants checks that it follows the Rollout with the rollouts component)."""
     vpas = component_renders["vpa"].of_kind("VerticalPodAutoscaler")
     deployments = {d["metadata"]["name"] for d in component_renders["vpa"].of_kind("Deployment")}
     assert {v["metadata"]["name"] for v in vpas} == deployments
@@ -132,6 +143,46 @@ def test_vpa_fields(component_renders: dict[str, Render]) -> None:
                 "mode",
             }
             assert set(policy["controlledResources"]) <= {"cpu", "memory"}
+
+
+def test_podmonitor_fields(component_renders: dict[str, Render]) -> None:
+    """monitoring.coreos.com/v1 PodMonitor (prometheus-operator v0.93, the version of
+    apps/addons/prometheus-operator-crds.yaml), field by field: it selects the five services'
+    pods and scrapes ports those pods name."""
+    r = component_renders["observability"]
+    (monitor,) = r.of_kind("PodMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    spec = monitor["spec"]
+    allowed = {"selector", "namespaceSelector", "podMetricsEndpoints", "podTargetLabels", "jobLabel",
+               "sampleLimit", "targetLimit"}
+    assert set(spec) <= allowed, set(spec) - allowed
+    endpoint_fields = {"port", "portNumber", "path", "interval", "scrapeTimeout", "scheme", "honorLabels",
+                       "relabelings", "metricRelabelings"}
+    for endpoint in spec["podMetricsEndpoints"]:
+        assert set(endpoint) <= endpoint_fields, set(endpoint) - endpoint_fields
+        assert endpoint["path"] == "/metrics" and re.fullmatch(r"\d+s", endpoint["interval"])
+    selected = [d for d in r.of_kind("Deployment") if selector_matches(spec["selector"], pod_labels(d))]
+    assert sorted(d["metadata"]["name"] for d in selected) == sorted(SERVICES)
+    wanted = {e["port"] for e in spec["podMetricsEndpoints"]}
+    for d in selected:
+        named = {p["name"] for c in containers(d) for p in c.get("ports", [])}
+        assert named & wanted, f"{d['metadata']['name']}: no port named {wanted}"
+
+
+def test_envoyproxy_fields() -> None:
+    """gateway.envoyproxy.io/v1alpha1 EnvoyProxy (Envoy Gateway v1.9), field by field."""
+    for path in ("apps/edge/laptop", "apps/edge/eks"):
+        (proxy,) = render(REPO / path).of_kind("EnvoyProxy")
+        assert proxy["apiVersion"] == "gateway.envoyproxy.io/v1alpha1"
+        provider = proxy["spec"]["provider"]
+        assert set(proxy["spec"]) == {"provider"} and provider["type"] == "Kubernetes"
+        kube = provider["kubernetes"]
+        assert set(kube) <= {"envoyService", "envoyDeployment"}
+        assert set(kube["envoyService"]) <= {"type", "annotations"}
+        assert kube["envoyService"]["type"] in {"ClusterIP", "LoadBalancer", "NodePort"}
+        deployment = kube["envoyDeployment"]
+        assert set(deployment) <= {"replicas", "container"} and set(deployment["container"]) <= {"resources"}
+        assert int(deployment["replicas"]) >= 1
 
 
 @pytest.mark.parametrize("kind", ["Deployment", "ScaledObject"])
