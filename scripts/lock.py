@@ -64,11 +64,24 @@ def exported(name: str) -> str:
     return HEADER.format(source="uv.lock") + run([*args, *EXPORTS[name]])
 
 
-def compiled(name: str) -> str:
-    """requirements/<name>.txt resolved afresh from requirements/<name>.in (network)."""
-    args = ["pip", "compile", f"requirements/{name}.in", "--universal", "--python-version", MIN_PYTHON,
-            "--generate-hashes", "--no-header", "--quiet"]
-    return HEADER.format(source=f"requirements/{name}.in") + run(args)
+def upgrades(lock_args: list[str]) -> list[str]:
+    """The --upgrade / --upgrade-package NAME options among `uv lock`'s, for `uv pip compile`."""
+    out: list[str] = []
+    for i, arg in enumerate(lock_args):
+        if arg in ("--upgrade", "-U"):
+            out.append("--upgrade")
+        elif arg in ("--upgrade-package", "-P") and i + 1 < len(lock_args):
+            out += ["--upgrade-package", lock_args[i + 1]]
+        elif arg.startswith("--upgrade-package="):
+            out.append(arg)
+    return out
+
+
+def compile_tool(name: str, extra: list[str]) -> None:
+    """requirements/<name>.txt from requirements/<name>.in (network). uv keeps the versions
+    the file already pins unless the .in asks for others (or lock_args say --upgrade)."""
+    run(["pip", "compile", f"requirements/{name}.in", "-o", f"requirements/{name}.txt", "--universal",
+         "--python-version", MIN_PYTHON, "--generate-hashes", "--quiet", *extra])
 
 
 def write_all(lock_args: list[str]) -> None:
@@ -76,7 +89,7 @@ def write_all(lock_args: list[str]) -> None:
     for name in EXPORTS:
         (REQUIREMENTS / f"{name}.txt").write_text(exported(name))
     for name in COMPILED:
-        (REQUIREMENTS / f"{name}.txt").write_text(compiled(name))
+        compile_tool(name, upgrades(lock_args))
     print(f"uv.lock and {len(EXPORTS) + len(COMPILED)} files in requirements/ written")
 
 

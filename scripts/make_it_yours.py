@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 # GitHub account names: letters, digits and single hyphens, at most 39 characters
 ACCOUNT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
-REPO_URL = re.compile(r"repoURL:\s*https://github\.com/(?P<owner>[^/\s]+)/(?P<repo>[^/\s]+?)(?:\.git)?\s*$", re.M)
+REPO_URL = re.compile(
+    r"repoURL:\s*https://github\.com/(?P<owner>[^/\s]+)/(?P<repo>[^/\s]+?)(?:\.git)?\s*$", re.M
+)
 IMAGE_OWNER = re.compile(r"newName:\s*ghcr\.io/(?P<owner>[^/\s]+)/agent-system-")
 ORIGIN = re.compile(r"github\.com[:/](?P<owner>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
 VERSION = re.compile(r"newTag:\s*(?P<version>\d+\.\d+\.\d+)\s*$", re.M)
@@ -52,7 +54,8 @@ def current_names() -> tuple[str, str, str]:
     owners = {m["owner"] for p in sorted(REPO.glob("overlays/*/kustomization.yaml"))
               for m in IMAGE_OWNER.finditer(p.read_text())}
     if len(owners) != 1:
-        raise Failure(f"the overlays name {len(owners)} image owners ({', '.join(sorted(owners))}), expected one")
+        names = ", ".join(sorted(owners))
+        raise Failure(f"the overlays name {len(owners)} image owners ({names}), expected one")
     return match["owner"], match["repo"], owners.pop()
 
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KEYS = ("name", "newName", "newTag", "digest")
-REF = re.compile(r"(?P<name>[^:@\s]+(?::\d+)?(?:/[^:@\s]+)*)(?::(?P<tag>[\w][\w.-]*))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
+REF = re.compile(
+    r"(?P<name>[^:@\s]+(?::\d+)?(?:/[^:@\s]+)*)(?::(?P<tag>[\w][\w.-]*))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
+)
 
 
 @dataclass

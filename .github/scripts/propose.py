@@ -46,8 +46,8 @@ allows them, runs no CI on them). Either:
 1. **A GitHub App** (recommended): Settings > Developer settings > GitHub Apps > New GitHub App;
    no webhook; repository permissions *Contents: Read and write* and *Pull requests: Read and
    write*. Generate a private key, install the App on this repository, then in this repository's
-   Settings > Secrets and variables > Actions add the **variable** `RELEASE_APP_ID` (the App ID)
-   and the **secret** `RELEASE_APP_PRIVATE_KEY` (the whole `.pem` file).
+   Settings > Secrets and variables > Actions add the **variable** `RELEASE_APP_CLIENT_ID` (the
+   App's Client ID) and the **secret** `RELEASE_APP_PRIVATE_KEY` (the whole `.pem` file).
 2. **A personal access token**: a fine-grained token for this repository with *Contents* and
    *Pull requests* read and write, saved as the **secret** `BOT_TOKEN`.
 3. **Only the workflow token**: Settings > Actions > General > Workflow permissions > tick
@@ -105,7 +105,10 @@ def git(*args: str, token: Token | None = None) -> subprocess.CompletedProcess[s
 
 def api(token: Token, method: str, path: str, body: dict | None = None) -> tuple[int, dict | list]:
     url = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/") + path
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
+    if not url.startswith(("https://", "http://")):
+        raise SystemExit(f"::error::GITHUB_API_URL is not an http(s) URL: {url}")
+    data = json.dumps(body).encode() if body else None
+    request = urllib.request.Request(url, method=method, data=data)  # noqa: S310 - checked above
     request.add_header("Authorization", f"Bearer {token.value}")
     request.add_header("Accept", "application/vnd.github+json")
     request.add_header("X-GitHub-Api-Version", API_VERSION)
@@ -134,7 +137,9 @@ def commit(paths: list[str], branch: str, message: str) -> bool:
     return True
 
 
-def open_or_update(token: Token, repo: str, branch: str, base: str, title: str, body: str) -> tuple[int, dict]:
+def open_or_update(
+    token: Token, repo: str, branch: str, base: str, title: str, body: str
+) -> tuple[int, dict | list]:
     owner = repo.split("/")[0]
     query = urllib.parse.urlencode({"head": f"{owner}:{branch}", "base": base, "state": "open"})
     status, found = api(token, "GET", f"/repos/{repo}/pulls?{query}")
@@ -152,6 +157,8 @@ def main() -> int:
     parser.add_argument("--title", required=True)
     parser.add_argument("--body", default="")
     parser.add_argument("--message", help="commit message (default: the title)")
+    parser.add_argument("--no-pull-request", action="store_true",
+                        help="push onto --branch (an open pull request's own branch) and stop there")
     parser.add_argument("paths", nargs="+")
     args = parser.parse_args()
     repo = os.environ["GITHUB_REPOSITORY"]
@@ -166,7 +173,8 @@ def main() -> int:
         summary.write()
         return 0
 
-    push = git("push", "--force", "origin", f"HEAD:refs/heads/{args.branch}", token=token)
+    force = [] if args.no_pull_request else ["--force"]
+    push = git("push", *force, "origin", f"HEAD:refs/heads/{args.branch}", token=token)
     if push.returncode != 0:
         print(f"::error::could not push {args.branch} with {token.label}: {push.stderr.strip()}")
         summary.add(f"## Could not push `{args.branch}`\n\n```\n{push.stderr.strip()}\n```\n\n{SETUP_STEPS}")
@@ -176,6 +184,17 @@ def main() -> int:
     body = args.body
     if os.environ.get("GITHUB_RUN_ID"):
         body += f"\n\nProposed by {server}/{repo}/actions/runs/{os.environ['GITHUB_RUN_ID']}"
+    if args.no_pull_request:
+        print(f"::notice::pushed {args.title!r} onto {args.branch}")
+        summary.add(f"## Pushed onto `{args.branch}`\n\n{args.title}")
+        if token.kind == "github":
+            print(f"::warning::pushed with the workflow's GITHUB_TOKEN: GitHub starts no workflow for "
+                  f"this push, so the checks of {args.branch} still show the previous commit. Re-run them "
+                  "by hand, or set up a GitHub App or BOT_TOKEN (see the job summary).")
+            summary.add(SETUP_STEPS)
+        summary.write()
+        return 0
+
     status, pull = open_or_update(token, repo, args.branch, args.base, args.title, body.strip())
     if status in (200, 201) and isinstance(pull, dict):
         verb = "opened" if status == 201 else "updated"
