@@ -61,7 +61,8 @@ def current_names() -> tuple[str, str, str]:
 
 def yours(owner: str | None, repo: str | None) -> tuple[str, str]:
     if owner is None or repo is None:
-        url = git("remote", "get-url", "origin", check=False)
+        # as configured (get-url would expand insteadOf rewrites)
+        url = git("config", "--get", "remote.origin.url", check=False)
         match = ORIGIN.search(url)
         if not match and owner is None:
             raise Failure(f"origin ({url or 'none'}) is not a GitHub repository: give --owner (OWNER=you)")
