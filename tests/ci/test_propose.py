@@ -139,7 +139,8 @@ def checkout(tmp_path: Path) -> tuple[Path, Path]:
 
 def bump_dev(work: Path, tag: str = "sha-0123456789ab") -> None:
     spec = f"agent-system-gateway=ghcr.io/me/agent-system-gateway:{tag}@{DIGEST}"
-    assert run(["python3", str(SCRIPTS / "overlay_images.py"), "set", "overlays/dev", spec], cwd=work).returncode == 0
+    proc = run(["python3", str(SCRIPTS / "overlay_images.py"), "set", "overlays/dev", spec], cwd=work)
+    assert proc.returncode == 0, proc.stderr
 
 
 def propose(work: Path, github: GitHubAPI, tokens: dict[str, str], *extra: str) -> tuple[int, str, str]:
@@ -172,13 +173,16 @@ def test_an_app_token_opens_a_pull_request_and_main_is_untouched(
     assert "Pull request #1 opened" in summary
 
 
-def test_the_open_pull_request_is_updated_not_duplicated(checkout: tuple[Path, Path], github: GitHubAPI) -> None:
+def test_the_open_pull_request_is_updated_not_duplicated(
+    checkout: tuple[Path, Path], github: GitHubAPI
+) -> None:
     work, remote = checkout
     bump_dev(work)
     assert propose(work, github, {"BOT_TOKEN": PAT, "GITHUB_TOKEN": WORKFLOW})[0] == 0
     git(work, "checkout", "-q", "main")
     bump_dev(work, "sha-ba9876543210")
-    code, out, _ = propose(work, github, {"BOT_TOKEN": PAT, "GITHUB_TOKEN": WORKFLOW}, "--branch", "bot/dev-images",
+    tokens = {"BOT_TOKEN": PAT, "GITHUB_TOKEN": WORKFLOW}
+    code, out, _ = propose(work, github, tokens, "--branch", "bot/dev-images",
                            "--title", "dev: images from ba9876543210", "overlays/dev/kustomization.yaml")
     assert code == 0, out
     (pull,) = github.pulls
@@ -232,6 +236,7 @@ def test_push_only_onto_an_open_pull_requests_branch(checkout: tuple[Path, Path]
     code, out, summary = propose(work, github, {"GITHUB_TOKEN": WORKFLOW}, "--no-pull-request", "--branch",
                                  "renovate/lock-file-maintenance", "--title", "make lock", "overlays")
     assert code == 0, out
-    assert git(remote, "show", "renovate/lock-file-maintenance:overlays/dev/namespace.yaml") == "# regenerated"
+    pushed = git(remote, "show", "renovate/lock-file-maintenance:overlays/dev/namespace.yaml")
+    assert pushed == "# regenerated"
     assert not github.calls
     assert "::warning::pushed with the workflow's GITHUB_TOKEN" in out and "BOT_TOKEN" in summary
