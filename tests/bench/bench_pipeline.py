@@ -161,7 +161,7 @@ def cpu_parts(stack: Stack, workers: list[subprocess.Popen[bytes]]) -> dict[str,
 
 def bench_other(system: str, stack: Stack, n: int, processes: int, log_dir: Path) -> Figures:
     """Measured by tests.bench.others in its own environment (see there why)."""
-    python = tool_python("bench-others", others.REQUIREMENTS)
+    python = tool_python("bench-others")  # requirements/bench-others.in, locked
     out = subprocess.run(
         [str(python), "-m", "tests.bench.others", "--system", system, "--processes", str(processes),
          "--tasks", str(n), "--redis", stack.redis.url.rsplit("/", 1)[0], "--log-dir", str(log_dir)],

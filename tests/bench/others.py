@@ -2,7 +2,8 @@
 enqueue alone, drain alone, end to end, N no-op tasks, on the same Redis.
 
 Celery pins python-dateutil below what the kubernetes client (dev extra) needs, so these two
-live in a virtual environment of their own (REQUIREMENTS, made by tests.support.toolvenv);
+live in a virtual environment of their own (requirements/bench-others.txt, a lock of its own,
+installed by tests.support.toolvenv);
 bench_pipeline runs this module with that environment's Python:
 
     python -m tests.bench.others --system celery --processes 2 --tasks 5000 \\
@@ -28,7 +29,6 @@ import redis
 REPO = Path(__file__).resolve().parents[2]
 THREADS = 8  # Dramatiq's default threads per process
 DEADLINE_S = 300.0
-REQUIREMENTS = ["celery[redis]>=5.4", "dramatiq[redis]>=1.17"]
 
 
 # ---- shared with bench_pipeline ----------------------------------------------------------

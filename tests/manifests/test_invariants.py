@@ -561,7 +561,7 @@ def test_tracing_component_runs_a_collector(component_renders: dict[str, Render]
     config = yaml.safe_load(r.get("ConfigMap", "otel-collector-config")["data"]["config.yaml"])
     assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
     (pipeline,) = config["service"]["pipelines"].values()
-    assert pipeline["receivers"] == ["otlp"] and pipeline["exporters"] == ["debug", "otlp"]
+    assert pipeline["receivers"] == ["otlp"] and pipeline["exporters"] == ["debug", "otlp_grpc"]
     assert "batch" in pipeline["processors"]
     assert config["extensions"]["health_check"]["endpoint"].endswith(":13133")
 

