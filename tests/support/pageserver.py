@@ -31,6 +31,9 @@ class PageServer:
     /status/<code>                  an empty answer with that status
     /big?bytes=N                    N bytes of HTML
     /binary                         an image/png body
+    /charset?header=L&meta=L&encoding=E
+                                    an article with accents, encoded in E (utf-8), its
+                                    Content-Type declaring charset L and a <meta charset=L>
     Every request is counted in `hits` by path, and in `targets` by path and query."""
 
     def __init__(self) -> None:
@@ -100,6 +103,8 @@ class PageServer:
         elif path == "/big":
             size = int(query.get("bytes", ["3000000"])[0])
             self._send(h, 200, b"<html><body><p>" + b"x" * size + b"</p></body></html>", "text/html")
+        elif path == "/charset":
+            self._charset(h, query)
         elif path == "/binary":
             self._send(h, 200, b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png")
         else:
@@ -112,6 +117,12 @@ class PageServer:
             self._send(h, 404, b"no such page", "text/plain")
             return
         self._send(h, 200, body, "text/html; charset=utf-8")
+
+    def _charset(self, h: BaseHTTPRequestHandler, query: dict[str, list[str]]) -> None:
+        header, meta = query.get("header", [""])[0], query.get("meta", [""])[0]
+        body = charset_page(f'<meta charset="{meta}">' if meta else "")
+        ctype = f"text/html; charset={header}" if header else "text/html"
+        self._send(h, 200, body.encode(query.get("encoding", ["utf-8"])[0]), ctype)
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str,
@@ -143,3 +154,14 @@ it to a dead-letter stream after a fixed number of deliveries and report the fai
 Streams can be trimmed to bound their memory. Deleting messages once they are handled
 keeps the stream as long as the backlog, which is a useful signal for autoscaling.
 """
+
+
+CHARSET_TITLE = "Un café à Zürich"
+
+
+def charset_page(head: str) -> str:
+    """An article whose title and first paragraph need more than ASCII."""
+    paragraphs = "".join(f"<p>{p}</p>" for p in TEXT_ARTICLE.split("\n\n"))
+    return (f"<!doctype html><html><head>{head}<title>{CHARSET_TITLE}</title></head><body><article>"
+            f"<h1>{CHARSET_TITLE}</h1><p>Le café de Zürich sert un thé très naïf.</p>{paragraphs}"
+            "</article></body></html>")

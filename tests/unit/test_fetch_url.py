@@ -17,7 +17,7 @@ from agent_worker import ssrf
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError, fetch_url
 from tests.shared_data import page_file
-from tests.support.pageserver import PageServer
+from tests.support.pageserver import CHARSET_TITLE, PageServer
 
 Fetch = Callable[..., Any]
 
@@ -294,6 +294,9 @@ async def test_missing_url_parameter() -> None:
 
 # --- decoding ---------------------------------------------------------------------------------------
 
+RUSSIAN = "<p>" + "Привет, мир! Это статья о том, как работают очереди сообщений. " * 3
+
+
 @pytest.mark.parametrize(("body", "declared", "media", "text", "charset"), [
     ("café".encode(), "utf-8", "text/html", "café", "utf-8"),
     ("café".encode("cp1252"), "iso-8859-1", "text/html", "café", "cp1252"),
@@ -307,9 +310,35 @@ async def test_missing_url_parameter() -> None:
     (b"\xef\xbb\xbfbom", "cp1252", "text/html", "bom", "utf-8"),
     ("ünïcode".encode("utf-16-le").join([b"\xff\xfe", b""]), None, "text/plain", "ünïcode", "utf-16-le"),
     (b"x", "no-such-charset", "text/plain", "x", "utf-8"),
+    # labels of Python codecs that are no web text encoding: ignored, as browsers do
+    ("café".encode(), "rot13", "text/html", "café", "utf-8"),
+    ("café".encode(), "base64", "text/html", "café", "utf-8"),
+    ("café".encode(), "hex", "text/plain", "café", "utf-8"),
+    ("café".encode("cp1252"), "zlib", "text/html", "café", "cp1252"),
+    (b"+ADw-script+AD4-", "utf-7", "text/html", "+ADw-script+AD4-", "utf-8"),
+    (b"\\u003cscript", "unicode_escape", "text/html", "\\u003cscript", "utf-8"),
+    (b'<meta charset="rot13"><p>caf\xc3\xa9', None, "text/html", '<meta charset="rot13"><p>café', "utf-8"),
+    (b'<meta charset="base64"><p>caf\xe9', "hex", "text/html", '<meta charset="base64"><p>café', "cp1252"),
+    # WHATWG labels Python knows under another name, and a <meta> that cannot be UTF-16
+    (b"\x93\xfa\x96{", "windows-31j", "text/plain", "日本", "cp932"),
+    (b'<meta charset="utf-16"><p>caf\xc3\xa9', None, "text/html", '<meta charset="utf-16"><p>café', "utf-8"),
+    # nothing declared, not UTF-8: a confident detection, else windows-1252
+    (RUSSIAN.encode("cp1251"), None, "text/html", RUSSIAN, "cp1251"),
 ])
 def test_decode(body: bytes, declared: str | None, media: str, text: str, charset: str) -> None:
     assert fetch_url.decode(body, declared, media) == (text, charset)
+
+
+@pytest.mark.parametrize("label", ["rot13", "base64", "hex", "utf-7", "bz2", "uu", "quopri", "punycode"])
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+async def test_pages_declaring_a_codec_that_is_no_text_encoding(fetch: Fetch, pages: PageServer, label: str,
+                                                                encoding: str) -> None:
+    """A real fetch of a page whose header and <meta> name a non-text codec: the step never
+    crashes, the label is ignored and the text comes out right."""
+    out = await fetch(pages.url(f"/charset?header={label}&meta={label}&encoding={encoding}"))
+    assert out["charset"] == encoding
+    assert f"<title>{CHARSET_TITLE}</title>" in out["html"]
+    assert "Le café de Zürich sert un thé très naïf." in out["html"]
 
 
 def test_content_type_header() -> None:

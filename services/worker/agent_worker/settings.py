@@ -42,6 +42,8 @@ class WorkerSettings(Settings):
     fetch_total_timeout_s: float = Field(20.0, gt=0)
     fetch_max_bytes: int = Field(2_000_000, gt=0)
     fetch_max_redirects: int = Field(5, ge=0)
+    # how much of an undeclared, non-UTF-8 body the charset detector reads
+    fetch_charset_detect_bytes: int = Field(32_768, gt=0)
     fetch_user_agent: str = "agent-system/0.1 (+https://github.com/agent-system)"
 
     # summarize

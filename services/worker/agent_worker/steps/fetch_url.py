@@ -8,7 +8,6 @@ so a DNS answer that changes between check and connect cannot redirect the conne
 from __future__ import annotations
 
 import asyncio
-import codecs
 import re
 import ssl
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 
 from agent_worker import ssrf
+from agent_worker.charsets import decode
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError
 
@@ -45,7 +45,8 @@ async def run(params: dict[str, Any], previous: dict[str, Any] | None, ctx: Step
             page, redirects = await fetch(url, ctx.settings)
     except TimeoutError:
         raise StepError(f"fetching {url} took longer than the {limit:g} s limit", retryable=True) from None
-    html, charset = decode(page.body, page.charset, page.content_type)
+    html, charset = decode(page.body, page.charset, page.content_type,
+                           detect_bytes=ctx.settings.fetch_charset_detect_bytes)
     return {
         "url": str(url), "final_url": str(page.url), "status_code": page.status_code,
         "content_type": page.content_type, "charset": charset, "html": html,
@@ -203,41 +204,6 @@ def sniff(body: bytes, url: httpx.URL) -> str:
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return "text/html"
     raise StepError(f"{url} sent no content type and does not look like a web page")
-
-
-# --- decoding -----------------------------------------------------------------------------
-
-BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
-# As browsers do (WHATWG Encoding): these labels mean windows-1252.
-AS_WINDOWS_1252 = frozenset({"iso8859-1", "ascii", "latin-1"})
-
-
-def codec(label: str | bytes | None) -> str | None:
-    if not label:
-        return None
-    name = label.decode("ascii", "ignore") if isinstance(label, bytes) else label
-    try:
-        found = codecs.lookup(name.strip()).name
-    except LookupError:
-        return None
-    return "cp1252" if found in AS_WINDOWS_1252 else found
-
-
-def decode(body: bytes, declared: str | None, media: str) -> tuple[str, str]:
-    """The text and the charset used: BOM, then the header, then <meta charset> for HTML,
-    then UTF-8 if it decodes cleanly, else windows-1252 (the web's legacy default)."""
-    for bom, name in BOMS:
-        if body.startswith(bom):
-            return body[len(bom):].decode(name, "replace"), name
-    meta = META_CHARSET.search(body[:4096]) if media != "text/plain" else None
-    charset = codec(declared) or (codec(meta.group(1)) if meta else None)
-    if charset:
-        return body.decode(charset, "replace"), charset
-    try:
-        return body.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return body.decode("cp1252", "replace"), "cp1252"
 
 
 def transport_failure(url: httpx.URL, exc: httpx.HTTPError, settings: WorkerSettings) -> StepError:
