@@ -8,6 +8,7 @@ so a DNS answer that changes between check and connect cannot redirect the conne
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import ssl
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from agent_worker import ssrf
+from agent_worker import inflate, ssrf
 from agent_worker.charsets import decode
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError
@@ -97,7 +98,9 @@ def client(settings: WorkerSettings) -> httpx.AsyncClient:
         follow_redirects=False,
         trust_env=False,  # an environment proxy would resolve the name itself, behind the guard's back
         verify=ssl_context(),
-        headers={"User-Agent": settings.fetch_user_agent, "Accept": ACCEPT},
+        # only encodings read_capped can inflate in bounded steps
+        headers={"User-Agent": settings.fetch_user_agent, "Accept": ACCEPT,
+                 "Accept-Encoding": inflate.ACCEPT_ENCODING},
     )
 
 
@@ -133,7 +136,8 @@ async def fetch_one(http: httpx.AsyncClient, url: httpx.URL, settings: WorkerSet
 async def checked_addresses(host: str, port: int, settings: WorkerSettings, url: httpx.URL,
                             hop: int) -> list[str]:
     try:
-        return await ssrf.resolve(host, port, allowed=settings.allowed_hosts())
+        return await ssrf.resolve(host, port, allowed=settings.allowed_hosts(),
+                                  ports=settings.allowed_ports())
     except ssrf.Blocked as exc:
         where = f" (redirect {hop} led to {url})" if hop else ""
         raise StepError(f"{exc}{where}") from None
@@ -178,18 +182,30 @@ def redirect_target(url: httpx.URL, location: str) -> httpx.URL:
     return checked_url(target)
 
 
-async def read_capped(response: httpx.Response, url: httpx.URL, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` bytes (declared or actually sent)."""
+async def read_capped(response: httpx.Response, url: httpx.URL, limit: int, *,
+                      piece_bytes: int = 65_536) -> bytes:
+    """The decompressed body, refused as soon as it passes `limit` bytes (declared or
+    actually sent). Each decompression step yields at most `piece_bytes` (and never more
+    than one byte past the limit), so a compression bomb costs the cap, not its size."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise StepError(f"{url} is {int(declared):,} bytes, more than the {limit:,} byte limit")
-    chunks, size = [], 0
-    async for chunk in response.aiter_bytes():  # decompressed: the limit holds for gzip bombs too
-        size += len(chunk)
-        if size > limit:
-            raise StepError(f"{url} is larger than the {limit:,} byte limit; stopped reading there")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    encoding = response.headers.get("content-encoding", "")
+    try:
+        decoder = inflate.decoder_for(encoding)
+    except inflate.UnsupportedEncoding as exc:
+        raise StepError(f"{url} sent its body in the {exc} encoding, which was not asked for "
+                        f"(accepted: {inflate.ACCEPT_ENCODING})") from None
+    body = io.BytesIO()  # getvalue() hands over its buffer: no second copy of the page
+    try:
+        async for raw in response.aiter_raw():
+            for piece in decoder.feed(raw, min(piece_bytes, limit - body.tell() + 1)):
+                if body.tell() + len(piece) > limit:
+                    raise StepError(f"{url} is larger than the {limit:,} byte limit; stopped reading there")
+                body.write(piece)
+    except inflate.DecodeError as exc:
+        raise StepError(f"{url} sent a body that could not be decompressed ({encoding}: {exc})") from None
+    return body.getvalue()
 
 
 def content_type(header: str) -> tuple[str, str | None]:
@@ -214,8 +230,6 @@ def transport_failure(url: httpx.URL, exc: httpx.HTTPError, settings: WorkerSett
                          retryable=True)
     if isinstance(exc, httpx.ReadTimeout):
         return StepError(f"{host} sent nothing for {settings.fetch_read_timeout_s:g} s", retryable=True)
-    if isinstance(exc, httpx.DecodingError):
-        return StepError(f"{url} sent a body that could not be decompressed ({exc})")
     if isinstance(exc, httpx.ConnectError):
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             return StepError(f"{host} presented a TLS certificate that could not be verified ({exc})")
