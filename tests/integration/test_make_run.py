@@ -130,12 +130,17 @@ def submit(base: str, user: str, description: str) -> str:
 
 
 def wait_completed(base: str, user: str, tid: str, timeout: float = 60) -> dict[str, Any]:
+    """The task once terminal, which must be completed. A 503 is waited out: after a
+    PostgreSQL restart each pooled connection that the old server held fails once."""
     deadline = time.monotonic() + timeout
     while True:
-        task = httpx.get(f"{base}/task/{tid}", headers={"X-User-Id": user}, timeout=10).json()
-        if task["status"] in ("completed", "failed", "cancelled") or time.monotonic() > deadline:
+        r = httpx.get(f"{base}/task/{tid}", headers={"X-User-Id": user}, timeout=10)
+        assert r.status_code in (200, 503), r.text
+        task = r.json()
+        if r.status_code == 200 and task["status"] in ("completed", "failed", "cancelled"):
             assert task["status"] == "completed", task
             return task
+        assert time.monotonic() < deadline, f"task {tid} not done within {timeout}s: {task}"
         time.sleep(0.1)
 
 
