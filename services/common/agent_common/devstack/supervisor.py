@@ -10,6 +10,7 @@ worker's unacknowledged steps are claimed again by the workers alive.
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections import deque
 from collections.abc import Callable
@@ -188,7 +189,7 @@ class Supervisor:
         state.restarts += 1
         try:
             state.unit.restart()
-        except (OSError, RuntimeError, TimeoutError) as exc:
+        except (OSError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:
             self.say(f"{state.unit.name} did not start again: {exc}")
             return  # not alive: the next tick counts it as a crash
         self.on_start(state.unit)
