@@ -53,6 +53,7 @@ DETAIL = [
     ("tracing_gateway_overhead_pct", "{:.1f}", "% gateway req/s lost to tracing (all sampled)", ""),
     ("tracing_pipeline_overhead_pct", "{:.1f}", "% pipeline tasks/s lost to tracing (all sampled)", ""),
     ("extract_pages_per_s", "{:.1f}", "pages/s extracted", ""),
+    ("summarize_long_article_ms", "{:.1f}", "ms to summarize one 10,000-word article", ""),
     ("render_prod_s", "{:.2f}", "s to render overlays/prod", ""),
 ]
 GOALS = {">= 2": lambda v: v >= 2, "> 1": lambda v: v > 1, "< 1": lambda v: v < 1}

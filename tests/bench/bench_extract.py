@@ -3,7 +3,8 @@
     .venv/bin/python -m tests.bench.bench_extract [--rounds 3]
 
 Prints, per stage, pages per second and milliseconds per page (mean, median and slowest
-page), best of the rounds so a busy machine's noise counts less.
+page), best of the rounds so a busy machine's noise counts less; then the time to summarize
+one long article (three pages' text joined, over 10,000 words).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from agent_common.summarizer import summarize, word_count
 from agent_worker.extract import extract, run_readability, run_trafilatura
 from tests.bench.figures import record
 from tests.shared_data import PAGE_NAMES, page_file
+
+LONG_ARTICLE = ("ietf-1", "wikipedia", "lwn-1")  # joined: one article of over 10,000 words
 
 
 def timed(fn: Callable[[str], object], inputs: dict[str, str], rounds: int) -> dict[str, float]:
@@ -58,8 +61,13 @@ def main() -> None:
     print(line("summarize", timed(summarize, texts, rounds)))
     both = timed(lambda html: summarize(extract(html).text), pages, rounds)
     print(line("extract + summarize", both))
+    long_text = "\n\n".join(texts[name] for name in LONG_ARTICLE)
+    long_s = timed(summarize, {"long": long_text}, rounds)["long"]
+    print(f"{'summarize, long article':<24} {long_s * 1000:8.1f} ms for {word_count(long_text):,} words "
+          f"({' + '.join(LONG_ARTICLE)})")
     record("extract", {"extract_pages_per_s": pages_per_s(ours),
-                       "extract_summarize_pages_per_s": pages_per_s(both)})
+                       "extract_summarize_pages_per_s": pages_per_s(both),
+                       "summarize_long_article_ms": long_s * 1000})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """URL tasks aimed at loopback in the spellings the unit tests and tests/integration do not
-already send end to end (octal, short hex, other 127/8 addresses, IPv6 long, NAT64 and
-6to4 forms, a trailing dot, userinfo tricks), and through every redirect status: each task
-fails with "blocked:" and the canary server sees nothing."""
+already send end to end (octal, short hex, other 127/8 addresses, IPv6 long, NAT64, SIIT,
+IPv4-compatible and 6to4 forms, a trailing dot, userinfo tricks), and through every
+redirect status: each task fails with "blocked:" and the canary server sees nothing."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ HOSTS = [
     "[::ffff:7f00:1]",
     "[64:ff9b::7f00:1]",
     "[2002:7f00:1::1]",
+    "[::ffff:0:7f00:1]",
+    "[::ffff:0:127.0.0.1]",
+    "[::127.0.0.1]",
     "0",
     "0.0.0.0",
 ]

@@ -4,13 +4,40 @@ redirects and a hit counter, so a test can assert that a refused address got no 
 from __future__ import annotations
 
 import contextlib
+import functools
+import gzip
 import threading
 import time
+import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import brotli
+
 from tests.shared_data import page_file
+
+_COMPRESS = {
+    "gzip": lambda data: gzip.compress(data, 6),
+    "deflate": lambda data: zlib.compress(data, 6),
+    "raw-deflate": lambda data: _raw_deflate(data),
+    "br": lambda data: brotli.compress(data, quality=5),
+}
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    obj = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return obj.compress(data) + obj.flush()
+
+
+@functools.cache
+def compressed(encoding: str, *, page: str = "", zeros: int = 0) -> bytes:
+    """A page (or `zeros` zero bytes) with each of the comma-separated encodings applied in
+    order, as a server lists them in Content-Encoding. Cached: a bomb is made once."""
+    data = page_file(page, "source.html").read_bytes() if page else bytes(zeros)
+    for name in (n.strip() for n in encoding.split(",")):
+        data = _COMPRESS[name](data)
+    return data
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -31,6 +58,12 @@ class PageServer:
     /status/<code>                  an empty answer with that status
     /big?bytes=N                    N bytes of HTML
     /binary                         an image/png body
+    /encoded?encoding=E&page=NAME   the fixture page with Content-Encoding E (gzip, deflate,
+                                    raw-deflate, br, or a list such as "gzip, br")
+    /encoded?encoding=E&zeros=N     a compression bomb: N zero bytes of "HTML", compressed
+    /charset?header=L&meta=L&encoding=E
+                                    an article with accents, encoded in E (utf-8), its
+                                    Content-Type declaring charset L and a <meta charset=L>
     Every request is counted in `hits` by path, and in `targets` by path and query."""
 
     def __init__(self) -> None:
@@ -100,6 +133,10 @@ class PageServer:
         elif path == "/big":
             size = int(query.get("bytes", ["3000000"])[0])
             self._send(h, 200, b"<html><body><p>" + b"x" * size + b"</p></body></html>", "text/html")
+        elif path == "/encoded":
+            self._encoded(h, query)
+        elif path == "/charset":
+            self._charset(h, query)
         elif path == "/binary":
             self._send(h, 200, b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png")
         else:
@@ -112,6 +149,21 @@ class PageServer:
             self._send(h, 404, b"no such page", "text/plain")
             return
         self._send(h, 200, body, "text/html; charset=utf-8")
+
+    def _encoded(self, h: BaseHTTPRequestHandler, query: dict[str, list[str]]) -> None:
+        encoding = query.get("encoding", ["gzip"])[0]
+        if "zeros" in query:
+            body = compressed(encoding, zeros=int(query["zeros"][0]))
+        else:
+            body = compressed(encoding, page=query.get("page", ["cnn"])[0])
+        header = "deflate" if encoding == "raw-deflate" else encoding
+        self._send(h, 200, body, "text/html; charset=utf-8", extra={"Content-Encoding": header})
+
+    def _charset(self, h: BaseHTTPRequestHandler, query: dict[str, list[str]]) -> None:
+        header, meta = query.get("header", [""])[0], query.get("meta", [""])[0]
+        body = charset_page(f'<meta charset="{meta}">' if meta else "")
+        ctype = f"text/html; charset={header}" if header else "text/html"
+        self._send(h, 200, body.encode(query.get("encoding", ["utf-8"])[0]), ctype)
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str,
@@ -143,3 +195,14 @@ it to a dead-letter stream after a fixed number of deliveries and report the fai
 Streams can be trimmed to bound their memory. Deleting messages once they are handled
 keeps the stream as long as the backlog, which is a useful signal for autoscaling.
 """
+
+
+CHARSET_TITLE = "Un café à Zürich"
+
+
+def charset_page(head: str) -> str:
+    """An article whose title and first paragraph need more than ASCII."""
+    paragraphs = "".join(f"<p>{p}</p>" for p in TEXT_ARTICLE.split("\n\n"))
+    return (f"<!doctype html><html><head>{head}<title>{CHARSET_TITLE}</title></head><body><article>"
+            f"<h1>{CHARSET_TITLE}</h1><p>Le café de Zürich sert un thé très naïf.</p>{paragraphs}"
+            "</article></body></html>")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-import time
 import unicodedata
 
 from hypothesis import HealthCheck, given, settings
@@ -45,9 +44,7 @@ def words(text: str) -> set[str]:
 @given(pages())
 def test_extract_invents_nothing(page: tuple[str, str]) -> None:
     source, visible = page
-    started = time.perf_counter()
-    result = extract(source)
-    assert time.perf_counter() - started < 5
+    result = extract(source)  # its speed is bench_extract's figure, not an assertion here
     assert words(result.text) <= words(visible), words(result.text) - words(visible)
     if result.title:
         assert words(result.title) <= words(visible)

@@ -6,18 +6,20 @@ from __future__ import annotations
 import re
 import socket
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from agent_worker import ssrf
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError, fetch_url
 from tests.shared_data import page_file
-from tests.support.pageserver import PageServer
+from tests.support.pageserver import CHARSET_TITLE, PageServer, compressed
 
 Fetch = Callable[..., Any]
 
@@ -141,6 +143,33 @@ async def test_a_rebound_name_is_refused(fetch: Fetch, canary: PageServer,
     error = await refused(fetch, f"http://rebind.test:{canary.port}/")
     assert error.message == "blocked: 127.0.0.1 is a loopback address"
     assert canary.total_hits() == before
+
+
+@pytest.mark.parametrize("port", [22, 6379, 8080])
+async def test_ports_other_than_80_and_443_are_refused(fetch: Fetch, pages: PageServer, port: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A public host's other services (ssh, Redis, an admin panel) are not fetched, directly
+    or through a redirect; the refusal comes before any connection."""
+    async def resolver(host: str, port: int) -> list[str]:
+        return ["93.184.216.34"]
+
+    monkeypatch.setattr(ssrf, "getaddrinfo", resolver)
+    error = await refused(fetch, f"http://public.test:{port}/admin")
+    assert error.message == f"blocked: port {port} is not one of the ports fetched (80, 443)"
+    assert not error.retryable
+    target = f"http://public.test:{port}/admin"
+    error = await refused(fetch, pages.url("/redirect?to=" + quote(target)))
+    assert error.message == (f"blocked: port {port} is not one of the ports fetched (80, 443) "
+                             f"(redirect 1 led to {target})")
+
+
+def test_allowed_ports_setting() -> None:
+    assert WorkerSettings().allowed_ports() == {80, 443}
+    assert WorkerSettings(fetch_allowed_ports="80, 443, 8080").allowed_ports() == {80, 443, 8080}
+    assert WorkerSettings(fetch_allowed_ports="*").allowed_ports() is None
+    for bad in ("http", "0", "70000", "80;443"):
+        with pytest.raises(ValidationError, match="not a port number"):
+            WorkerSettings(fetch_allowed_ports=bad)
 
 
 @pytest.mark.parametrize("temporary", [False, True])
@@ -294,6 +323,9 @@ async def test_missing_url_parameter() -> None:
 
 # --- decoding ---------------------------------------------------------------------------------------
 
+RUSSIAN = "<p>" + "Привет, мир! Это статья о том, как работают очереди сообщений. " * 3
+
+
 @pytest.mark.parametrize(("body", "declared", "media", "text", "charset"), [
     ("café".encode(), "utf-8", "text/html", "café", "utf-8"),
     ("café".encode("cp1252"), "iso-8859-1", "text/html", "café", "cp1252"),
@@ -307,12 +339,109 @@ async def test_missing_url_parameter() -> None:
     (b"\xef\xbb\xbfbom", "cp1252", "text/html", "bom", "utf-8"),
     ("ünïcode".encode("utf-16-le").join([b"\xff\xfe", b""]), None, "text/plain", "ünïcode", "utf-16-le"),
     (b"x", "no-such-charset", "text/plain", "x", "utf-8"),
+    # labels of Python codecs that are no web text encoding: ignored, as browsers do
+    ("café".encode(), "rot13", "text/html", "café", "utf-8"),
+    ("café".encode(), "base64", "text/html", "café", "utf-8"),
+    ("café".encode(), "hex", "text/plain", "café", "utf-8"),
+    ("café".encode("cp1252"), "zlib", "text/html", "café", "cp1252"),
+    (b"+ADw-script+AD4-", "utf-7", "text/html", "+ADw-script+AD4-", "utf-8"),
+    (b"\\u003cscript", "unicode_escape", "text/html", "\\u003cscript", "utf-8"),
+    (b'<meta charset="rot13"><p>caf\xc3\xa9', None, "text/html", '<meta charset="rot13"><p>café', "utf-8"),
+    (b'<meta charset="base64"><p>caf\xe9', "hex", "text/html", '<meta charset="base64"><p>café', "cp1252"),
+    # WHATWG labels Python knows under another name, and a <meta> that cannot be UTF-16
+    (b"\x93\xfa\x96{", "windows-31j", "text/plain", "日本", "cp932"),
+    (b'<meta charset="utf-16"><p>caf\xc3\xa9', None, "text/html", '<meta charset="utf-16"><p>café', "utf-8"),
+    # nothing declared, not UTF-8: a confident detection, else windows-1252
+    (RUSSIAN.encode("cp1251"), None, "text/html", RUSSIAN, "cp1251"),
 ])
 def test_decode(body: bytes, declared: str | None, media: str, text: str, charset: str) -> None:
     assert fetch_url.decode(body, declared, media) == (text, charset)
+
+
+@pytest.mark.parametrize("label", ["rot13", "base64", "hex", "utf-7", "bz2", "uu", "quopri", "punycode"])
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+async def test_pages_declaring_a_codec_that_is_no_text_encoding(fetch: Fetch, pages: PageServer, label: str,
+                                                                encoding: str) -> None:
+    """A real fetch of a page whose header and <meta> name a non-text codec: the step never
+    crashes, the label is ignored and the text comes out right."""
+    out = await fetch(pages.url(f"/charset?header={label}&meta={label}&encoding={encoding}"))
+    assert out["charset"] == encoding
+    assert f"<title>{CHARSET_TITLE}</title>" in out["html"]
+    assert "Le café de Zürich sert un thé très naïf." in out["html"]
 
 
 def test_content_type_header() -> None:
     assert fetch_url.content_type("Text/HTML; Charset=\"UTF-8\"") == ("text/html", "UTF-8")
     assert fetch_url.content_type("application/xhtml+xml") == ("application/xhtml+xml", None)
     assert fetch_url.content_type("") == ("", None)
+
+
+# --- compressed bodies ------------------------------------------------------------------------------
+
+ENCODINGS = ["gzip", "deflate", "raw-deflate", "br", "gzip, br"]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_compressed_pages_are_inflated(fetch: Fetch, pages: PageServer, encoding: str) -> None:
+    out = await fetch(pages.url(f"/encoded?encoding={quote(encoding)}&page=cnn"))
+    assert out["html"] == page_file("cnn", "source.html").read_text("utf-8")
+
+
+async def test_the_request_asks_only_for_encodings_it_can_bound(fetch: Fetch, pages: PageServer,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[str] = []
+    original = httpx.AsyncClient.send
+
+    async def spy(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        sent.append(request.headers["accept-encoding"])
+        return await original(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", spy)
+    await fetch(pages.url("/pages/cnn.html"))
+    assert sent == ["gzip, deflate, br"]
+
+
+async def streamed(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def test_an_encoding_not_asked_for_is_refused() -> None:
+    response = httpx.Response(200, headers={"content-type": "text/html", "content-encoding": "zstd"},
+                              content=streamed(b"(\xb5/\xfd"))
+    with pytest.raises(StepError, match=r"sent its body in the zstd encoding, which was not asked for "
+                                        r"\(accepted: gzip, deflate, br\)"):
+        await fetch_url.read_capped(response, httpx.URL("http://example.com/"), 10_000)
+
+
+async def test_a_corrupt_compressed_body_is_a_clear_error() -> None:
+    response = httpx.Response(200, headers={"content-type": "text/html", "content-encoding": "gzip"},
+                              content=streamed(b"\x1f\x8b\x08\x00not gzip at all"))
+    with pytest.raises(StepError, match=r"sent a body that could not be decompressed \(gzip: "):
+        await fetch_url.read_capped(response, httpx.URL("http://example.com/"), 10_000)
+
+
+BOMB_BYTES = 50_000_000  # inflated size; a few KiB (br: bytes) on the wire
+CAP = 1_000_000
+# what the step may hold beyond the cap: one decompressed piece (64 KiB, brotli's output
+# blocks a little more), one network chunk, zlib's window, BytesIO's growth, httpx's buffers
+MARGIN = 1_000_000
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_a_compression_bomb_costs_the_cap_not_its_size(fetch: Fetch, pages: PageServer,
+                                                             encoding: str) -> None:
+    """A real bomb from the page server: refused at the byte cap, and the step's peak of
+    traced memory stays within the cap plus a small margin (httpx alone inflates a whole
+    network chunk, tens of megabytes, before any check)."""
+    url = pages.url(f"/encoded?encoding={quote(encoding)}&zeros={BOMB_BYTES}")
+    compressed(encoding, zeros=BOMB_BYTES)  # made before measuring: the server's share is not the step's
+    tracemalloc.start()
+    try:
+        error = await refused(fetch, url, fetch_max_bytes=CAP)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.message == f"{url} is larger than the {CAP:,} byte limit; stopped reading there"
+    assert not error.retryable
+    print(f"{encoding} bomb of {BOMB_BYTES:,} bytes: peak {peak:,} bytes traced for a {CAP:,} byte cap")
+    assert peak < CAP + MARGIN, f"peak {peak:,} bytes"

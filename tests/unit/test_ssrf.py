@@ -64,6 +64,18 @@ BLOCKED = [
     # Teredo: the client address is stored inverted; 0x80ffffff ^ ~ = 127.0.0.0
     ("2001:0:4136:e378:8000:63bf:80ff:fffe", "a Teredo form of 127.0.0.1, a loopback address"),
     ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "a Teredo form of 192.0.2.45, a documentation address"),
+    ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", "a Teredo tunnel address (deprecated)"),  # 8.8.8.8
+    # SIIT's IPv4-translated form ::ffff:0:a.b.c.d (RFC 2765), refused whatever it carries
+    ("::ffff:0:127.0.0.1", "an IPv4-translated (SIIT) form of 127.0.0.1, a loopback address"),
+    ("::ffff:0:7f00:1", "an IPv4-translated (SIIT) form of 127.0.0.1, a loopback address"),
+    ("::ffff:0:10.1.2.3", "an IPv4-translated (SIIT) form of 10.1.2.3, a private address"),
+    ("::ffff:0:169.254.169.254",
+     "an IPv4-translated (SIIT) form of 169.254.169.254, a cloud metadata address"),
+    ("::ffff:0:0.0.0.0", "an IPv4-translated (SIIT) form of 0.0.0.0, an unspecified address"),
+    ("::ffff:0:8.8.8.8", "an IPv4-translated (SIIT) address (deprecated)"),
+    ("::1.2.3.4", "an IPv4-compatible tunnel address (deprecated)"),
+    ("64:ff9b:1::8.8.8.8", "a local-use NAT64 address"),
+    ("64:ff9b:1:ffff::1", "a local-use NAT64 address"),
 ]
 
 PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "172.32.0.1", "100.128.0.1", "169.255.0.1",
@@ -130,6 +142,34 @@ def test_not_literals(host: str) -> None:
 async def test_numeric_hosts_that_are_no_address_are_refused(host: str) -> None:
     with pytest.raises(ssrf.Blocked, match="is not a valid IP address"):
         await ssrf.resolve(host, 80, resolver=_no_dns)
+
+
+# --- ports ----------------------------------------------------------------------------------
+
+WEB_PORTS = frozenset({80, 443})
+
+
+@pytest.mark.parametrize("port", [80, 443])
+async def test_web_ports_pass(port: int) -> None:
+    assert await ssrf.resolve("93.184.216.34", port, ports=WEB_PORTS, resolver=_no_dns) == ["93.184.216.34"]
+
+
+@pytest.mark.parametrize("port", [22, 25, 6379, 5432, 8080, 8443, 11211])
+async def test_other_ports_are_refused(port: int) -> None:
+    with pytest.raises(ssrf.Blocked) as info:
+        await ssrf.resolve("93.184.216.34", port, ports=WEB_PORTS, resolver=_no_dns)
+    assert str(info.value) == f"blocked: port {port} is not one of the ports fetched (80, 443)"
+
+
+async def test_an_address_refusal_comes_before_a_port_refusal() -> None:
+    with pytest.raises(ssrf.Blocked, match="blocked: 127.0.0.1 is a loopback address"):
+        await ssrf.resolve("127.0.0.1", 6379, ports=WEB_PORTS, resolver=_no_dns)
+
+
+async def test_any_port_when_not_restricted_and_for_allowed_pairs() -> None:
+    assert await ssrf.resolve("93.184.216.34", 6379, ports=None, resolver=_no_dns) == ["93.184.216.34"]
+    allowed = frozenset({"127.0.0.1:8080"})
+    assert await ssrf.resolve("127.0.0.1", 8080, allowed=allowed, ports=WEB_PORTS) == ["127.0.0.1"]
 
 
 # --- resolution (stand-in resolvers: never real DNS) ------------------------------------------
@@ -249,14 +289,38 @@ def test_every_private_address_is_refused(ip: ipaddress.IPv4Address | ipaddress.
     assert ssrf.classify(ip) is not None
 
 
-@given(address_in([n for n in PRIVATE_NETS if n.version == 4]), st.sampled_from(["mapped", "6to4", "nat64"]))
-def test_every_private_v4_is_refused_inside_ipv6(ip: ipaddress.IPv4Address, how: str) -> None:
-    v6 = {
+def _inside_v6(ip: ipaddress.IPv4Address, how: str) -> ipaddress.IPv6Address:
+    """`ip` carried in an IPv6 address the way `how` names."""
+    teredo_client = (int(ip) ^ 0xFFFFFFFF)  # Teredo stores the client address inverted
+    return {
         "mapped": lambda: ipaddress.IPv6Address(f"::ffff:{ip}"),
         "6to4": lambda: ipaddress.IPv6Address((0x2002 << 112) | (int(ip) << 80) | 1),
         "nat64": lambda: ipaddress.IPv6Address(f"64:ff9b::{ip}"),
+        "siit": lambda: ipaddress.IPv6Address(f"::ffff:0:{ip}"),
+        "compatible": lambda: ipaddress.IPv6Address(f"::{ip}"),
+        "teredo": lambda: ipaddress.IPv6Address((0x20010000 << 96) | (0x4136E378 << 64) | teredo_client),
     }[how]()
-    assert ssrf.classify(v6) is not None
+
+
+EMBEDDINGS = ["mapped", "6to4", "nat64", "siit", "compatible", "teredo"]
+
+
+@given(address_in([n for n in PRIVATE_NETS if n.version == 4]), st.sampled_from(EMBEDDINGS))
+def test_every_private_v4_is_refused_inside_ipv6(ip: ipaddress.IPv4Address, how: str) -> None:
+    assert ssrf.classify(_inside_v6(ip, how)) is not None
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["siit", "compatible", "teredo"]))
+def test_deprecated_embeddings_are_refused_whatever_they_carry(number: int, how: str) -> None:
+    """SIIT, IPv4-compatible and Teredo only reach an IPv4 host through a translator or a
+    tunnel on the way: refused even when the address they carry is public."""
+    assert ssrf.classify(_inside_v6(ipaddress.IPv4Address(number), how)) is not None
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["mapped", "6to4", "nat64"]))
+def test_routable_embeddings_are_judged_by_the_ipv4_they_carry(number: int, how: str) -> None:
+    ip = ipaddress.IPv4Address(number)
+    assert (ssrf.classify(_inside_v6(ip, how)) is None) == (ssrf.classify(ip) is None)
 
 
 @given(st.integers(0, 2**32 - 1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from agent_common.settings import Settings
 
@@ -42,9 +42,29 @@ class WorkerSettings(Settings):
     fetch_total_timeout_s: float = Field(20.0, gt=0)
     fetch_max_bytes: int = Field(2_000_000, gt=0)
     fetch_max_redirects: int = Field(5, ge=0)
+    # how much of an undeclared, non-UTF-8 body the charset detector reads
+    fetch_charset_detect_bytes: int = Field(32_768, gt=0)
+    # destination ports a fetch may use, comma-separated, or "*" for any; the host:port
+    # pairs of FETCH_ALLOWED_HOSTS are exempt
+    fetch_allowed_ports: str = "80,443"
     fetch_user_agent: str = "agent-system/0.1 (+https://github.com/agent-system)"
 
     # summarize
     summary_min_sentences: int = Field(3, ge=1)
     summary_max_sentences: int = Field(5, ge=1)
     reading_words_per_minute: int = Field(200, gt=0)
+
+    @field_validator("fetch_allowed_ports")
+    @classmethod
+    def _ports(cls, value: str) -> str:
+        if value.strip() != "*":
+            for part in filter(None, (p.strip() for p in value.split(","))):
+                if not part.isdigit() or not 1 <= int(part) <= 65535:
+                    raise ValueError(f"not a port number: {part!r} (a list like 80,443, or *)")
+        return value
+
+    def allowed_ports(self) -> frozenset[int] | None:
+        """The ports fetch_url may connect to; None means any."""
+        if self.fetch_allowed_ports.strip() == "*":
+            return None
+        return frozenset(int(p) for p in self.fetch_allowed_ports.split(",") if p.strip())

@@ -128,8 +128,23 @@ _V6_RULES: tuple[tuple[ipaddress.IPv6Network, str], ...] = tuple((_net(n), r) fo
     ("ff00::/8", "a multicast address"),
 ))
 
-_COMPAT = _net("::/96")          # deprecated IPv4-compatible ::a.b.c.d
-_NAT64 = _net("64:ff9b::/96")    # well-known NAT64 prefix: the last 32 bits are IPv4
+# Every way an IPv6 address carries an IPv4 one, and whether a public IPv4 inside it may be
+# reached that way. Mapped (RFC 4291), NAT64 (RFC 6052) and 6to4 (RFC 3056) of a public
+# IPv4 reach that public address; the deprecated forms (IPv4-compatible RFC 4291 2.5.5.1,
+# SIIT's IPv4-translated ::ffff:0:a.b.c.d RFC 2765, Teredo RFC 4380) only reach anything
+# through a translator or tunnel on the way, so they are refused whatever they carry.
+# The local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215) is refused whole in _V6_RULES: where
+# its IPv4 sits depends on a prefix length only the network knows.
+_COMPAT = _net("::/96")
+_SIIT = _net("::ffff:0:0:0/96")
+_NAT64 = _net("64:ff9b::/96")
+_DEPRECATED = {"an IPv4-compatible": "an IPv4-compatible tunnel address (deprecated)",
+               "an IPv4-translated (SIIT)": "an IPv4-translated (SIIT) address (deprecated)",
+               "a Teredo": "a Teredo tunnel address (deprecated)"}
+
+
+def _low32(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
 
 
 def _embedded_v4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
@@ -137,9 +152,11 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str]
     if ip.ipv4_mapped:
         return ip.ipv4_mapped, "an IPv4-mapped"
     if ip in _COMPAT and int(ip) > 1:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), "an IPv4-compatible"
+        return _low32(ip), "an IPv4-compatible"
+    if ip in _SIIT:
+        return _low32(ip), "an IPv4-translated (SIIT)"
     if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), "a NAT64"
+        return _low32(ip), "a NAT64"
     if ip.sixtofour:
         return ip.sixtofour, "a 6to4"
     if ip.teredo:
@@ -168,9 +185,7 @@ def classify(ip: IPAddress | str) -> str | None:
         reason = classify(v4)
         if reason:
             return f"{how} form of {v4}, {reason}"
-        if how in ("an IPv4-compatible", "a Teredo"):
-            return f"{how} tunnel address (deprecated)"
-        return None  # mapped, NAT64 and 6to4 of a public IPv4 reach that public address
+        return _DEPRECATED.get(how)  # mapped, NAT64 and 6to4 of a public IPv4 reach that public address
     for network, reason in _V6_RULES:
         if ip in network:
             return reason
@@ -215,12 +230,21 @@ def _check_all(addresses: Iterable[str]) -> list[str]:
     return checked
 
 
-async def resolve(host: str, port: int, *, allowed: frozenset[str] = frozenset(),
-                  resolver: Resolver | None = None) -> list[str]:
-    """The addresses to connect to for host:port; Blocked if any is not public.
+def check_port(port: int, ports: frozenset[int] | None) -> None:
+    """Blocked unless `port` is one of `ports` (None: any port)."""
+    if ports is not None and port not in ports:
+        allowed = ", ".join(map(str, sorted(ports))) or "none"
+        raise Blocked(f"blocked: port {port} is not one of the ports fetched ({allowed})")
 
-    An exact host:port pair in `allowed` is exempt from the address check (local test
-    servers), but is still resolved here once so the connection goes where we looked."""
+
+async def resolve(host: str, port: int, *, allowed: frozenset[str] = frozenset(),
+                  ports: frozenset[int] | None = None, resolver: Resolver | None = None) -> list[str]:
+    """The addresses to connect to for host:port; Blocked if any is not public, or if the
+    port is not in `ports` (web servers listen on 80 and 443; other ports of a public host
+    are mostly its other services: mail, databases, admin panels).
+
+    An exact host:port pair in `allowed` is exempt from both checks (local test servers),
+    but is still resolved here once so the connection goes where we looked."""
     literal = parse_ip_literal(host)
     if literal is None and looks_numeric(host):
         raise Blocked(f"blocked: {host} is not a valid IP address")
@@ -232,4 +256,6 @@ async def resolve(host: str, port: int, *, allowed: frozenset[str] = frozenset()
             raise ResolveError(f"could not resolve {host}: no addresses", temporary=False)
     if host_key(host, port) in allowed:
         return addresses
-    return _check_all(addresses)
+    checked = _check_all(addresses)
+    check_port(port, ports)
+    return checked

@@ -178,6 +178,21 @@ class LocalPostgres:
             self.proc.wait()
 
 
+def kill_group(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """SIGKILL a server started in a session of its own, and everything left in its process
+    group (a dead postmaster's backends), then wait until the group is gone."""
+    _signal_tree(proc, "KILL")
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
 def _signal_tree(proc: subprocess.Popen[bytes], sig: str) -> None:
     """Signal the server; runuser passes it on, and the group catches stragglers."""
     import signal

@@ -8,7 +8,7 @@ so a DNS answer that changes between check and connect cannot redirect the conne
 from __future__ import annotations
 
 import asyncio
-import codecs
+import io
 import re
 import ssl
 from dataclasses import dataclass
@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from agent_worker import ssrf
+from agent_worker import inflate, ssrf
+from agent_worker.charsets import decode
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError
 
@@ -45,7 +46,8 @@ async def run(params: dict[str, Any], previous: dict[str, Any] | None, ctx: Step
             page, redirects = await fetch(url, ctx.settings)
     except TimeoutError:
         raise StepError(f"fetching {url} took longer than the {limit:g} s limit", retryable=True) from None
-    html, charset = decode(page.body, page.charset, page.content_type)
+    html, charset = decode(page.body, page.charset, page.content_type,
+                           detect_bytes=ctx.settings.fetch_charset_detect_bytes)
     return {
         "url": str(url), "final_url": str(page.url), "status_code": page.status_code,
         "content_type": page.content_type, "charset": charset, "html": html,
@@ -96,7 +98,9 @@ def client(settings: WorkerSettings) -> httpx.AsyncClient:
         follow_redirects=False,
         trust_env=False,  # an environment proxy would resolve the name itself, behind the guard's back
         verify=ssl_context(),
-        headers={"User-Agent": settings.fetch_user_agent, "Accept": ACCEPT},
+        # only encodings read_capped can inflate in bounded steps
+        headers={"User-Agent": settings.fetch_user_agent, "Accept": ACCEPT,
+                 "Accept-Encoding": inflate.ACCEPT_ENCODING},
     )
 
 
@@ -132,7 +136,8 @@ async def fetch_one(http: httpx.AsyncClient, url: httpx.URL, settings: WorkerSet
 async def checked_addresses(host: str, port: int, settings: WorkerSettings, url: httpx.URL,
                             hop: int) -> list[str]:
     try:
-        return await ssrf.resolve(host, port, allowed=settings.allowed_hosts())
+        return await ssrf.resolve(host, port, allowed=settings.allowed_hosts(),
+                                  ports=settings.allowed_ports())
     except ssrf.Blocked as exc:
         where = f" (redirect {hop} led to {url})" if hop else ""
         raise StepError(f"{exc}{where}") from None
@@ -177,18 +182,30 @@ def redirect_target(url: httpx.URL, location: str) -> httpx.URL:
     return checked_url(target)
 
 
-async def read_capped(response: httpx.Response, url: httpx.URL, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` bytes (declared or actually sent)."""
+async def read_capped(response: httpx.Response, url: httpx.URL, limit: int, *,
+                      piece_bytes: int = 65_536) -> bytes:
+    """The decompressed body, refused as soon as it passes `limit` bytes (declared or
+    actually sent). Each decompression step yields at most `piece_bytes` (and never more
+    than one byte past the limit), so a compression bomb costs the cap, not its size."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise StepError(f"{url} is {int(declared):,} bytes, more than the {limit:,} byte limit")
-    chunks, size = [], 0
-    async for chunk in response.aiter_bytes():  # decompressed: the limit holds for gzip bombs too
-        size += len(chunk)
-        if size > limit:
-            raise StepError(f"{url} is larger than the {limit:,} byte limit; stopped reading there")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    encoding = response.headers.get("content-encoding", "")
+    try:
+        decoder = inflate.decoder_for(encoding)
+    except inflate.UnsupportedEncoding as exc:
+        raise StepError(f"{url} sent its body in the {exc} encoding, which was not asked for "
+                        f"(accepted: {inflate.ACCEPT_ENCODING})") from None
+    body = io.BytesIO()  # getvalue() hands over its buffer: no second copy of the page
+    try:
+        async for raw in response.aiter_raw():
+            for piece in decoder.feed(raw, min(piece_bytes, limit - body.tell() + 1)):
+                if body.tell() + len(piece) > limit:
+                    raise StepError(f"{url} is larger than the {limit:,} byte limit; stopped reading there")
+                body.write(piece)
+    except inflate.DecodeError as exc:
+        raise StepError(f"{url} sent a body that could not be decompressed ({encoding}: {exc})") from None
+    return body.getvalue()
 
 
 def content_type(header: str) -> tuple[str, str | None]:
@@ -205,41 +222,6 @@ def sniff(body: bytes, url: httpx.URL) -> str:
     raise StepError(f"{url} sent no content type and does not look like a web page")
 
 
-# --- decoding -----------------------------------------------------------------------------
-
-BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
-# As browsers do (WHATWG Encoding): these labels mean windows-1252.
-AS_WINDOWS_1252 = frozenset({"iso8859-1", "ascii", "latin-1"})
-
-
-def codec(label: str | bytes | None) -> str | None:
-    if not label:
-        return None
-    name = label.decode("ascii", "ignore") if isinstance(label, bytes) else label
-    try:
-        found = codecs.lookup(name.strip()).name
-    except LookupError:
-        return None
-    return "cp1252" if found in AS_WINDOWS_1252 else found
-
-
-def decode(body: bytes, declared: str | None, media: str) -> tuple[str, str]:
-    """The text and the charset used: BOM, then the header, then <meta charset> for HTML,
-    then UTF-8 if it decodes cleanly, else windows-1252 (the web's legacy default)."""
-    for bom, name in BOMS:
-        if body.startswith(bom):
-            return body[len(bom):].decode(name, "replace"), name
-    meta = META_CHARSET.search(body[:4096]) if media != "text/plain" else None
-    charset = codec(declared) or (codec(meta.group(1)) if meta else None)
-    if charset:
-        return body.decode(charset, "replace"), charset
-    try:
-        return body.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return body.decode("cp1252", "replace"), "cp1252"
-
-
 def transport_failure(url: httpx.URL, exc: httpx.HTTPError, settings: WorkerSettings) -> StepError:
     """A readable, retryable StepError for a network failure."""
     host = url.host
@@ -248,8 +230,6 @@ def transport_failure(url: httpx.URL, exc: httpx.HTTPError, settings: WorkerSett
                          retryable=True)
     if isinstance(exc, httpx.ReadTimeout):
         return StepError(f"{host} sent nothing for {settings.fetch_read_timeout_s:g} s", retryable=True)
-    if isinstance(exc, httpx.DecodingError):
-        return StepError(f"{url} sent a body that could not be decompressed ({exc})")
     if isinstance(exc, httpx.ConnectError):
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             return StepError(f"{host} presented a TLS certificate that could not be verified ({exc})")
