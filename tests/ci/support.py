@@ -16,10 +16,6 @@ REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 SCRIPTS = REPO / ".github" / "scripts"
 VENV_BIN = Path(sys.executable).parent
-# Workflows held to actionlint's checks only, not yet to the security rules and commit pins:
-# e2e-kind.yaml is rewritten in parallel (issue 13's cluster end-to-end run); pin its actions by
-# commit and drop it from here once that lands.
-NOT_HARDENED = {"e2e-kind.yaml"}
 
 
 def workflow_files() -> list[Path]:
