@@ -29,7 +29,7 @@ from agent_common.streamids import StreamIdRecorder
 from agent_worker import memory, metrics, store
 from agent_worker.reconciler import Reconciler
 from agent_worker.settings import WorkerSettings
-from agent_worker.steps import StepContext, StepError, StepFn, registry
+from agent_worker.steps import StepContext, StepError, StepFn, StepInput, registry
 
 log = logging.getLogger("agent.worker")
 
@@ -303,14 +303,16 @@ class Worker:
     async def _run(self, delivery: queue.Delivery, step: queue.StepMessage, task_id: uuid.UUID,
                    claimed: store.ClaimedStep) -> None:
         fn = self.steps.get(claimed.type)
-        ctx = StepContext(self.settings, self.http, str(task_id), step.seq)
+        ctx = StepContext(self.settings, self.http, str(task_id), f"step_{step.seq}")
+        # a chain until plans are graphs: the step before is the only input
+        inputs = [StepInput(f"step_{step.seq - 1}", "", claimed.previous)] if claimed.previous else []
         started = time.perf_counter()
         try:
             if fn is None:
                 raise StepError(f"unknown step type {claimed.type!r}")
             # a timeout in this task (wait_for would start another task per step)
             async with asyncio.timeout(self.settings.step_timeout_s):
-                output = await fn(claimed.params, claimed.previous, ctx)
+                output = await fn(claimed.params, inputs, ctx)
         except StepError as exc:
             await self._failed(delivery, task_id, step.seq, claimed, exc.message, exc.retryable)
             return
