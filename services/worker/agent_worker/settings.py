@@ -48,3 +48,28 @@ class WorkerSettings(Settings):
     summary_min_sentences: int = Field(3, ge=1)
     summary_max_sentences: int = Field(5, ge=1)
     reading_words_per_minute: int = Field(200, gt=0)
+
+    # answer: how many sentences it cites and joins into the answer, and what it looks at
+    answer_max_citations: int = Field(3, ge=1, le=20)
+    answer_max_sentences: int = Field(2, ge=1, le=10)      # joined into the answer's text
+    answer_min_relative_score: float = Field(0.5, gt=0, le=1)  # a further citation's share of the best
+    answer_rank_candidates: int = Field(200, ge=1)         # best matches re-ranked by LexRank
+    answer_max_sentence_words: int = Field(150, ge=10)     # longer "sentences" (tables, code) are not cited
+    # with a model: the text it reads (the most relevant chunks when the sources are longer),
+    # the shortest quote it may cite, its answer's length and how long to wait for it
+    answer_llm_input_max_chars: int = Field(24_000, ge=1_000)
+    answer_llm_chunk_chars: int = Field(2_000, ge=200)
+    answer_min_quote_words: int = Field(4, ge=1)
+    answer_llm_max_tokens: int = Field(700, ge=64)
+    answer_llm_timeout_s: float = Field(60.0, gt=0)
+
+    # compare: key points per text, shared points and terms, and what counts as shared/distinct
+    compare_key_points: int = Field(4, ge=1, le=20)
+    compare_max_shared: int = Field(4, ge=0, le=20)
+    compare_max_terms: int = Field(8, ge=0, le=50)
+    compare_candidates: int = Field(150, ge=10)              # most central sentences per text matched
+    compare_shared_min_similarity: float = Field(0.3, gt=0, le=1)  # two sentences' cosine to "say the same"
+    compare_distinct_max_similarity: float = Field(0.12, ge=0, le=1)  # below it: said by this text only
+    compare_llm_input_max_chars: int = Field(24_000, ge=1_000)  # all texts together, split evenly
+    compare_llm_max_tokens: int = Field(900, ge=64)
+    compare_llm_timeout_s: float = Field(60.0, gt=0)
