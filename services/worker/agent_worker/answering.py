@@ -106,16 +106,21 @@ class Limits:
     max_sentence_words: int = 150  # longer "sentences" (tables, code) are not cited
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("english")
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65_536)
+def stem(word: str) -> str:
+    """A word's Snowball stem; cached, since a text repeats its words (a 2 MB text has a few
+    hundred thousand words but tens of thousands of distinct ones)."""
+    return _STEMMER.stemWord(word)
 
 
 def words(text: str) -> list[tuple[str, str]]:
     """The content words of `text`, each lowercased with its stem ("weighs" -> "weigh")."""
     found = [w.replace("’", "'").split("'")[0] for w in _WORD.findall(text.lower())]  # "Sudan's" -> "sudan"
     kept = [w for w in found if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
-    return list(zip(kept, _stemmer().stemWords(kept), strict=True))
+    return [(w, stem(w)) for w in kept]
 
 
 def terms(text: str) -> list[str]:
@@ -125,7 +130,7 @@ def terms(text: str) -> list[str]:
 
 def question_terms(question: str) -> list[str]:
     """The question's search terms: its content words without the question words."""
-    skip = set(_stemmer().stemWords(sorted(_QUESTION_WORDS)))
+    skip = {stem(w) for w in _QUESTION_WORDS}
     seen: dict[str, None] = {}
     for term in terms(question):
         if term not in skip:

@@ -78,19 +78,39 @@ def _citable(sentence: str) -> bool:
 
 
 def central_sentences(source: Source, index: int, limits: Limits) -> tuple[list[_Sentence], list[int]]:
-    """The text's key points (its summary) and its most central citable sentences, and where
-    the key points are among them."""
+    """The text's most central citable sentences (LexRank) and, among them, its key points (the
+    extractive summary of those sentences). A long text is first cut to the sentences closest
+    to its centroid, which takes linear time, so LexRank's pairwise work stays bounded."""
     sentences = split_sentences(source.text)
-    summary = summarize(source.text, title=source.title, min_sentences=min(3, limits.key_points),
-                        max_sentences=limits.key_points).sentences
-    citable = [s for s in sentences if _citable(s)]
-    scores = centrality(citable) if citable else []
-    pool = sorted(zip(citable, scores, strict=True), key=lambda x: -x[1])[: limits.candidates]
-    texts = {t for t, _ in pool}
-    pool += [(t, 0.0) for t in summary if t not in texts]
-    order = {t: p for p, t in reversed(list(enumerate(sentences)))}
-    found = [_Sentence(index, order[t], t, score) for t, score in pool]
-    return found, [next(i for i, f in enumerate(found) if f.text == t) for t in summary]
+    picked = [(p, s) for p, s in enumerate(sentences) if _citable(s)] or list(enumerate(sentences))
+    if len(picked) > limits.candidates:
+        picked = _nearest_centroid(picked, limits.candidates)
+    if not picked:
+        return [], []
+    scores = centrality([s for _, s in picked])
+    found = [_Sentence(index, p, s, score) for (p, s), score in zip(picked, scores, strict=True)]
+    summary = summarize("\n\n".join(s for _, s in picked), title=source.title,
+                        min_sentences=min(3, limits.key_points), max_sentences=limits.key_points).sentences
+    where = {f.text: i for i, f in reversed(list(enumerate(found)))}
+    return found, [where[t] for t in summary if t in where]
+
+
+def _nearest_centroid(picked: list[tuple[int, str]], limit: int) -> list[tuple[int, str]]:
+    """The `limit` sentences whose TF-IDF vectors point most nearly the way of the text's sum
+    (centroid-based centrality), in text order."""
+    counts = [Counter(terms(s)) for _, s in picked]
+    df = Counter(t for c in counts for t in c)
+    idf = {t: math.log(1 + len(picked) / n) for t, n in df.items()}
+    centroid: Counter[str] = Counter()
+    for c in counts:
+        centroid.update({t: tf * idf[t] for t, tf in c.items()})
+    scores = []
+    for c in counts:
+        v = {t: tf * idf[t] for t, tf in c.items()}
+        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        scores.append(sum(x * centroid[t] for t, x in v.items()) / norm)
+    best = sorted(range(len(picked)), key=lambda i: (-scores[i], i))[:limit]
+    return [picked[i] for i in sorted(best)]
 
 
 def _vectors(sentences: list[_Sentence]) -> list[dict[str, float]]:

@@ -91,22 +91,22 @@ def _text(report: comparing.TextReport, key_points: list[str], only_here: list[s
             "key_points": key_points, "only_here": only_here, "distinct_terms": report.distinct_terms}
 
 
-def model_input(sources: list[Source], offline: comparing.Comparison, budget: int) -> str:
+def model_input(sources: list[Source], budget: int, limits: comparing.Limits) -> str:
     """The numbered texts, each cut to an even share of the budget: a longer text is given as
     its most central sentences, in their order, gaps marked."""
     room = max(500, budget // len(sources))
     parts = []
     for n, source in enumerate(sources, 1):
         head = f"Text {n}: {source.title or 'untitled'}" + (f" ({source.url})" if source.url else "")
-        parts.append(f"{head}\n{_condensed(source, n - 1, room)}")
+        parts.append(f"{head}\n{_condensed(source, n - 1, room, limits)}")
     return "\n\n".join(parts)
 
 
-def _condensed(source: Source, index: int, room: int) -> str:
+def _condensed(source: Source, index: int, room: int, limits: comparing.Limits) -> str:
     text = source.text.strip()
     if len(text) <= room:
         return text
-    candidates, _ = comparing.central_sentences(source, index, comparing.Limits(candidates=10_000))
+    candidates, _ = comparing.central_sentences(source, index, limits)
     chosen, used = [], 0
     for sentence in sorted(candidates, key=lambda s: -s.score):
         if used + len(sentence.text) + 1 <= room:
@@ -124,7 +124,8 @@ def _condensed(source: Source, index: int, room: int) -> str:
 async def _by_model(sources: list[Source], offline: comparing.Comparison, ctx: StepContext
                     ) -> tuple[dict[str, Any] | None, str | None]:
     settings = ctx.settings
-    prompt = await asyncio.to_thread(model_input, sources, offline, settings.compare_llm_input_max_chars)
+    budget = settings.compare_llm_input_max_chars
+    prompt = await asyncio.to_thread(model_input, sources, budget, limits(settings))
     reply = await ask_json(llm_settings(), PROMPT, prompt, max_tokens=settings.compare_llm_max_tokens,
                            timeout_s=settings.compare_llm_timeout_s)
     ctx.usage = reply.usage
