@@ -3,27 +3,52 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from agent_orchestrator.planner import PlannedStep
+from agent_common.plans import PlanStep
 
+# a completed step's output as the API shows it: without the bulky fields (a page's
+# source, an article's text, the summary's sentences), which stay in the database for the
+# steps that read them
 _STEPS_JSON = """
     COALESCE((
         SELECT json_agg(json_build_object(
-            'type', s.type, 'status', s.status, 'error', s.error, 'attempts', s.attempts,
-            'started_at', s.started_at, 'finished_at', s.finished_at,
-            'duration_ms', (extract(epoch FROM s.finished_at - s.started_at) * 1000)::int
+            'id', s.step_id, 'type', s.type, 'status', s.status, 'error', s.error,
+            'attempts', s.attempts, 'depends_on', s.depends_on, 'optional', s.optional,
+            'params', s.params, 'started_at', s.started_at, 'finished_at', s.finished_at,
+            'duration_ms', (extract(epoch FROM s.finished_at - s.started_at) * 1000)::int,
+            'output', CASE WHEN s.status = 'completed' THEN s.output - 'html' - 'text' - 'sentences' END
         ) ORDER BY s.seq)
         FROM task_steps s WHERE s.task_id = t.task_id
     ), '[]'::json) AS steps
 """
+_PLAN_JSON = """
+    CASE WHEN t.plan_model IS NULL THEN NULL ELSE json_build_object(
+        'model', t.plan_model, 'prompt_tokens', t.plan_prompt_tokens,
+        'completion_tokens', t.plan_completion_tokens, 'cost_usd', t.plan_cost_usd,
+        'latency_ms', t.plan_latency_ms, 'replanned_steps', t.replanned_steps) END AS plan
+"""
 _TASK_COLUMNS = f"""
     t.task_id, t.status, t.title, t.description, t.result, t.error, t.created_at, t.updated_at,
-    {_STEPS_JSON}
+    t.plan_source, t.plan_note, {_PLAN_JSON}, {_STEPS_JSON}
 """
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInfo:
+    """How a task was planned: by the rules, or by a model (and what that cost)."""
+
+    source: str = "rules"
+    note: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    latency_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,31 +57,46 @@ class NewTask:
     user_id: str
     title: str
     description: str
-    steps: list[PlannedStep]
+    steps: list[PlanStep]  # in an order that runs each after what it depends on
+    plan: PlanInfo = field(default_factory=PlanInfo)
+
+    def first_steps(self) -> list[int]:
+        """The seqs of the steps that depend on nothing: they are enqueued at once."""
+        return [seq for seq, step in enumerate(self.steps) if not step.depends_on]
 
 
 # Many tasks and all their steps in one statement: one round trip and one commit for the
-# batch, still all or nothing. The first step of each task is marked enqueued now, so the
-# reconciler enqueues it if the process dies before XADD.
+# batch, still all or nothing. The steps that depend on nothing are marked enqueued now, so
+# the reconciler enqueues them if the process dies before XADD. A step's dependencies travel
+# as one comma-separated text (ids never hold a comma): unnest cannot carry ragged arrays.
 _CREATE = """
 WITH task AS (
-    INSERT INTO tasks (task_id, user_id, title, description)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+    INSERT INTO tasks (task_id, user_id, title, description, plan_source, plan_note, plan_model,
+                       plan_prompt_tokens, plan_completion_tokens, plan_cost_usd, plan_latency_ms)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::int[], $9::int[], $10::numeric[], $11::int[])
 )
-INSERT INTO task_steps (task_id, seq, type, params, enqueued_at)
-SELECT s.task_id, s.seq, s.type, s.params, CASE WHEN s.seq = 0 THEN clock_timestamp() END
-  FROM unnest($5::uuid[], $6::smallint[], $7::text[], $8::jsonb[]) AS s(task_id, seq, type, params)
+INSERT INTO task_steps (task_id, seq, step_id, type, params, depends_on, optional, waiting, enqueued_at)
+SELECT s.task_id, s.seq, s.step_id, s.type, s.params, string_to_array(s.deps, ','), s.optional,
+       cardinality(string_to_array(s.deps, ',')),
+       CASE WHEN s.deps = '' THEN clock_timestamp() END
+  FROM unnest($12::uuid[], $13::smallint[], $14::text[], $15::text[], $16::jsonb[], $17::text[],
+              $18::bool[]) AS s(task_id, seq, step_id, type, params, deps, optional)
 """
 
 
 async def create_tasks(pool: asyncpg.Pool, tasks: list[NewTask]) -> list[None]:
     steps = [(t.task_id, seq, step) for t in tasks for seq, step in enumerate(t.steps)]
+    plans = [t.plan for t in tasks]
     await pool.execute(
         _CREATE,
         [t.task_id for t in tasks], [t.user_id for t in tasks], [t.title for t in tasks],
-        [t.description for t in tasks],
-        [s[0] for s in steps], [s[1] for s in steps], [s[2].type for s in steps],
-        [s[2].params for s in steps],
+        [t.description for t in tasks], [p.source for p in plans], [p.note for p in plans],
+        [p.model for p in plans], [p.prompt_tokens for p in plans], [p.completion_tokens for p in plans],
+        [p.cost_usd for p in plans], [p.latency_ms for p in plans],
+        [s[0] for s in steps], [s[1] for s in steps], [s[2].id for s in steps], [s[2].type for s in steps],
+        [s[2].params for s in steps], [",".join(s[2].depends_on) for s in steps],
+        [s[2].optional for s in steps],
     )
     return [None] * len(tasks)
 
@@ -80,7 +120,8 @@ async def list_tasks(pool: asyncpg.Pool, user_id: str, limit: int) -> list[dict[
 
 
 async def cancel_task(pool: asyncpg.Pool, user_id: str, task_id: uuid.UUID) -> str | None:
-    """Cancel a queued or running task and the steps not yet run.
+    """Cancel a queued or running task and the steps not yet run (the workers stop the
+    steps in hand when they see the task's status).
 
     Returns the task's status afterwards ('cancelled' when this call cancelled it), or None
     when the user has no such task."""

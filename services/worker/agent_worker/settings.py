@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agent_common.settings import Settings
+from agent_common.planning.settings import PlanSettings
 
 
-class WorkerSettings(Settings):
+class WorkerSettings(PlanSettings):
     service_name: str = Field("worker", validation_alias="SERVICE_NAME")
     host: str = "0.0.0.0"  # where /health, /ready and /metrics listen
     metrics_port: int = Field(9100, validation_alias="METRICS_PORT")
@@ -32,6 +32,9 @@ class WorkerSettings(Settings):
     # a step failing with a transient error (timeout, 5xx) runs at most this often;
     # keep it below max_deliveries so the real error, not the dead letter, is reported
     step_max_attempts: int = Field(3, ge=1)
+    # how often the steps in hand are checked for a task that ended (cancelled, or failed in
+    # another branch), to stop them
+    halt_check_interval_s: float = Field(0.5, gt=0)
 
     # "off" lets a step's record skip the wait for its WAL flush (see __main__); "on" to wait
     db_synchronous_commit: str = Field("off", pattern="^(on|off|local|remote_write|remote_apply)$")

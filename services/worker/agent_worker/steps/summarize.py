@@ -28,6 +28,9 @@ def llm_settings() -> LLMSettings:
 async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext) -> dict[str, Any]:
     text, title = source(params, inputs)
     output = await _summary(text, title, ctx)
+    urls = [i.output.get("url") for i in present(inputs) if i.output and isinstance(i.output.get("url"), str)]
+    if urls:  # the page it summarizes, for a join that names its sources
+        output["url"] = urls[0]
     if missing(inputs):
         output["missing"] = missing(inputs)
     return output
