@@ -231,6 +231,7 @@ PROMPT = (
     "Cite the sentences that support the answer, best first. If the sources do not answer the "
     'question, say so in "answer" and give no citations. Do not use knowledge from outside the sources.'
 )
+_GAP = " […] "  # where chunks left out of a long source were
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "‟": '"',
                          "«": '"', "»": '"', "\u00a0": " "})
 
@@ -262,13 +263,14 @@ def model_input(question: str, sources: list[Source], budget: int, chunk_size: i
     their chunks that match the question best (by BM25), kept in their order, gaps marked."""
     heads = [f"Source {n}: {s.title or 'untitled'}" + (f" ({s.url})" if s.url else "")
              for n, s in enumerate(sources, 1)]
-    room = budget - len(question) - sum(len(h) + 2 for h in heads)
+    opening = f"Question: {question}\n\n"
+    room = budget - len(opening) - sum(len(h) + 3 for h in heads)
     if sum(len(s.text) for s in sources) <= room:
         bodies = [s.text.strip() for s in sources]
     else:
         bodies = _best_chunks(question, sources, max(room, chunk_size), chunk_size)
     parts = [f"{head}\n{body}" for head, body in zip(heads, bodies, strict=True)]
-    return f"Question: {question}\n\n" + "\n\n".join(parts)
+    return opening + "\n\n".join(parts)
 
 
 def _best_chunks(question: str, sources: list[Source], room: int, chunk_size: int) -> list[str]:
@@ -278,16 +280,16 @@ def _best_chunks(question: str, sources: list[Source], room: int, chunk_size: in
     order = sorted(range(len(pieces)), key=lambda k: (-scores[k], k))
     chosen, used = set(), 0
     for k in order:
-        if used + len(pieces[k][2]) > room:
+        if used + len(pieces[k][2]) + len(_GAP) > room:
             continue
         chosen.add(k)
-        used += len(pieces[k][2]) + 6
+        used += len(pieces[k][2]) + len(_GAP)  # as if a gap marker came before each
     bodies = []
     for s in range(len(sources)):
         kept = [(i, p) for k, (src, i, p) in enumerate(pieces) if src == s and k in chosen]
         text, last = "", -1
         for i, piece in kept:
-            text += (" […] " if text and i != last + 1 else " " if text else "") + piece
+            text += (_GAP if text and i != last + 1 else " " if text else "") + piece
             last = i
         bodies.append(text or "[…]")
     return bodies

@@ -25,6 +25,7 @@ from agent_worker.steps.answer import texts
 from agent_worker.steps.summarize import llm_settings
 
 log = logging.getLogger("agent.worker.compare")
+_GAP = " […] "  # where sentences left out of a long text were
 
 PROMPT = (
     "Compare the numbered texts the user sends. Reply with one JSON object and nothing else: "
@@ -94,12 +95,11 @@ def _text(report: comparing.TextReport, key_points: list[str], only_here: list[s
 def model_input(sources: list[Source], budget: int, limits: comparing.Limits) -> str:
     """The numbered texts, each cut to an even share of the budget: a longer text is given as
     its most central sentences, in their order, gaps marked."""
-    room = max(500, budget // len(sources))
-    parts = []
-    for n, source in enumerate(sources, 1):
-        head = f"Text {n}: {source.title or 'untitled'}" + (f" ({source.url})" if source.url else "")
-        parts.append(f"{head}\n{_condensed(source, n - 1, room, limits)}")
-    return "\n\n".join(parts)
+    heads = [f"Text {n}: {s.title or 'untitled'}" + (f" ({s.url})" if s.url else "")
+             for n, s in enumerate(sources, 1)]
+    room = max(500, (budget - sum(len(h) + 3 for h in heads)) // len(sources))
+    bodies = [_condensed(source, k, room, limits) for k, source in enumerate(sources)]
+    return "\n\n".join(f"{head}\n{body}" for head, body in zip(heads, bodies, strict=True))
 
 
 def _condensed(source: Source, index: int, room: int, limits: comparing.Limits) -> str:
@@ -109,14 +109,14 @@ def _condensed(source: Source, index: int, room: int, limits: comparing.Limits) 
     candidates, _ = comparing.central_sentences(source, index, limits)
     chosen, used = [], 0
     for sentence in sorted(candidates, key=lambda s: -s.score):
-        if used + len(sentence.text) + 1 <= room:
+        if used + len(sentence.text) + len(_GAP) <= room:  # as if a gap came before each
             chosen.append(sentence)
-            used += len(sentence.text) + 1
+            used += len(sentence.text) + len(_GAP)
     chosen.sort(key=lambda s: s.position)
     out, last = "", None
     for sentence in chosen:
         gap = last is None or sentence.position != last + 1
-        out += (" […] " if out and gap else " " if out else "") + sentence.text
+        out += (_GAP if out and gap else " " if out else "") + sentence.text
         last = sentence.position
     return out
 
