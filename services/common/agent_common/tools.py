@@ -93,7 +93,8 @@ TOOLS: tuple[Tool, ...] = (
          _schema({"text": {"type": "string"}}), TEXT,
          {"text": "the text"}, listed=False),
     Tool("replan", "Let the planning model add steps once, after the branches before it completed.",
-         _schema({}), PLAN,
+         _schema({"request": {"type": "string"}, "plan": {"type": "array", "items": {"type": "object"}}}),
+         PLAN,
          {"added": "the steps it added", "note": "why none were added, when so"},
          takes=(PAGE, TEXT, SUMMARY, ANSWER, COMPARISON), max_inputs=None, listed=False),
 )

@@ -78,21 +78,25 @@ class Planner:
             raise PlanError(f"the model called no tool{said}")
         steps = plans.joined(answer.steps)
         ordered = self._checked(steps, find_urls(description))
-        return self._with_replan(ordered)
+        return self._with_replan(ordered, description)
 
     def _checked(self, steps: list[PlanStep], urls: list[str]) -> list[PlanStep]:
         ordered = plans.validate(steps, limits=self.settings.limits(), urls=urls)
         plans.check_one_final(ordered)
         return ordered
 
-    def _with_replan(self, steps: list[PlanStep]) -> list[PlanStep]:
-        """A `replan` step before the final one: once the branches it reads are done, the
-        model may add steps (within the same limits), which the final step then reads too."""
+    def _with_replan(self, steps: list[PlanStep], description: str) -> list[PlanStep]:
+        """A `replan` step before the final one: once the steps the final one reads (and every
+        fetch, whose page's links the model may follow) are done, the model may add steps
+        within the same limits; the final step then reads those too."""
         final, s = steps[-1], self.settings
         if not s.plan_replan or not final.depends_on or len(steps) >= s.plan_max_steps:
             return steps
-        replan = PlanStep("replan", {}, _free_id(steps, REPLAN_ID), final.depends_on)
-        return [*steps[:-1], replan, replace(final, depends_on=(*final.depends_on, replan.id))]
+        fetches = tuple(x.id for x in steps if x.type == "fetch_url" and x.id not in final.depends_on)
+        replan = PlanStep("replan", {}, _free_id(steps, REPLAN_ID), (*final.depends_on, *fetches))
+        planned = [*steps[:-1], replan, replace(final, depends_on=(*final.depends_on, replan.id))]
+        params = {"request": description, "plan": [x.as_dict() for x in planned]}
+        return [*planned[:-2], replace(replan, params=params), planned[-1]]
 
     def _fallback(self, rules: RulePlan, reason: str, detail: str, answer: model.ModelPlan | None) -> Planned:
         log.warning("planning by the rules: %s", detail)

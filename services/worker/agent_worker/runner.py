@@ -25,7 +25,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from agent_common import queue, tracing
+from agent_common import plans, queue, tracing
 from agent_common.batching import Batcher
 from agent_common.logs import user_var
 from agent_common.streamids import StreamIdRecorder
@@ -374,8 +374,12 @@ class Worker:
     async def _completed(self, delivery: queue.Delivery, task_id: uuid.UUID, step: queue.StepMessage,
                          claimed: store.ClaimedStep, output: dict[str, Any]) -> None:
         output = _without_nul(output)
-        result = results.render(claimed.type, output) if claimed.final else None
-        outcome = await self._records.submit(store.Completion(task_id, step.seq, output, result))
+        if claimed.type == "replan":  # rare: its own transaction, which also adds its steps
+            added = plans.from_dicts(output.get("added") or [])
+            outcome = await store.complete_replan(self.pool, task_id, step.seq, output, added)
+        else:
+            result = results.render(claimed.type, output) if claimed.final else None
+            outcome = await self._records.submit(store.Completion(task_id, step.seq, output, result))
         metrics.STEPS.labels(claimed.type, "completed" if outcome.recorded else "duplicate").inc()
         trace = tracing.traceparent() or step.traceparent  # this step's span, when tracing
         nxt = self._messages(task_id, outcome.ready, trace)

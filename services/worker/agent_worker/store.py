@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from agent_common.plans import PlanStep, finals
 from agent_common.streamids import UPDATE_UNLOCKED
 
 OPEN = ("queued", "processing")
@@ -381,3 +382,49 @@ async def task_tokens(pool: asyncpg.Pool, task_id: uuid.UUID) -> int:
         "                         + COALESCE((s.output->'usage'->>'completion_tokens')::int, 0))"
         "                   FROM task_steps s WHERE s.task_id = t.task_id), 0)"
         "  FROM tasks t WHERE t.task_id = $1", task_id) or 0)
+
+
+async def complete_replan(pool: asyncpg.Pool, task_id: uuid.UUID, seq: int, output: dict[str, Any],
+                          added: list[PlanStep]) -> Outcome:
+    """Record a re-plan and the steps it added, in one transaction: the new steps join the
+    plan (those reading only finished steps are due at once), and the final step, which
+    waited for the re-plan, now also waits for the new steps that nothing else reads."""
+    async with pool.acquire() as conn, conn.transaction():
+        # the task's row lock orders this against a cancel
+        live = await conn.fetchval("SELECT status IN ('queued', 'processing') FROM tasks WHERE task_id = $1"
+                                   " FOR UPDATE", task_id)
+        replan_id = await conn.fetchval(
+            "UPDATE task_steps SET status = 'completed', output = $3, error = NULL,"
+            "       finished_at = clock_timestamp()"
+            " WHERE task_id = $1 AND seq = $2 AND status = 'processing' RETURNING step_id",
+            task_id, seq, output)
+        if replan_id is None:
+            return Outcome(False, (), None)
+        if not live:
+            added = []
+        ready = await _insert_added(conn, task_id, added) if added else []
+        ends = [s.id for s in finals(added)]
+        final = await conn.fetchrow(
+            "UPDATE task_steps SET depends_on = depends_on || $3::text[], waiting = waiting - 1 + $4,"
+            "       enqueued_at = CASE WHEN waiting - 1 + $4 = 0 AND status = 'queued' THEN clock_timestamp()"
+            "                          ELSE enqueued_at END"
+            " WHERE task_id = $1 AND $2 = ANY (depends_on)"
+            " RETURNING seq, waiting = 0 AND status = 'queued' AS ready", task_id, replan_id, ends, len(ends))
+        if final is not None and final["ready"]:
+            ready.append(final["seq"])
+        await conn.execute("UPDATE tasks SET replanned_steps = $2, updated_at = clock_timestamp()"
+                           " WHERE task_id = $1", task_id, len(added))
+    return Outcome(True, tuple(ready), None)
+
+
+async def _insert_added(conn: asyncpg.Connection, task_id: uuid.UUID, added: list[PlanStep]) -> list[int]:
+    """Insert the steps after the plan's last seq; the seqs of those due at once."""
+    first = await conn.fetchval("SELECT max(seq) + 1 FROM task_steps WHERE task_id = $1", task_id)
+    ids = {s.id for s in added}
+    rows = [(first + n, s, sum(1 for d in s.depends_on if d in ids)) for n, s in enumerate(added)]
+    await conn.executemany(
+        "INSERT INTO task_steps (task_id, seq, step_id, type, params, depends_on, optional, waiting,"
+        "                        enqueued_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $8 = 0 THEN clock_timestamp() END)",
+        [(task_id, q, s.id, s.type, s.params, list(s.depends_on), s.optional, w) for q, s, w in rows])
+    return [q for q, _, w in rows if w == 0]

@@ -76,25 +76,8 @@ def first_output(inputs: list[StepInput] | None) -> dict[str, Any] | None:
 
 def registry() -> dict[str, StepFn]:
     """Every tool the worker can run, by name (the names of agent_common.tools)."""
-    from agent_worker.steps import combine, echo, extract_text, fetch_url, summarize
+    from agent_worker.steps import answer, combine, compare, echo, extract_text, fetch_url, replan, summarize
 
-    steps: dict[str, StepFn] = {"fetch_url": fetch_url.run, "extract_text": extract_text.run,
-                                "summarize": summarize.run, "combine": combine.run, "echo": echo.run}
-    steps.update(_optional_steps())
-    return steps
-
-
-def _optional_steps() -> dict[str, StepFn]:
-    """Steps whose modules may not be written yet on this branch (answer, compare)."""
-    import importlib
-
-    found: dict[str, StepFn] = {}
-    for name in ("answer", "compare"):
-        try:
-            module = importlib.import_module(f"agent_worker.steps.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"agent_worker.steps.{name}":
-                raise
-            continue
-        found[name] = module.run
-    return found
+    return {"fetch_url": fetch_url.run, "extract_text": extract_text.run, "summarize": summarize.run,
+            "answer": answer.run, "compare": compare.run, "combine": combine.run, "replan": replan.run,
+            "echo": echo.run}
