@@ -63,6 +63,17 @@ async def test_with_no_text_at_all_the_step_fails_with_the_reason(http: httpx.As
         await answer.run({"question": "  "}, [await extracted("cnn", http)], offline(http))
 
 
+async def test_the_url_in_a_question_is_not_part_of_what_is_asked(http: httpx.AsyncClient) -> None:
+    """The rule planner passes the whole request ("What does https://… say about …?"): the
+    address's words (wiki, org, https) must not pull in sentences that merely name them."""
+    page = await extracted("wikipedia", http)
+    question = f"What does {page_url('wikipedia')}?src=en.wikipedia.org/wiki say about the revenue in 2011?"
+    output = await answer.run({"question": question}, [page], offline(http))
+    quotes = [c["quote"] for c in output["citations"]]
+    assert any("total revenue for 2011 was $163 million" in q for q in quotes), quotes
+    assert all(re.search(r"revenue|2011", q, re.IGNORECASE) for q in quotes), quotes
+
+
 async def test_a_question_the_text_does_not_touch_gets_no_citation(http: httpx.AsyncClient) -> None:
     text = StepInput("extract_1", "extract_text", {"title": "Redis", "text": TEXT_ARTICLE, "url": None})
     output = await answer.run({"question": "Who painted the Mona Lisa?"}, [text], offline(http))

@@ -43,6 +43,7 @@ _STOPWORDS = frozenset({
     "whose", "when", "where", "why", "how", "isn", "aren", "wasn", "weren", "don", "doesn", "didn", "hasn",
     "haven", "hadn", "won", "wouldn", "couldn", "shouldn", "ll", "re", "ve", "d", "m",
 })
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|\bwww\.\S+", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 # "how many", "how much", "what share", "how old": the answer is a quantity
 _WANTS_NUMBER = re.compile(
@@ -129,10 +130,11 @@ def terms(text: str) -> list[str]:
 
 
 def question_terms(question: str) -> list[str]:
-    """The question's search terms: its content words without the question words."""
+    """The question's search terms: its content words without the question words and without
+    the URLs it names ("What does https://… say about X?" is about X, not the address)."""
     skip = {stem(w) for w in _QUESTION_WORDS}
     seen: dict[str, None] = {}
-    for term in terms(question):
+    for term in terms(_URL.sub(" ", question)):
         if term not in skip:
             seen.setdefault(term)
     return list(seen)
