@@ -83,8 +83,10 @@ def validate(steps: Sequence[PlanStep], *, limits: Limits, urls: Iterable[str],
         _check_step(step, known, internal)
         known[step.id] = step
     for step in steps:
-        _check_inputs(step, known)
+        _check_references(step, known)
     ordered = _dependency_order(steps, set(s.id for s in existing))
+    for step in steps:
+        _check_inputs(step, known)
     _check_fetches(list(existing) + list(steps), limits, urls)
     return ordered
 
@@ -105,16 +107,20 @@ def _check_step(step: PlanStep, known: dict[str, PlanStep], internal: bool) -> N
         raise PlanError(f"step {step.id!r} ({step.type}) has bad {where}: {problems[0].message}")
 
 
-def _check_inputs(step: PlanStep, known: dict[str, PlanStep]) -> None:
-    tool = tools.BY_NAME[step.type]
+def _check_references(step: PlanStep, known: dict[str, PlanStep]) -> None:
     if len(set(step.depends_on)) != len(step.depends_on):
         raise PlanError(f"step {step.id!r} names the same dependency twice")
-    count = 0
     for dep in step.depends_on:
         if dep == step.id:
             raise PlanError(f"step {step.id!r} depends on itself")
         if dep not in known:
             raise PlanError(f"step {step.id!r} depends on {dep!r}, which the plan does not have")
+
+
+def _check_inputs(step: PlanStep, known: dict[str, PlanStep]) -> None:
+    tool = tools.BY_NAME[step.type]
+    count = 0
+    for dep in step.depends_on:
         kind = tools.BY_NAME[known[dep].type].gives
         if kind == tools.PLAN:  # a re-plan only orders the steps after it: no input
             continue
