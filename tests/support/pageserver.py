@@ -31,6 +31,7 @@ class PageServer:
     /status/<code>                  an empty answer with that status
     /big?bytes=N                    N bytes of HTML
     /binary                         an image/png body
+    /linking?to=URL                 an HTML article that links to URL
     Every request is counted in `hits` by path, and in `targets` by path and query."""
 
     def __init__(self) -> None:
@@ -100,6 +101,8 @@ class PageServer:
         elif path == "/big":
             size = int(query.get("bytes", ["3000000"])[0])
             self._send(h, 200, b"<html><body><p>" + b"x" * size + b"</p></body></html>", "text/html")
+        elif path == "/linking":
+            self._send(h, 200, linking_article(query["to"][0]).encode(), "text/html; charset=utf-8")
         elif path == "/binary":
             self._send(h, 200, b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png")
         else:
@@ -143,3 +146,13 @@ it to a dead-letter stream after a fixed number of deliveries and report the fai
 Streams can be trimmed to bound their memory. Deleting messages once they are handled
 keeps the stream as long as the backlog, which is a useful signal for autoscaling.
 """
+
+
+def linking_article(target: str) -> str:
+    """TEXT_ARTICLE as an HTML page whose last paragraph links to `target`."""
+    from html import escape
+
+    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in TEXT_ARTICLE.split("\n\n"))
+    link = f'<p>A follow-up explains retries: <a href="{escape(target)}">retries explained</a>.</p>'
+    return (f"<!doctype html><html><head><title>Redis streams</title></head><body><article>"
+            f"<h1>Redis streams</h1>{paragraphs}{link}</article></body></html>")

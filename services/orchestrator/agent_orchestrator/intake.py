@@ -59,10 +59,19 @@ class Intake:
         accepted: the reconciler enqueues it later."""
         task_id = uuid.uuid4()
         if steps:
-            task = store.NewTask(task_id, user_id, title, description, as_graph(steps))
-        else:
-            planned = await self.planner.plan(description, task_id)
-            task = store.NewTask(task_id, user_id, title, description, planned.steps, planned.info)
+            await self._store(store.NewTask(task_id, user_id, title, description, as_graph(steps)))
+            return task_id
+        # Prompt -> LLM -> Response (the planner's spans), then Action: store and enqueue
+        with tracing.span("plan", attributes={"agent.task_id": str(task_id)}):
+            planned = await self.planner.plan(description)
+            with tracing.span("plan action", attributes={"agent.plan.source": planned.info.source,
+                                                         "agent.plan.steps": len(planned.steps)}):
+                await self._store(store.NewTask(task_id, user_id, title, description, planned.steps,
+                                                planned.info))
+        return task_id
+
+    async def _store(self, task: store.NewTask) -> None:
+        task_id = task.task_id
         await self._writes.submit(task)
         # the messages carry this span's context: the worker's step spans join the trace
         with tracing.producer_span(queue.STREAM, **{"agent.task_id": str(task_id)}):
@@ -76,7 +85,6 @@ class Intake:
         for seq, stream_id in zip(firsts, ids, strict=True):
             if stream_id:
                 self.stream_ids.add(task_id, seq, stream_id)
-        return task_id
 
     async def _enqueue_batch(self, messages: list[queue.StepMessage]) -> list[str | None]:
         try:

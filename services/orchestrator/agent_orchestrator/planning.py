@@ -5,7 +5,6 @@ the model's plan was not used kept on the task (`plan_note`) and counted by reas
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass, replace
 
 from agent_common import plans, tracing
@@ -33,16 +32,16 @@ class Planned:
 class Planner:
     def __init__(self, settings: OrchestratorSettings | None = None, llm: LLMSettings | None = None) -> None:
         self.settings = settings or OrchestratorSettings()
-        if llm is None and self.settings.llm_provider != "offline":
+        if llm is None and self.settings.llm_provider != "offline" and self.settings.plan_with_llm:
             llm = LLMSettings()
         self.llm = llm
 
-    async def plan(self, description: str, task_id: uuid.UUID) -> Planned:
-        with tracing.span("plan", attributes={"agent.task_id": str(task_id)}):
-            planned = await self._plan(description)
-            tracing.annotate(None, {"agent.plan.source": planned.info.source,
-                                    "agent.plan.steps": len(planned.steps),
-                                    "agent.plan.fallback": planned.fallback or ""})
+    async def plan(self, description: str) -> Planned:
+        """The plan (in the caller's `plan` span, with the model's spans under it)."""
+        planned = await self._plan(description)
+        tracing.annotate(None, {"agent.plan.source": planned.info.source,
+                                "agent.plan.steps": len(planned.steps),
+                                "agent.plan.fallback": planned.fallback or ""})
         metrics.PLANS.labels(planned.info.source).inc()
         metrics.PLAN_STEPS.observe(len(planned.steps))
         if planned.fallback:

@@ -425,6 +425,7 @@ async def _insert_added(conn: asyncpg.Connection, task_id: uuid.UUID, added: lis
     await conn.executemany(
         "INSERT INTO task_steps (task_id, seq, step_id, type, params, depends_on, optional, waiting,"
         "                        enqueued_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $8 = 0 THEN clock_timestamp() END)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::smallint,"
+        "         CASE WHEN $8::smallint = 0 THEN clock_timestamp() END)",
         [(task_id, q, s.id, s.type, s.params, list(s.depends_on), s.optional, w) for q, s, w in rows])
     return [q for q, _, w in rows if w == 0]

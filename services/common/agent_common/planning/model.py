@@ -6,8 +6,10 @@ calls of one answer are the plan. The same conversation, given what the steps fo
 the model add steps once (a re-plan). Whatever comes back is validated by the caller
 (agent_common.plans) before anything runs.
 
-The spans follow the seed's Prompt -> LLM -> Response: `plan prompt` (what was asked),
-`chat <model>` (the provider's call, GenAI attributes), `plan response` (what came back).
+The spans follow the seed's Prompt -> LLM -> Response -> Action, as children of the caller's
+`plan` span: `plan prompt` (what is asked), `chat <model>` (the provider's call, GenAI
+attributes), `plan response` (what came back); the caller adds `plan action` (what it did
+with the plan).
 """
 
 from __future__ import annotations
@@ -96,15 +98,15 @@ async def ask(settings: LLMSettings, system: str, prompt: str, *, max_tokens: in
     provider = make_provider(settings)
     if provider is None:
         raise NoPlan("offline", "LLM_PROVIDER is offline: there is no model to ask")
-    request = LLMRequest(system=system, messages=[Message("user", prompt)], tools=tool_specs(),
-                         max_tokens=max_tokens)
+    with tracing.span("plan prompt", attributes={
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": provider.model,
+            "agent.plan.prompt_chars": len(system) + len(prompt)}) as span:
+        request = LLMRequest(system=system, messages=[Message("user", prompt)], tools=tool_specs(),
+                             max_tokens=max_tokens)
+        span.set_attribute("agent.plan.tools", len(request.tools))
     started = time.perf_counter()
     try:
-        with tracing.span("plan prompt", attributes={
-                "gen_ai.operation.name": "chat", "gen_ai.request.model": provider.model,
-                "agent.plan.prompt_chars": len(system) + len(prompt),
-                "agent.plan.tools": len(request.tools)}):
-            completion = await asyncio.wait_for(provider.complete(request), timeout_s)
+        completion = await asyncio.wait_for(provider.complete(request), timeout_s)
     except TimeoutError:
         raise NoPlan("timeout", f"the model gave no plan within {timeout_s:g} s") from None
     except errors.LLMError as exc:

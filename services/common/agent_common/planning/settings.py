@@ -15,6 +15,9 @@ class PlanSettings(Settings):
     # a model's plan may fetch only URLs the request names (or, in a re-plan, that a fetched
     # page links to); true lets it fetch others (every fetch still passes the SSRF guard)
     plan_allow_other_urls: bool = False
+    # with LLM_PROVIDER openai or anthropic, plans are asked of the model; false keeps the
+    # rule planner (the model still writes summaries, answers and comparisons)
+    plan_with_llm: bool = True
     # the model planner: how long the orchestrator waits for its plan, and how long it may be
     planner_timeout_s: float = Field(20.0, gt=0)
     planner_max_tokens: int = Field(1500, ge=64)
