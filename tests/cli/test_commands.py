@@ -15,7 +15,7 @@ TASK_KEYS = {"task_id", "status", "title", "description", "result", "error", "st
              "updated_at", "plan_source", "plan_note", "plan"}
 STEP_KEYS = {"id", "type", "status", "error", "attempts", "depends_on", "optional", "params", "started_at",
              "finished_at", "duration_ms", "output"}
-COMMANDS = ("chat", "history", "task", "tasks", "status", "cancel", "load", "health")
+COMMANDS = ("chat", "history", "task", "tasks", "status", "cancel", "tools", "load", "health")
 
 
 def test_help_lists_every_command_and_the_exit_codes(agentctl: Run) -> None:
