@@ -122,6 +122,10 @@ def test_one_final_step() -> None:
     joined = plans.joined(two_ends)
     assert joined[-1] == PlanStep("combine", {}, "combine", ("a", "b"))
     plans.check_one_final(plans.validate(joined, limits=LIMITS, urls=[]))
+    # the final step's output is the result: it cannot be optional (its failure would leave
+    # the task without one)
+    optional_end = [PlanStep("summarize", {"text": "x"}, "a", (), True)]
+    assert plans.joined(optional_end) == [PlanStep("summarize", {"text": "x"}, "a", (), False)]
 
 
 def test_a_replan_extends_a_plan_within_the_same_limits() -> None:

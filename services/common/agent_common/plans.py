@@ -190,8 +190,11 @@ def check_one_final(steps: Sequence[PlanStep]) -> None:
 
 
 def joined(steps: Sequence[PlanStep], join_id: str = "combine") -> list[PlanStep]:
-    """The plan with one final step: several ends are put together by a `combine` step."""
+    """The plan with one final step: several ends are put together by a `combine` step. The
+    final step is never optional: its output is the task's result."""
     ends = finals(steps)
+    if len(ends) == 1 and ends[0].optional:
+        return [replace(s, optional=False) if s is ends[0] else s for s in steps]
     if len(ends) <= 1:
         return list(steps)
     taken = {s.id for s in steps}

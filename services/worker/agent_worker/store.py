@@ -367,7 +367,9 @@ async def stop(pool: asyncpg.Pool, task_id: uuid.UUID, seq: int) -> bool:
     finished."""
     return await pool.fetchval(
         "UPDATE task_steps s SET status = CASE t.status WHEN 'cancelled' THEN 'cancelled' ELSE 'skipped' END,"
-        "       error = 'stopped: the task was ' || t.status, finished_at = clock_timestamp()"
+        "       error = CASE t.status WHEN 'cancelled' THEN 'stopped: the task was cancelled'"
+        "                             ELSE 'stopped: the task ' || t.status END,"
+        "       finished_at = clock_timestamp()"
         "  FROM tasks t"
         " WHERE s.task_id = $1 AND s.seq = $2 AND t.task_id = s.task_id AND s.status = 'processing'"
         "   AND t.status NOT IN ('queued', 'processing')"
