@@ -113,3 +113,26 @@ def test_the_task_form_lists_the_tools(page: Page, app_url: str) -> None:
     expect(listing).to_contain_text("Answer a question from the texts it depends on")
     expect(listing.locator("code", has_text="echo")).to_have_count(0)  # internal tools stay out
     assert_accessible(page)
+
+
+def test_a_failed_branch_shows_and_the_join_says_what_it_went_without(
+    page: Page, app_url: str, pages: PageServer
+) -> None:
+    page.goto(app_url)
+    good = [pages.url(f"/pages/{name}.html") for name in ("ars-1", "bbc-1")]
+    gone = pages.url("/status/404")
+    card = submit_task(page, "One page missing", f"Compare {good[0]}, {good[1]} and {gone}")
+    expect(status_of(card)).to_have_text("completed", timeout=TASK_DONE_MS)
+    plan = plan_of(card)
+    broken = plan.get_by_role("list", name="Branch 3", exact=True)
+    fetch = broken.locator("summary").first
+    expect(fetch).to_have_accessible_name(re.compile(r"^Fetch page .*/status/404, failed \(optional\)"))
+    expect(broken.locator("li.step-failed")).to_have_count(1)
+    expect(broken.locator("li.step-skipped")).to_have_count(1)
+    fetch.click()
+    expect(broken.locator(".step-error")).to_contain_text("404")  # the failed fetch's error only
+    expect(broken.locator(".step-note")).to_contain_text("skipped")
+    join = plan.get_by_role("list", name="Step 4, after branches 1, 2 and 3", exact=True)
+    join.locator("summary").press("Enter")
+    expect(join.locator(".step-details")).to_contain_text(re.compile(r"Went on without: extract_3 \(.+\)"))
+    expect(card.locator(".task-result")).to_contain_text("Compared 2 texts")

@@ -165,7 +165,10 @@ class StepNode {
     const facts = outputFacts(step.output);
     setText(this.facts, facts.join(" · "));
     setHidden(this.facts, facts.length === 0);
-    setText(this.error, step.error ? `Error: ${step.error}` : "");
+    // a failed step's error in red; why a step was skipped or cancelled as a plain note
+    const failed = step.status === "failed";
+    this.error.className = failed ? "step-error" : "step-note";
+    setText(this.error, step.error ? `${failed ? "Error: " : ""}${step.error}` : "");
     setHidden(this.error, !step.error);
     const missing = (step.output && Array.isArray(step.output.missing)) ? step.output.missing : [];
     setText(this.missing, missing.length ? `Went on without: ${missing.map((m) => `${m.step_id} (${m.error})`).join("; ")}` : "");
