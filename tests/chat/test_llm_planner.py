@@ -9,6 +9,7 @@ database), so the stack's offline workers never take these tasks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -301,3 +302,24 @@ async def test_the_plan_is_traced_prompt_llm_response_action(planning: Planning,
     assert response.attributes["agent.plan.calls"] == 5
     assert action.attributes["agent.plan.source"] == "llm" and action.attributes["agent.plan.steps"] == 6
     assert plan.attributes["agent.plan.source"] == "llm"
+
+
+async def test_a_failed_branch_that_is_not_optional_stops_the_others(
+    planning: Planning, pages: PageServer
+) -> None:
+    """The model marked no branch optional: one page answers 404, the task fails at once and
+    the other branch, still fetching a slow page, is stopped."""
+    gone, slow = pages.url("/status/404"), pages.url("/slow/ars-1.html?delay=8&stop=1")
+    planning.standin.queue(compare_plan(gone, slow))
+    user = new_user()
+    tid = await submit(planning.orch, user, f"Compare {gone} with {slow}")
+    task = (await wait_done(planning.orch, user, [tid], timeout=7))[tid]  # before the slow page
+    assert task["status"] == "failed" and task["error"].startswith("fetch_url failed: ")
+    assert "404" in task["error"]
+    for _ in range(100):  # the stopped step is recorded within a halt check or two
+        steps = steps_of((await planning.orch.get(f"/task/{tid}", headers={"X-User-Id": user})).json())
+        if steps["get_b"]["status"] != "processing":
+            break
+        await asyncio.sleep(0.05)
+    assert (steps["get_b"]["status"], steps["get_b"]["error"]) == ("skipped", "stopped: the task failed")
+    assert {steps[s]["status"] for s in ("read_a", "read_b", "replan", "both")} == {"skipped"}

@@ -80,7 +80,7 @@ async def test_many_joins_each_run_exactly_once(orch: httpx.AsyncClient, db: asy
         urls = [pages.url(f"/pages/{name}.html?n={i}") for name in PAGES]
         ids.append(await submit(orch, user, f"Compare {urls[0]}, {urls[1]} and {urls[2]}"))
     tasks = await wait_done(orch, user, ids, timeout=120)
-    assert {t["status"] for t in tasks.values()} == {"completed"}
+    assert {t["status"] for t in tasks.values()} == {"completed"}, [t["error"] for t in tasks.values() if t["error"]][:3]
     joins = await db.fetch("SELECT attempts, status FROM task_steps WHERE task_id = ANY($1::uuid[])"
                            " AND type = 'compare'", ids)
     assert [(r["attempts"], r["status"]) for r in joins] == [(1, "completed")] * len(ids)
@@ -150,6 +150,10 @@ async def test_cancel_stops_every_branch(orch: httpx.AsyncClient, pages: PageSer
     before = sum(pages.hits[f"/slow/{name}.html"] for name in PAGES)
     tid = await submit(orch, user, f"Compare {urls[0]}, {urls[1]} and {urls[2]}")
     await until(orch, user, tid, lambda t: sum(s["status"] == "processing" for s in t["steps"]) == 3)
+    for _ in range(200):  # the three requests reach the page server (bounded: 10 s)
+        if sum(pages.hits[f"/slow/{name}.html"] for name in PAGES) - before == 3:
+            break
+        await asyncio.sleep(0.05)
     assert sum(pages.hits[f"/slow/{name}.html"] for name in PAGES) - before == 3
     r = await orch.post(f"/task/{tid}/cancel", headers={"X-User-Id": user})
     assert r.status_code == 200 and r.json()["status"] == "cancelled"

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 # the kinds of output that flow between steps
 PAGE, TEXT, SUMMARY, ANSWER, COMPARISON, REPORT, PLAN = (
@@ -113,6 +114,10 @@ def listed() -> list[Tool]:
 
 @cache
 def validator(name: str) -> Draft202012Validator:
+    # imported at first use: a worker validates only a model's re-plan, and jsonschema with
+    # its dependencies is 3 MB of every process that imports it
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(BY_NAME[name].parameters)
 
 

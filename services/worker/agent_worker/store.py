@@ -53,11 +53,13 @@ class ClaimRequest:
 # maps back to the caller even when some requests claim nothing.
 #
 # A step is claimed only when every step it depends on has finished (completed, or failed
-# or skipped and optional). That is true whenever its message exists, except after a
+# or skipped and optional): when its `waiting` count is 0, which the same transactions that
+# record those dependencies write. That is true whenever its message exists, except after a
 # PostgreSQL crash: the worker commits asynchronously, so a crash can lose a dependency's
-# completion after its message was acknowledged and this step's message was sent. Such a
-# step is refused (and its message dropped): the lost dependency reads as unfinished, the
-# reconciler puts it back on the stream, and its completion enqueues this step again.
+# completion (and with it the count's decrement) after its message was acknowledged and
+# this step's message was sent. Such a step is refused (and its message dropped): the lost
+# dependency reads as unfinished, the reconciler puts it back on the stream, and its
+# completion enqueues this step again.
 _CLAIM = """
 WITH req AS (
     SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::bool[]) WITH ORDINALITY
@@ -70,10 +72,6 @@ WITH req AS (
        AND t.status IN ('queued', 'processing')
        AND (s.status = 'queued' OR (req.allow_running AND s.status = 'processing'))
        AND s.waiting = 0
-       AND NOT EXISTS (
-           SELECT 1 FROM task_steps d
-            WHERE d.task_id = s.task_id AND d.step_id = ANY (s.depends_on)
-              AND NOT (d.status = 'completed' OR (d.optional AND d.status IN ('failed', 'skipped'))))
     RETURNING s.task_id, s.seq, s.step_id, s.type, s.params, s.attempts, s.depends_on, t.user_id
 ), task AS (
     UPDATE tasks t SET status = 'processing', updated_at = clock_timestamp()
@@ -206,13 +204,15 @@ WITH req AS (
       FROM finished f
      WHERE t.task_id = f.task_id AND t.status = 'processing'
     RETURNING t.task_id, t.status
+), ready AS (
+    SELECT task_id, array_agg(seq ORDER BY seq) AS seqs FROM nxt WHERE ready GROUP BY task_id
 )
 SELECT req.i, done.task_id IS NOT NULL AS recorded, task.status AS task_status,
-       ARRAY(SELECT nxt.seq FROM nxt WHERE nxt.task_id = req.task_id AND nxt.ready ORDER BY nxt.seq)
-           AS ready
+       COALESCE(ready.seqs, '{}') AS ready
   FROM req
   LEFT JOIN done ON done.task_id = req.task_id AND done.seq = req.seq
   LEFT JOIN task ON task.task_id = req.task_id
+  LEFT JOIN ready ON ready.task_id = req.task_id
  ORDER BY req.i
 """
 
