@@ -80,7 +80,8 @@ async def test_many_joins_each_run_exactly_once(orch: httpx.AsyncClient, db: asy
         urls = [pages.url(f"/pages/{name}.html?n={i}") for name in PAGES]
         ids.append(await submit(orch, user, f"Compare {urls[0]}, {urls[1]} and {urls[2]}"))
     tasks = await wait_done(orch, user, ids, timeout=120)
-    assert {t["status"] for t in tasks.values()} == {"completed"}, [t["error"] for t in tasks.values() if t["error"]][:3]
+    errors = [t["error"] for t in tasks.values() if t["error"]]
+    assert {t["status"] for t in tasks.values()} == {"completed"}, errors[:3]
     joins = await db.fetch("SELECT attempts, status FROM task_steps WHERE task_id = ANY($1::uuid[])"
                            " AND type = 'compare'", ids)
     assert [(r["attempts"], r["status"]) for r in joins] == [(1, "completed")] * len(ids)

@@ -76,12 +76,14 @@ class Intake:
         # the messages carry this span's context: the worker's step spans join the trace
         with tracing.producer_span(queue.STREAM, **{"agent.task_id": str(task_id)}):
             trace = tracing.traceparent()
+            if len(task.steps) == 1:  # the common case, without a list and a task per message
+                stream_id = await self._enqueues.submit(queue.StepMessage(str(task_id), 0, trace))
+                if stream_id:
+                    self.stream_ids.add(task_id, 0, stream_id)
+                return
             firsts = task.first_steps()
-            messages = [queue.StepMessage(str(task_id), seq, trace) for seq in firsts]
-            if len(messages) == 1:  # the common case, without a task per message
-                ids = [await self._enqueues.submit(messages[0])]
-            else:
-                ids = await asyncio.gather(*(self._enqueues.submit(m) for m in messages))
+            ids = await asyncio.gather(*(self._enqueues.submit(queue.StepMessage(str(task_id), seq, trace))
+                                         for seq in firsts))
         for seq, stream_id in zip(firsts, ids, strict=True):
             if stream_id:
                 self.stream_ids.add(task_id, seq, stream_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +51,9 @@ class PlanInfo:
     latency_ms: int | None = None
 
 
+PLAIN = PlanInfo()  # planned by the rules, nothing to note (frozen: one instance serves all)
+
+
 @dataclass(frozen=True, slots=True)
 class NewTask:
     task_id: uuid.UUID
@@ -58,7 +61,7 @@ class NewTask:
     title: str
     description: str
     steps: list[PlanStep]  # in an order that runs each after what it depends on
-    plan: PlanInfo = field(default_factory=PlanInfo)
+    plan: PlanInfo = PLAIN
 
     def first_steps(self) -> list[int]:
         """The seqs of the steps that depend on nothing: they are enqueued at once."""
@@ -94,7 +97,6 @@ WITH task AS (
                          $14::text[], $15::int[], $16::int[], $17::numeric[], $18::int[])
 )
 """ + _STEPS  # noqa: S608 - constants only
-_PLAIN = PlanInfo()
 
 
 async def create_tasks(pool: asyncpg.Pool, tasks: list[NewTask]) -> list[None]:
@@ -107,7 +109,7 @@ async def create_tasks(pool: asyncpg.Pool, tasks: list[NewTask]) -> list[None]:
         [s[2].optional for s in steps],
     ]
     plans = [t.plan for t in tasks]
-    if all(p == _PLAIN for p in plans):
+    if all(p is PLAIN or p == PLAIN for p in plans):
         await pool.execute(_CREATE, *args)
     else:
         await pool.execute(_CREATE_PLANNED, *args, [p.source for p in plans], [p.note for p in plans],
