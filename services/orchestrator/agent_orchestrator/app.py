@@ -70,7 +70,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         task_id = await app.state.intake.submit(user, title, description)
         return {"task_id": task_id, "status": "queued"}
 
-    @app.get("/tools", response_model=list[ToolOut], responses={401: _ERRORS[401]})
+    @app.get("/tools", response_model=list[ToolOut], responses={400: _ERRORS[400], 401: _ERRORS[401]})
     async def list_tools(user: UserId) -> list[dict[str, Any]]:
         """The tool registry: what a plan may use, each tool's parameters (JSON Schema), the
         kinds of input it reads and the output it gives."""
