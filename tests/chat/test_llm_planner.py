@@ -168,6 +168,13 @@ async def test_a_valid_plan_from_the_model_is_taken(planning: Planning, pages: P
     plan = task["plan"]
     assert (plan["model"], plan["prompt_tokens"], plan["completion_tokens"]) == (MODEL, prompt, completion)
     assert Decimal(str(plan["cost_usd"])) == cost(prompt, completion) and plan["latency_ms"] > 0
+    # and counted: plans by source, steps per task; the worker, the tokens of a completed task
+    orchestrator = httpx.get(planning.urls["orchestrator"] + "/metrics").text
+    assert 'orchestrator_plans_total{source="llm"}' in orchestrator
+    assert "orchestrator_plan_steps_count" in orchestrator
+    worker = httpx.get(planning.urls["worker"] + "/metrics").text
+    counted = [line for line in worker.splitlines() if line.startswith("worker_task_llm_tokens_count ")]
+    assert counted and float(counted[0].split()[1]) >= 1
 
 
 # ten summaries of a text and their join: one step more than PLAN_MAX_STEPS
