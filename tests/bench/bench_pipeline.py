@@ -36,6 +36,7 @@ from agent_common import queue
 from agent_common.db import create_pool
 from agent_common.devstack import Ports, Stack, free_port
 from agent_common.devstack.processes import wait_http_ready
+from agent_common.plans import as_graph
 from agent_common.redisconn import create_redis
 from agent_common.settings import Settings
 from agent_orchestrator.intake import Intake
@@ -51,7 +52,7 @@ REPO = Path(__file__).resolve().parents[2]
 # ours: the worker's default WORKER_CONCURRENCY (steps in flight per process, coroutines)
 OUR_CONCURRENCY = Settings().worker_concurrency
 ENQUEUE_CONCURRENCY = 32
-ECHO = [PlannedStep("echo", {"text": "ok"})]  # one step that returns "ok"
+ECHO = as_graph([PlannedStep("echo", {"text": "ok"})])  # one step that returns "ok", its plan built once
 
 
 @dataclass

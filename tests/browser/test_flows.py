@@ -100,7 +100,9 @@ def test_task_on_a_fixture_page_completes_with_its_summary(page: Page, app_url: 
     steps = card.get_by_role("list", name="Steps").get_by_role("listitem")
     expect(steps).to_have_count(3)
     for i in range(3):
-        expect(steps.nth(i)).to_contain_text("completed")
+        # the status a screen reader reads, and the time it took on screen
+        expect(steps.nth(i).locator("summary")).to_have_accessible_name(re.compile(r", completed, \d"))
+        expect(steps.nth(i)).to_contain_text(re.compile(r"\d+(\.\d)? m?s"))
     expect(card.get_by_role("button", name="Cancel")).to_be_hidden()
     send_message(page, "hello")
     screenshot(page, "page-desktop.png")
@@ -210,6 +212,8 @@ def test_keyboard_only(page: Page, app_url: str) -> None:
     page.keyboard.type("Typed task")
     page.keyboard.press("Tab")
     page.keyboard.type(PLAIN_TEXT)
+    page.keyboard.press("Tab")  # the list of tools, closed
+    expect(page.locator("#tools summary")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Submit task")).to_be_focused()
     page.keyboard.press("Enter")

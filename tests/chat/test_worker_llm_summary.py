@@ -46,7 +46,8 @@ async def pipeline(stack: Stack, openai_standin: OpenAIStandIn, tmp_path_factory
     db_url = stack.pg.url.rsplit("/", 1)[0] + "/" + name
     await migrate.apply(db_url)
     env = {**stack.env(), **LLM_ENV, "DATABASE_URL": db_url, "REDIS_URL": stack.redis.url[:-2] + "/1",
-           "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{openai_standin.origin}/v1"}
+           "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{openai_standin.origin}/v1",
+           "PLAN_WITH_LLM": "false"}  # the rules plan: the model is asked for the summary alone
     logs: Path = tmp_path_factory.mktemp("llm-worker-logs")
     orch_port, metrics_port = free_port(), free_port()
     procs = [

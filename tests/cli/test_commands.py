@@ -12,9 +12,10 @@ from tests.cli.conftest import Run, stored
 from tests.support.pageserver import PageServer
 
 TASK_KEYS = {"task_id", "status", "title", "description", "result", "error", "steps", "created_at",
-             "updated_at"}
-STEP_KEYS = {"type", "status", "error", "attempts", "started_at", "finished_at", "duration_ms"}
-COMMANDS = ("chat", "history", "task", "tasks", "status", "cancel", "load", "health")
+             "updated_at", "plan_source", "plan_note", "plan"}
+STEP_KEYS = {"id", "type", "status", "error", "attempts", "depends_on", "optional", "params", "started_at",
+             "finished_at", "duration_ms", "output"}
+COMMANDS = ("chat", "history", "task", "tasks", "status", "cancel", "tools", "load", "health")
 
 
 def test_help_lists_every_command_and_the_exit_codes(agentctl: Run) -> None:

@@ -22,6 +22,7 @@ ROUTES = [
     ("GET", "/api/tasks", "/tasks"),
     ("GET", "/api/tasks/7d4f0c1e-2b7a-4c1e-9d57-0f3e1c2b3a4d", "/task/7d4f0c1e-2b7a-4c1e-9d57-0f3e1c2b3a4d"),
     ("POST", "/api/tasks/abc-123/cancel", "/task/abc-123/cancel"),
+    ("GET", "/api/tools", "/tools"),
 ]
 
 

@@ -135,3 +135,25 @@ async def test_upstreams_report(client: Http, api: str) -> None:
     assert isinstance(queue["length"], int)
     assert queue["consumers"] >= 1
     assert "lag" in queue and "pending" in queue
+
+
+async def test_the_tool_registry_is_listed(client: Http, api: str) -> None:
+    """GET /api/tools: every tool a plan may use, each with a JSON Schema that accepts good
+    parameters and refuses bad ones; the internal ones (echo, replan) are not listed."""
+    from jsonschema import Draft202012Validator
+
+    assert (await client.get(f"{api}/api/tools")).status_code == 401
+    session = await new_session(client, api)
+    answer = await client.get(f"{api}/api/tools", headers=session.bearer)
+    assert answer.status_code == 200
+    tools = {t["name"]: t for t in answer.json()}
+    assert set(tools) == {"fetch_url", "extract_text", "summarize", "answer", "compare", "combine"}
+    for tool in tools.values():
+        assert tool["description"] and Draft202012Validator.check_schema(tool["parameters"]) is None
+    fetch = Draft202012Validator(tools["fetch_url"]["parameters"])
+    assert fetch.is_valid({"url": "https://example.org/a"})
+    assert not fetch.is_valid({"url": "ftp://example.org/a"}) and not fetch.is_valid({})
+    answer_params = Draft202012Validator(tools["answer"]["parameters"])
+    assert answer_params.is_valid({"question": "Who?"}) and not answer_params.is_valid({"question": ""})
+    assert tools["compare"]["inputs"] == {"takes": ["text"], "min": 2, "max": None}
+    assert tools["extract_text"]["output"]["kind"] == "text"

@@ -147,3 +147,29 @@ async def test_a_worker_joins_the_group_at_start_and_leaves_it_at_sigterm(
         stack.workers.remove(worker)
     consumers = {c["name"] for c in await rds.xinfo_consumers("task_queue", "workers")}
     assert name not in consumers
+
+
+async def test_a_lost_step_record_does_not_fail_its_task(
+    stack: Stack, orch: httpx.AsyncClient, db: asyncpg.Pool, rds: aioredis.Redis, pages: PageServer
+) -> None:
+    """Workers commit asynchronously: a PostgreSQL crash can lose a completed step's record
+    after its message was acknowledged and the next step's message was sent. That next step
+    must not run without its input (extract_text then failed the task for good): it waits,
+    the lost step runs again, and the task completes."""
+    user = new_user()
+    with workers_stopped(stack):
+        tid = await submit(orch, user, f"Summarize {pages.url('/pages/bbc-1.html?lost=1')}")
+        (fetch_mid,) = [mid for mid, f in await rds.xrange("task_queue") if f.get("task_id") == tid]
+        # what the crash leaves: fetch_1 claimed but its completion lost, its message gone,
+        # extract_1's message on the stream
+        await db.execute("UPDATE tasks SET status = 'processing' WHERE task_id = $1", tid)
+        await db.execute("UPDATE task_steps SET status = 'processing', attempts = 1, started_at = now(),"
+                         " stream_id = $2 WHERE task_id = $1 AND seq = 0", tid, fetch_mid)
+        await rds.xack("task_queue", "workers", fetch_mid)
+        await rds.xdel("task_queue", fetch_mid)
+        await rds.xadd("task_queue", {"task_id": tid, "seq": "1"})
+    task = (await wait_done(orch, user, [tid], timeout=60))[tid]
+    assert task["status"] == "completed", task
+    assert [(s["id"], s["status"], s["attempts"]) for s in task["steps"]] == [
+        ("fetch_1", "completed", 2), ("extract_1", "completed", 1), ("summarize_1", "completed", 1)]
+    assert task["result"].startswith("Summary: ")

@@ -5,7 +5,7 @@ port in play, allow exactly the communication matrix below: nothing more, nothin
   frontend -> gateway:8080
   gateway  -> chat:3001, orchestrator:8000, postgres:5432, redis:6379
   chat     -> orchestrator:8000, postgres, redis, public internet:443 (LLM APIs)
-  orchestrator -> postgres, redis
+  orchestrator -> postgres, redis, public internet:443 (LLM APIs: the model planner)
   worker   -> postgres, redis, public internet:80/443 (never cluster, private or metadata)
   migrate  -> postgres
   every pod -> cluster DNS:53 (UDP and TCP)
@@ -112,6 +112,7 @@ def _expected(env: str, own: set[str]) -> set[tuple[str, str, int, str]]:
     allow("migrate", "postgres", 5432)
     for dst in public:
         allow("chat", dst, 443)
+        allow("orchestrator", dst, 443)
         allow("worker", dst, 80, 443)
     for src in own:
         allow(src, "kube-dns", 53, proto="UDP")

@@ -19,6 +19,11 @@ TOPICS = {
     "steps": "worker_steps_total",
     "tokens": "llm_tokens_total",
     "cost": "llm_cost_usd_total",
+    "plans by source": "orchestrator_plans_total",
+    "model-plan fallbacks by reason": "orchestrator_plan_fallbacks_total",
+    "steps per task": "orchestrator_plan_steps_bucket",
+    "tokens per task": "worker_task_llm_tokens_bucket",
+    "each tool's errors": 'worker_steps_total{namespace=~"$namespace", outcome="failed"}',
 }
 PROMQL_BUILTINS = {"sum", "rate", "increase", "max", "count", "topk", "histogram_quantile", "by", "or", "le"}
 

@@ -150,8 +150,8 @@ async def test_a_lost_message_is_put_back_by_the_reconciler_and_counted(
     async with traced_db.acquire() as conn, conn.transaction():
         await conn.execute("INSERT INTO tasks (task_id, user_id, title, description)"
                            " VALUES ($1, $2, 't', $3)", task_id, user, TEXT_ARTICLE)
-        await conn.execute("INSERT INTO task_steps (task_id, seq, type, params, enqueued_at)"
-                           " VALUES ($1, 0, 'summarize', $2, now() - interval '1 minute')",
+        await conn.execute("INSERT INTO task_steps (task_id, seq, step_id, type, params, enqueued_at)"
+                           " VALUES ($1, 0, 'summarize_1', 'summarize', $2, now() - interval '1 minute')",
                            task_id, json.dumps({"text": TEXT_ARTICLE}))
     worker.becomes(1, "worker_reconciler_requeued_total")
     worker.becomes(1, "worker_steps_total", type="summarize", outcome="completed")

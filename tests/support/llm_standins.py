@@ -133,7 +133,8 @@ class StandIn:
         reply = reply or self.default_reply(body)
         usage = (self.prompt_tokens(body), words(reply.text) + sum(len(a) for _, a in reply.tool_calls))
         with self.lock:
-            self.usage_sent.append(usage)
+            if generation == self.generation:  # a hung answer from before a reset() does not count
+                self.usage_sent.append(usage)
         try:
             if body.get("stream"):
                 if self.stream(h, body, reply, usage, mode):

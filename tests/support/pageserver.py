@@ -64,6 +64,7 @@ class PageServer:
     /charset?header=L&meta=L&encoding=E
                                     an article with accents, encoded in E (utf-8), its
                                     Content-Type declaring charset L and a <meta charset=L>
+    /linking?to=URL                 an HTML article that links to URL
     Every request is counted in `hits` by path, and in `targets` by path and query."""
 
     def __init__(self) -> None:
@@ -137,6 +138,8 @@ class PageServer:
             self._encoded(h, query)
         elif path == "/charset":
             self._charset(h, query)
+        elif path == "/linking":
+            self._send(h, 200, linking_article(query["to"][0]).encode(), "text/html; charset=utf-8")
         elif path == "/binary":
             self._send(h, 200, b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png")
         else:
@@ -206,3 +209,13 @@ def charset_page(head: str) -> str:
     return (f"<!doctype html><html><head>{head}<title>{CHARSET_TITLE}</title></head><body><article>"
             f"<h1>{CHARSET_TITLE}</h1><p>Le café de Zürich sert un thé très naïf.</p>{paragraphs}"
             "</article></body></html>")
+
+
+def linking_article(target: str) -> str:
+    """TEXT_ARTICLE as an HTML page whose last paragraph links to `target`."""
+    from html import escape
+
+    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in TEXT_ARTICLE.split("\n\n"))
+    link = f'<p>A follow-up explains retries: <a href="{escape(target)}">retries explained</a>.</p>'
+    return (f"<!doctype html><html><head><title>Redis streams</title></head><body><article>"
+            f"<h1>Redis streams</h1>{paragraphs}{link}</article></body></html>")

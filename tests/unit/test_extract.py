@@ -15,7 +15,7 @@ import pytest
 from agent_worker import extract as extract_module
 from agent_worker.extract import extract, run_readability, run_trafilatura
 from agent_worker.settings import WorkerSettings
-from agent_worker.steps import StepContext, StepError, extract_text
+from agent_worker.steps import StepContext, StepError, StepInput, extract_text
 from tests.shared_data import PAGE_NAMES
 from tests.unit.fixture_articles import expected_text, expected_title, precision_recall_f1, source_html
 
@@ -184,7 +184,7 @@ def test_title_sources(head: str, title: str) -> None:
 @pytest.fixture
 async def ctx() -> Any:
     async with httpx.AsyncClient() as http:
-        yield StepContext(WorkerSettings(), http, "task", 1)
+        yield StepContext(WorkerSettings(), http, "task", "extract_1")
 
 
 async def test_step_reads_fetch_output_in_a_thread(ctx: StepContext, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,7 +198,7 @@ async def test_step_reads_fetch_output_in_a_thread(ctx: StepContext, monkeypatch
     monkeypatch.setattr(extract_text, "extract", spy)
     previous = {"url": "http://x/a", "final_url": "http://x/b", "content_type": "text/html",
                 "html": source_html("bbc-1")}
-    out = await extract_text.run({}, previous, ctx)
+    out = await extract_text.run({}, [StepInput("fetch_1", "fetch_url", previous)], ctx)
     assert threads and threads[0] != threading.get_ident()  # the event loop's thread stays free
     assert out["title"] == expected_title("bbc-1")
     assert out["extractor"] == "trafilatura+readability"
@@ -209,15 +209,22 @@ async def test_step_reads_fetch_output_in_a_thread(ctx: StepContext, monkeypatch
 
 async def test_step_passes_plain_text(ctx: StepContext) -> None:
     page = {"html": "Just text.\n\nTwo paragraphs.", "content_type": "text/plain"}
-    out = await extract_text.run({}, page, ctx)
+    out = await extract_text.run({}, [StepInput("fetch_1", "fetch_url", page)], ctx)
     assert (out["text"], out["extractor"], out["word_count"]) == ("Just text.\n\nTwo paragraphs.", "plain", 4)
 
 
 async def test_step_refuses_a_page_without_text(ctx: StepContext) -> None:
     with pytest.raises(StepError, match="found no readable text on http://x/empty"):
-        await extract_text.run({}, {"html": "<html><body></body></html>", "final_url": "http://x/empty"}, ctx)
+        page = {"html": "<html><body></body></html>", "final_url": "http://x/empty"}
+        await extract_text.run({}, [StepInput("fetch_1", "fetch_url", page)], ctx)
 
 
 async def test_step_needs_a_page(ctx: StepContext) -> None:
     with pytest.raises(StepError, match="extract_text needs a page"):
-        await extract_text.run({}, None, ctx)
+        await extract_text.run({}, [], ctx)
+
+
+async def test_step_says_which_fetch_it_misses(ctx: StepContext) -> None:
+    lost = StepInput("fetch_2", "fetch_url", None, "http://x/ answered HTTP 404 Not Found")
+    with pytest.raises(StepError, match=r"fetch_2 failed \(http://x/ answered HTTP 404"):
+        await extract_text.run({}, [lost], ctx)

@@ -30,7 +30,7 @@ async def fetch(pages: PageServer) -> AsyncIterator[Fetch]:
     async with httpx.AsyncClient() as http:
         async def go(url: str, **overrides: Any) -> dict[str, Any]:
             settings = WorkerSettings(**{"fetch_allowed_hosts": pages.hostport, **overrides})
-            return await fetch_url.run({"url": url}, None, StepContext(settings, http, "task", 0))
+            return await fetch_url.run({"url": url}, [], StepContext(settings, http, "task", "fetch_1"))
         yield go
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from agent_common.summarizer import Summary, split_sentences, summarize, word_count
 from agent_worker.extract import extract
 from agent_worker.settings import WorkerSettings
-from agent_worker.steps import StepContext, StepError
+from agent_worker.steps import StepContext, StepError, StepInput
 from agent_worker.steps import summarize as summarize_step
 from tests.shared_data import PAGE_NAMES
 from tests.support.pageserver import TEXT_ARTICLE
@@ -193,12 +193,13 @@ def test_any_text_summarizes(text: str, low: int, extra: int) -> None:
 @pytest.fixture
 async def ctx() -> Any:
     async with httpx.AsyncClient() as http:
-        yield StepContext(WorkerSettings(summary_min_sentences=2, summary_max_sentences=4), http, "task", 2)
+        settings = WorkerSettings(summary_min_sentences=2, summary_max_sentences=4)
+        yield StepContext(settings, http, "task", "summarize_1")
 
 
 async def test_step_summarizes_extracted_text(ctx: StepContext) -> None:
     previous = {"title": "Streams", "text": TEXT_ARTICLE, "word_count": 155, "extractor": "plain"}
-    out = await summarize_step.run({}, previous, ctx)
+    out = await summarize_step.run({}, [StepInput("extract_1", "extract_text", previous)], ctx)
     assert set(out) == {"summary", "sentences", "word_count", "reading_minutes", "title", "method"}
     assert out["method"] == "extractive"
     assert out["title"] == "Streams"
@@ -208,7 +209,7 @@ async def test_step_summarizes_extracted_text(ctx: StepContext) -> None:
 
 
 async def test_step_summarizes_the_task_text(ctx: StepContext) -> None:
-    out = await summarize_step.run({"text": TEXT_ARTICLE}, None, ctx)
+    out = await summarize_step.run({"text": TEXT_ARTICLE}, [], ctx)
     assert out["title"] is None
     assert all(s in TEXT_ARTICLE for s in out["sentences"])
 
@@ -216,5 +217,18 @@ async def test_step_summarizes_the_task_text(ctx: StepContext) -> None:
 @pytest.mark.parametrize(("params", "previous"), [({}, None), ({"text": "  "}, None), ({}, {"text": ""}),
                                                   ({"text": 5}, None)])
 async def test_step_refuses_empty_text(ctx: StepContext, params: dict, previous: dict | None) -> None:
+    inputs = [StepInput("extract_1", "extract_text", previous)] if previous is not None else []
     with pytest.raises(StepError, match="nothing to summarize"):
-        await summarize_step.run(params, previous, ctx)
+        await summarize_step.run(params, inputs, ctx)
+
+
+async def test_step_names_the_inputs_it_missed(ctx: StepContext) -> None:
+    """A summary of two pages of which one could not be fetched says which one is missing."""
+    got = StepInput("extract_1", "extract_text", {"title": "Streams", "text": TEXT_ARTICLE})
+    lost = StepInput("extract_2", "extract_text", None, "skipped: fetch_2 failed")
+    out = await summarize_step.run({}, [got, lost], ctx)
+    assert out["title"] == "Streams"
+    assert out["missing"] == [{"step_id": "extract_2", "type": "extract_text",
+                               "error": "skipped: fetch_2 failed"}]
+    with pytest.raises(StepError, match=r"nothing to summarize: extract_2 failed \(skipped: fetch_2"):
+        await summarize_step.run({}, [lost], ctx)

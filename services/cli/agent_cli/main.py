@@ -9,6 +9,7 @@ from agent_cli.commands.chat import chat, history
 from agent_cli.commands.health import health
 from agent_cli.commands.load import load
 from agent_cli.commands.tasks import cancel, status, task, tasks
+from agent_cli.commands.tools import tools
 from agent_cli.errors import EXIT_HELP
 from agent_cli.runtime import Runtime
 from agent_cli.target import DEFAULT_URL, TargetSpec
@@ -45,7 +46,7 @@ def cli(ctx: click.Context, url: str | None, kube_context: str | None, namespace
     rt.json = rt.json or json_output
 
 
-for command in (chat, history, task, tasks, status, cancel, load, health):
+for command in (chat, history, task, tasks, status, cancel, tools, load, health):
     cli.add_command(command)
 
 

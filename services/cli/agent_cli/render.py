@@ -12,11 +12,12 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from agent_cli import plan
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-STATUS_STYLE = {"queued": "yellow", "processing": "cyan", "completed": "green", "failed": "red",
-                "cancelled": "magenta", "skipped": "dim"}
+STATUS_STYLE = plan.STATUS_STYLE
 TERMINAL = ("completed", "failed", "cancelled")
 
 
@@ -69,19 +70,6 @@ def tasks_table(tasks: list[dict[str, Any]]) -> Table:
     return table
 
 
-def steps_table(task: dict[str, Any], spinner: str = "") -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("#", "STEP", "STATUS", "ATTEMPTS", "TIME", "ERROR"):
-        table.add_column(name, overflow="fold")
-    for index, step in enumerate(task.get("steps") or [], 1):
-        status = status_text(step["status"])
-        if step["status"] == "processing" and spinner:
-            status.append(f" {spinner}")
-        table.add_row(str(index), step["type"], status, str(step.get("attempts", "")),
-                      seconds(step.get("duration_ms")), Text(step.get("error") or "", style="red"))
-    return table
-
-
 def task_header(task: dict[str, Any]) -> Text:
     header = Text.assemble(("task ", "bold"), (str(task["task_id"]), "bold"), "  ",
                            status_text(task["status"]), "  ")
@@ -90,11 +78,15 @@ def task_header(task: dict[str, Any]) -> Text:
 
 
 def task_detail(task: dict[str, Any]) -> Group:
+    """The task, its plan as a graph (branches side by side), and its result or answer."""
     parts: list[Any] = [task_header(task), Text(f"created {when(task.get('created_at'))}, "
                                                 f"updated {when(task.get('updated_at'))}", style="dim"),
-                        steps_table(task)]
+                        plan.plan_view(task)]
     if task.get("error"):
         parts.append(Text.assemble(("error: ", "bold red"), Text(task["error"])))
-    if task.get("result"):
+    answer = plan.answer_output(task)
+    if answer is not None:
+        parts.append(plan.answer_view(answer))
+    elif task.get("result"):
         parts += [Text("result:", style="bold"), Text(task["result"])]
     return Group(*parts)

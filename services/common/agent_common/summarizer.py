@@ -12,7 +12,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-__all__ = ["Summary", "split_sentences", "summarize", "word_count"]
+__all__ = ["Summary", "centrality", "split_sentences", "summarize", "word_count"]
 
 _WORD = re.compile(r"\w+(?:[-'’.,]\w+)*")
 
@@ -210,7 +210,7 @@ def _similarities(vectors: list[dict[str, float]]) -> list[dict[int, float]]:
     return edges
 
 
-def _rank(edges: list[dict[int, float]], prior: list[float]) -> list[float]:
+def _rank(edges: list[dict[int, float]], prior: list[float], damping: float = _DAMPING) -> list[float]:
     """Continuous LexRank: PageRank on the similarity graph, teleporting by `prior`."""
     total = sum(prior)
     teleport = [p / total for p in prior]
@@ -219,10 +219,10 @@ def _rank(edges: list[dict[int, float]], prior: list[float]) -> list[float]:
     dangling = [i for i, e in enumerate(edges) if not e]
     scores = teleport[:]
     for _ in range(_ITERATIONS):
-        restart = (1 - _DAMPING) + _DAMPING * sum(scores[i] for i in dangling)
+        restart = (1 - damping) + damping * sum(scores[i] for i in dangling)
         new = [restart * t for t in teleport]
         for score, targets in zip(scores, moves, strict=True):
-            share = _DAMPING * score
+            share = damping * score
             for j, w in targets:
                 new[j] += share * w
         delta = sum(abs(a - b) for a, b in zip(new, scores, strict=True))
@@ -230,6 +230,18 @@ def _rank(edges: list[dict[int, float]], prior: list[float]) -> list[float]:
         if delta < _TOLERANCE:
             break
     return scores
+
+
+def centrality(sentences: list[str], prior: list[float] | None = None,
+               damping: float = _DAMPING) -> list[float]:
+    """Each sentence's LexRank score (summing to 1). A `prior` (positive weights) biases where
+    the walk restarts: with each sentence's relevance to a question, the walk favours sentences
+    both relevant and supported by others (question-focused LexRank, Otterbacher et al. 2005);
+    `damping` is the share of each step that follows similarity rather than the prior."""
+    if not sentences:
+        return []
+    weights = prior if prior is not None else [1.0] * len(sentences)
+    return _rank(_similarities(_vectors(sentences)), weights, damping)
 
 
 def _prior(sentences: list[str], vectors: list[dict[str, float]], title: str | None) -> list[float]:

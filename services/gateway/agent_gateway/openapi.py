@@ -29,14 +29,25 @@ SCHEMAS: dict[str, Any] = {
     "TaskCreated": {"type": "object", "required": ["task_id", "status"],
                     "properties": {"task_id": {"type": "string", "format": "uuid"}, "status": STATUS}},
     "Step": {"type": "object", "required": ["type", "status", "error"], "properties": {
-        "type": {"type": "string"}, "error": NULLABLE_STR, "attempts": {"type": "integer"},
-        "status": {"enum": ["queued", "processing", "completed", "failed", "cancelled", "skipped"]}}},
+        "id": {"type": "string"}, "type": {"type": "string"}, "error": NULLABLE_STR,
+        "attempts": {"type": "integer"},
+        "status": {"enum": ["queued", "processing", "completed", "failed", "cancelled", "skipped"]},
+        "depends_on": {"type": "array", "items": {"type": "string"}}, "optional": {"type": "boolean"},
+        "params": {"type": "object"}, "started_at": {"type": ["string", "null"], "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "output": {"type": ["object", "null"]}}},
     "Task": {"type": "object", "required": ["task_id", "status", "title", "description", "result", "error",
                                             "steps", "created_at", "updated_at"], "properties": {
         "task_id": {"type": "string", "format": "uuid"}, "status": STATUS, "title": {"type": "string"},
         "description": {"type": "string"}, "result": NULLABLE_STR, "error": NULLABLE_STR,
+        "plan_source": {"enum": ["rules", "llm"]}, "plan_note": NULLABLE_STR,
+        "plan": {"type": ["object", "null"]},
         "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}},
         "created_at": TIME, "updated_at": TIME}},
+    "Tool": {"type": "object", "required": ["name", "description", "parameters"], "properties": {
+        "name": {"type": "string"}, "description": {"type": "string"},
+        "parameters": {"type": "object", "description": "JSON Schema of the step's params"},
+        "inputs": {"type": "object"}, "output": {"type": "object"}}},
     "ChatIn": {"type": "object", "required": ["message"], "additionalProperties": False,
                "properties": {"message": {"type": "string"}}},
     "ChatOut": {"type": "object", "required": ["response", "chat_id"],
@@ -71,6 +82,7 @@ UPSTREAM: dict[str, tuple[int, Any, str | None, dict[int, str]]] = {
     "task_get": (200, {"$ref": "#/components/schemas/Task"}, None, {422: "not a task id"}),
     "task_cancel": (200, {"$ref": "#/components/schemas/Task"}, None,
                     {409: "the task has already finished", 422: "not a task id"}),
+    "tools": (200, {"type": "array", "items": {"$ref": "#/components/schemas/Tool"}}, None, {}),
 }
 
 

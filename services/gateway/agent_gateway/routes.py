@@ -32,6 +32,7 @@ ROUTES: tuple[Route, ...] = (
     Route("task_list", "GET", "/api/tasks", "orchestrator", "/tasks"),
     Route("task_get", "GET", "/api/tasks/{id}", "orchestrator", "/task/{p}"),
     Route("task_cancel", "POST", "/api/tasks/{id}/cancel", "orchestrator", "/task/{p}/cancel"),
+    Route("tools", "GET", "/api/tools", "orchestrator", "/tools"),
 )
 
 

@@ -1,5 +1,5 @@
 """The orchestrator's HTTP API (port 8000): POST /task, GET /task/{id}, GET /tasks,
-POST /task/{id}/cancel. The user is the X-User-Id the gateway sends."""
+POST /task/{id}/cancel, GET /tools. The user is the X-User-Id the gateway sends."""
 
 
 import logging
@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import FastAPI, HTTPException, Query
 from redis.exceptions import RedisError
 
-from agent_common import db, queue, tracing
+from agent_common import db, queue, tools, tracing
 from agent_common.identity import UserId
 from agent_common.logs import setup_logging
 from agent_common.redisconn import create_redis
@@ -19,7 +19,8 @@ from agent_common.validation import clean_text
 from agent_common.web import ORJSONResponse, setup_service
 from agent_orchestrator import store
 from agent_orchestrator.intake import Intake
-from agent_orchestrator.schemas import TaskCreated, TaskIn, TaskOut
+from agent_orchestrator.planning import Planner
+from agent_orchestrator.schemas import TaskCreated, TaskIn, TaskOut, ToolOut
 from agent_orchestrator.settings import OrchestratorSettings
 
 log = logging.getLogger("agent.orchestrator")
@@ -42,7 +43,8 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(settings)
         app.state.redis = create_redis(settings)
-        app.state.intake = Intake(app.state.pool, app.state.redis, status_ttl_s=settings.task_status_ttl_s)
+        app.state.intake = Intake(app.state.pool, app.state.redis, status_ttl_s=settings.task_status_ttl_s,
+                                  planner=Planner(settings))
         app.state.intake.start()
         try:
             await queue.ensure_group(app.state.redis)
@@ -67,6 +69,12 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         description = clean_text(body.description, "description", settings.task_description_max_chars)
         task_id = await app.state.intake.submit(user, title, description)
         return {"task_id": task_id, "status": "queued"}
+
+    @app.get("/tools", response_model=list[ToolOut], responses={400: _ERRORS[400], 401: _ERRORS[401]})
+    async def list_tools(user: UserId) -> list[dict[str, Any]]:
+        """The tool registry: what a plan may use, each tool's parameters (JSON Schema), the
+        kinds of input it reads and the output it gives."""
+        return tools.catalogue()
 
     @app.get("/task/{task_id}", response_model=TaskOut, responses=_ERRORS)
     async def get_task(task_id: UUID, user: UserId) -> dict[str, Any]:

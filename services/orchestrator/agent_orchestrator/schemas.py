@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, StrictStr
@@ -25,13 +26,37 @@ class TaskCreated(BaseModel):
 
 
 class StepOut(BaseModel):
-    type: str
+    id: str  # stable within the task
+    type: str  # the tool
     status: StepStatus
     error: str | None
     attempts: int
+    depends_on: list[str]  # ids of the steps whose output it reads; empty for a first step
+    optional: bool  # its failure leaves the task running; the steps after it are told
+    params: dict[str, Any]
     started_at: datetime | None
     finished_at: datetime | None
     duration_ms: int | None
+    output: dict[str, Any] | None  # when completed: its output without the bulky fields
+
+
+class PlanOut(BaseModel):
+    """What planning by a model cost (null when the rules planned without asking one)."""
+
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: Decimal | None
+    latency_ms: int | None
+    replanned_steps: int | None  # steps the model added after the branches completed
+
+
+class ToolOut(BaseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any]  # JSON Schema
+    inputs: dict[str, Any]  # {"takes": [kinds], "min", "max"}
+    output: dict[str, Any]  # {"kind", "fields"}
 
 
 class TaskOut(BaseModel):
@@ -41,6 +66,9 @@ class TaskOut(BaseModel):
     description: str
     result: str | None
     error: str | None
+    plan_source: Literal["rules", "llm"]
+    plan_note: str | None  # why a model's plan was not used, or what the rules left out
+    plan: PlanOut | None
     steps: list[StepOut]
     created_at: datetime
     updated_at: datetime

@@ -1,13 +1,14 @@
-"""The orchestrator's limits (each an environment variable)."""
+"""The orchestrator's limits (each an environment variable); the planning limits are in
+agent_common.planning.settings, shared with the worker."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from agent_common.settings import Settings
+from agent_common.planning.settings import PlanSettings
 
 
-class OrchestratorSettings(Settings):
+class OrchestratorSettings(PlanSettings):
     service_name: str = Field("orchestrator", validation_alias="SERVICE_NAME")
     host: str = "0.0.0.0"
     port: int = 8000

@@ -25,10 +25,13 @@ log = logging.getLogger("agent.worker")
 
 async def amain(settings: WorkerSettings) -> None:
     # A commit lost to a PostgreSQL crash (synchronous_commit off) is at most the last
-    # fraction of a second of step records. That is safe here: the lost steps read as queued
-    # or processing again, no stream holds them any more, and the reconciler enqueues them,
-    # so they run again, which every step tolerates. Task creation, the promise made to a
-    # user, stays synchronous in the orchestrator.
+    # fraction of a second of step records. The lost steps read as queued or processing
+    # again and the reconciler puts them back on the stream, so they run again, which every
+    # step tolerates. The steps after them may already have been sent (the message goes out
+    # once the commit returns): a claim takes a step only when all the steps it depends on
+    # are recorded as finished, so such a step is dropped, not run without its input, and
+    # the lost step's second completion enqueues it again (agent_worker.store, _CLAIM).
+    # Task creation, the promise made to a user, stays synchronous in the orchestrator.
     pool = await db.create_pool(settings,
                                 server_settings={"synchronous_commit": settings.db_synchronous_commit})
     redis = create_redis(settings)

@@ -2,6 +2,7 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# outcome: completed, duplicate, retry, failed (each tool's errors), stopped (its task ended)
 STEPS = Counter("worker_steps_total", "Steps handled, by type and outcome", ["type", "outcome"])
 STEP_SECONDS = Histogram(
     "worker_step_duration_seconds", "Time to run a step", ["type"],
@@ -20,3 +21,9 @@ QUEUE_PENDING = Gauge("task_queue_pending", "Messages handed to a worker and not
 QUEUE_LAG = Gauge("task_queue_lag", "Messages in the stream that no worker of the group has read yet")
 QUEUE_CONSUMERS = Gauge("task_queue_consumers", "Consumers (worker processes) the group has known")
 DEAD_LETTER_LENGTH = Gauge("task_queue_dead_length", "Messages in the dead-letter stream task_queue:dead")
+
+# planning and the model: what a task cost, the re-plans a model made
+TASK_TOKENS = Histogram("worker_task_llm_tokens", "Model tokens a completed task spent (plan and steps)",
+                        buckets=(0, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000))
+REPLANS = Counter("worker_replans_total",
+                  "Re-plans of a model's plan, by outcome (added, none, refused, failed)", ["outcome"])

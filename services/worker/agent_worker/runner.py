@@ -1,9 +1,12 @@
 """The worker loop: read steps from the stream, run up to WORKER_CONCURRENCY at once,
-record each outcome in PostgreSQL, enqueue the next step, then acknowledge.
+record each outcome in PostgreSQL, enqueue the steps it made due, then acknowledge.
 
-Delivery is at least once; PostgreSQL's conditional writes make a second delivery of a
-step harmless. Messages of a worker that died are claimed again after the visibility
-timeout; live workers keep their own messages fresh with a heartbeat.
+A task's plan is a graph: a step is due when every step it depends on has finished, which
+the write recording the last of them decides (agent_worker.store), so independent branches
+run at once on whichever workers read them and a join runs once. Delivery is at least once;
+PostgreSQL's conditional writes make a second delivery of a step harmless. Messages of a
+worker that died are claimed again after the visibility timeout; live workers keep their
+own messages fresh with a heartbeat, and stop the steps whose task has ended.
 """
 
 from __future__ import annotations
@@ -22,14 +25,14 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from agent_common import queue, tracing
+from agent_common import plans, queue, tracing
 from agent_common.batching import Batcher
 from agent_common.logs import user_var
 from agent_common.streamids import StreamIdRecorder
-from agent_worker import memory, metrics, store
+from agent_worker import memory, metrics, results, store
 from agent_worker.reconciler import Reconciler
 from agent_worker.settings import WorkerSettings
-from agent_worker.steps import StepContext, StepError, StepFn, registry
+from agent_worker.steps import StepContext, StepError, StepFn, StepInput, registry
 
 log = logging.getLogger("agent.worker")
 
@@ -48,6 +51,9 @@ class Worker:
         self.consumer = consumer
         self.steps: dict[str, StepFn] = registry()
         self.inflight: dict[str, asyncio.Task[None]] = {}
+        self._task_of: dict[str, str] = {}  # message id -> task id, of the steps in hand
+        self._in_step: set[str] = set()     # messages whose step function is running now
+        self._halting: set[str] = set()     # ... and that were told to stop
         self.stopping = asyncio.Event()
         self._room = asyncio.Event()
         self._db_ok = asyncio.Event()
@@ -61,7 +67,7 @@ class Worker:
             lambda requests: store.claim(self.pool, requests))
         self._records: Batcher[store.Completion, store.Outcome] = Batcher(
             lambda done: store.complete(self.pool, done))
-        self._redis_ops: Batcher[RedisOp, str | None] = Batcher(self._write_redis_ops)
+        self._redis_ops: Batcher[RedisOp, None] = Batcher(self._write_redis_ops)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -74,6 +80,7 @@ class Worker:
             asyncio.create_task(self.stream_ids.run()),
             asyncio.create_task(self._every(self.settings.idle_trim_interval_s, self._trim_when_idle)),
             asyncio.create_task(self._every(self.settings.queue_metrics_interval_s, self._queue_gauges)),
+            asyncio.create_task(self._every(self.settings.halt_check_interval_s, self._halt_ended_tasks)),
         ]
         try:
             await self._read_loop()
@@ -204,11 +211,15 @@ class Worker:
             return
         task = asyncio.create_task(self._handle(delivery))
         self.inflight[delivery.message_id] = task
+        if delivery.step:
+            self._task_of[delivery.message_id] = delivery.step.task_id
         metrics.IN_FLIGHT.inc()
 
         def done(_: asyncio.Task[None]) -> None:
             self._handled += 1
             self.inflight.pop(delivery.message_id, None)
+            self._task_of.pop(delivery.message_id, None)
+            self._halting.discard(delivery.message_id)
             metrics.IN_FLIGHT.dec()
             self._room.set()
 
@@ -231,6 +242,20 @@ class Worker:
         ids = list(self.inflight)
         if ids:
             await self.redis.xclaim(queue.STREAM, queue.GROUP, self.consumer, 0, ids, justid=True)
+
+    async def _halt_ended_tasks(self) -> None:
+        """Stop the steps in hand whose task was cancelled, or failed in another branch: one
+        read of the tasks' status mirror, only while steps run."""
+        held = {mid: tid for mid, tid in self._task_of.items() if mid in self.inflight}
+        if not held:
+            return
+        task_ids = sorted(set(held.values()))
+        statuses = dict(zip(task_ids, await self.redis.mget([queue.status_key(t) for t in task_ids]),
+                            strict=True))
+        for mid, tid in held.items():
+            if statuses.get(tid) in ENDED and mid in self._in_step and mid not in self._halting:
+                self._halting.add(mid)
+                self.inflight[mid].cancel(HALT)
 
     async def _trim_when_idle(self) -> None:
         """After a burst of steps, give the memory it used back to the system. Pages of up
@@ -297,6 +322,7 @@ class Worker:
             return
         user_var.set(claimed.user_id)  # this task's own asyncio context: its log lines only
         tracing.annotate(f"step {claimed.type}", {"agent.step.type": claimed.type,
+                                                  "agent.step.id": claimed.step_id,
                                                   "agent.step.attempt": claimed.attempts})
         if claimed.task_started:
             await self._mirror(task_id, "processing")
@@ -305,14 +331,22 @@ class Worker:
     async def _run(self, delivery: queue.Delivery, step: queue.StepMessage, task_id: uuid.UUID,
                    claimed: store.ClaimedStep) -> None:
         fn = self.steps.get(claimed.type)
-        ctx = StepContext(self.settings, self.http, str(task_id), step.seq, claimed.user_id, self.redis)
+        ctx = StepContext(self.settings, self.http, str(task_id), claimed.step_id,
+                          user_id=claimed.user_id, redis=self.redis)
+        # a replan step only orders the steps after it: it is nobody's input
+        inputs = [StepInput(i.step_id, i.type, i.output, i.error)
+                  for i in claimed.inputs if i.type != "replan"]
         started = time.perf_counter()
+        self._in_step.add(delivery.message_id)
         try:
             if fn is None:
                 raise StepError(f"unknown step type {claimed.type!r}")
             # a timeout in this task (wait_for would start another task per step)
             async with asyncio.timeout(self.settings.step_timeout_s):
-                output = await fn(claimed.params, claimed.previous, ctx)
+                output = await fn(claimed.params, inputs, ctx)
+            self._in_step.discard(delivery.message_id)
+            if delivery.message_id in self._halting:  # told to stop as it finished: keep its output
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
         except StepError as exc:
             await self._failed(delivery, task_id, step.seq, claimed, exc.message, exc.retryable)
             return
@@ -320,12 +354,19 @@ class Worker:
             await self._failed(delivery, task_id, step.seq, claimed,
                                f"timed out after {self.settings.step_timeout_s:g}s", True)
             return
+        except asyncio.CancelledError as exc:
+            if not _halted(exc):
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            await self._stopped(delivery, task_id, step.seq, claimed)
+            return
         except Exception as exc:
             log.exception("step %s of %s crashed", claimed.type, task_id)
             await self._failed(delivery, task_id, step.seq, claimed,
                                f"internal error ({exc.__class__.__name__})", False)
             return
         finally:
+            self._in_step.discard(delivery.message_id)
             metrics.STEP_SECONDS.labels(claimed.type).observe(time.perf_counter() - started)
         if ctx.usage:
             output = {**output, "usage": ctx.usage}
@@ -333,14 +374,38 @@ class Worker:
 
     async def _completed(self, delivery: queue.Delivery, task_id: uuid.UUID, step: queue.StepMessage,
                          claimed: store.ClaimedStep, output: dict[str, Any]) -> None:
-        last = step.seq == claimed.step_count - 1
         output = _without_nul(output)
-        result = _result_text(output) if last else None
-        outcome = await self._records.submit(store.Completion(task_id, step.seq, output, last, result))
+        if claimed.type == "replan":  # rare: its own transaction, which also adds its steps
+            added = plans.from_dicts(output.get("added") or [])
+            outcome = await store.complete_replan(self.pool, task_id, step.seq, output, added)
+        else:
+            result = results.render(claimed.type, output) if claimed.final else None
+            outcome = await self._records.submit(store.Completion(task_id, step.seq, output, result))
         metrics.STEPS.labels(claimed.type, "completed" if outcome.recorded else "duplicate").inc()
         trace = tracing.traceparent() or step.traceparent  # this step's span, when tracing
-        nxt = queue.StepMessage(str(task_id), step.seq + 1, trace) if outcome.next_ready else None
+        nxt = self._messages(task_id, outcome.ready, trace)
         await self._advance(delivery, task_id, nxt, outcome.task_status)
+        if outcome.task_status == "completed":
+            await self._count_tokens(task_id)
+
+    async def _stopped(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int,
+                       claimed: store.ClaimedStep) -> None:
+        """The task ended while this step ran (cancelled, or failed elsewhere): record the
+        step as stopped and drop its message."""
+        tracing.fail_current("stopped", "the task ended while the step ran")
+        await store.stop(self.pool, task_id, seq)
+        metrics.STEPS.labels(claimed.type, "stopped").inc()
+        log.info("step %s of %s stopped: its task has ended", claimed.step_id, task_id)
+        await self._advance(delivery, task_id, (), None)
+
+    async def _count_tokens(self, task_id: uuid.UUID) -> None:
+        if self.settings.llm_provider != "offline":  # offline tasks spend none: no query for them
+            metrics.TASK_TOKENS.observe(await store.task_tokens(self.pool, task_id))
+
+    @staticmethod
+    def _messages(task_id: uuid.UUID, seqs: tuple[int, ...] | list[int],
+                  trace: str) -> tuple[queue.StepMessage, ...]:
+        return tuple(queue.StepMessage(str(task_id), seq, trace) for seq in seqs)
 
     async def _failed(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int,
                       claimed: store.ClaimedStep, message: str, retryable: bool) -> None:
@@ -354,27 +419,29 @@ class Worker:
                 log.info("step %s of %s will be retried: %s", claimed.type, task_id, message)
                 self._release(delivery.message_id)
                 return
-            task_failed = await store.fail(conn, task_id, seq, claimed.type, message)
+            failure = await store.fail(conn, task_id, seq, claimed.type, message)
         metrics.STEPS.labels(claimed.type, "failed").inc()
-        await self._advance(delivery, task_id, None, "failed" if task_failed else None)
+        trace = tracing.traceparent() or (delivery.step.traceparent if delivery.step else "")
+        await self._advance(delivery, task_id, self._messages(task_id, failure.ready, trace),
+                            "failed" if failure.task_failed else None)
 
     def _release(self, message_id: str) -> None:
         """Stop heartbeating a message we leave pending on purpose."""
         self.inflight.pop(message_id, None)
 
     async def _advance(self, delivery: queue.Delivery, task_id: uuid.UUID,
-                       nxt: queue.StepMessage | None, status: str | None) -> None:
-        """Enqueue the next step, mirror the status, acknowledge (batched with other steps)."""
+                       nxt: tuple[queue.StepMessage, ...], status: str | None) -> None:
+        """Enqueue the steps made due, mirror the status, acknowledge (batched with other steps)."""
         await self._redis_ops.submit(RedisOp(task_id, delivery.message_id, nxt, status))
 
-    async def _write_redis_ops(self, ops: list[RedisOp]) -> list[str | None]:
+    async def _write_redis_ops(self, ops: list[RedisOp]) -> list[None]:
         """One pipeline for a batch: each XADD and SET, then one XACK and one XDEL for all."""
         pipe = self.redis.pipeline(transaction=False)
-        xadds: dict[int, int] = {}
-        for i, op in enumerate(ops):
-            if op.nxt:
-                xadds[i] = len(pipe)
-                queue.pipe_xadd(pipe, op.nxt)
+        xadds: list[tuple[int, queue.StepMessage]] = []  # (pipeline index, message)
+        for op in ops:
+            for message in op.nxt:
+                xadds.append((len(pipe), message))
+                queue.pipe_xadd(pipe, message)
             if op.status:
                 queue.pipe_status(pipe, str(op.task_id), op.status, self.settings.task_status_ttl_s)
         acked = [op.message_id for op in ops if op.message_id]
@@ -383,40 +450,43 @@ class Worker:
             pipe.xdel(queue.STREAM, *acked)
         # run every command even if one fails (e.g. XACK after Redis lost the group), so an
         # enqueued successor is still recorded
-        results = await pipe.execute(raise_on_error=False)
-        ids: list[str | None] = [None] * len(ops)
-        for i, at in xadds.items():
-            if isinstance(results[at], str):
-                ids[i] = results[at]
-                self.stream_ids.add(ops[i].task_id, ops[i].nxt.seq, results[at])  # type: ignore[union-attr]
-        errors = [r for r in results if isinstance(r, Exception)]
+        replies = await pipe.execute(raise_on_error=False)
+        for at, message in xadds:
+            if isinstance(replies[at], str):
+                self.stream_ids.add(uuid.UUID(message.task_id), message.seq, replies[at])
+        errors = [r for r in replies if isinstance(r, Exception)]
         if errors:
             raise errors[0]
-        return ids
+        return [None] * len(ops)
 
     async def _not_claimable(self, conn: asyncpg.Connection, delivery: queue.Delivery,
                              task_id: uuid.UUID, seq: int) -> None:
-        """Done, cancelled, unknown or a duplicate: acknowledge. If the step is done but its
-        successor never reached the stream (a crash in between), enqueue the successor."""
+        """Done, cancelled, unknown, a duplicate, or waiting for a dependency: acknowledge. A
+        waiting step is enqueued again by the completion of its last dependency. If the step
+        is done but the steps it made due never reached the stream (a crash in between),
+        enqueue them."""
         state = await store.why_not_claimable(conn, task_id, seq)
-        nxt = None
-        if state == ("processing", "completed") and await store.next_is_due(conn, task_id, seq):
+        nxt: tuple[queue.StepMessage, ...] = ()
+        if state == ("processing", "completed"):
             trace = delivery.step.traceparent if delivery.step else ""
-            nxt = queue.StepMessage(str(task_id), seq + 1, trace)
+            nxt = self._messages(task_id, await store.ready_after(conn, task_id, seq), trace)
         await self._advance(delivery, task_id, nxt, None)
 
     async def _dead_letter(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int) -> None:
         reason = f"delivered {delivery.deliveries - 1} times without finishing"
         tracing.fail_current("dead_letter", reason)
-        task_failed = await store.fail_dead_lettered(self.pool, task_id, seq, delivery.deliveries - 1)
+        failure = await store.fail_dead_lettered(self.pool, task_id, seq, delivery.deliveries - 1)
         await queue.dead_letter(self.redis, delivery, reason)
         metrics.DEAD_LETTERS.inc()
         log.warning("step %s of task %s moved to %s: %s", seq, task_id, queue.DEAD_STREAM, reason)
-        if task_failed:
-            await self._mirror(task_id, "failed")
+        trace = delivery.step.traceparent if delivery.step else ""
+        nxt = self._messages(task_id, failure.ready, trace)
+        if failure.task_failed or nxt:
+            status = "failed" if failure.task_failed else None
+            await self._redis_ops.submit(RedisOp(task_id, None, nxt, status))
 
     async def _mirror(self, task_id: uuid.UUID, status: str) -> None:
-        await self._redis_ops.submit(RedisOp(task_id, None, None, status))
+        await self._redis_ops.submit(RedisOp(task_id, None, (), status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,9 +494,9 @@ class RedisOp:
     """What one step asks of Redis when it moves on."""
 
     task_id: uuid.UUID
-    message_id: str | None           # acknowledge and delete this message
-    nxt: queue.StepMessage | None    # enqueue the next step
-    status: str | None               # mirror the task's status
+    message_id: str | None                # acknowledge and delete this message
+    nxt: tuple[queue.StepMessage, ...]    # enqueue these steps
+    status: str | None                    # mirror the task's status
 
 
 def _without_nul(value: Any) -> Any:
@@ -447,10 +517,10 @@ def _uuid(text: str) -> uuid.UUID | None:
         return None
 
 
-def _result_text(output: dict[str, Any]) -> str:
-    """The task's result: the last step's summary (or its text)."""
-    for key in ("summary", "result", "text"):
-        value = output.get(key)
-        if isinstance(value, str):
-            return value
-    return ""
+# a step's task ended while it ran: the task (cancel() message) that stops it
+HALT = "the task has ended"
+ENDED = frozenset({"cancelled", "failed"})
+
+
+def _halted(exc: asyncio.CancelledError) -> bool:
+    return bool(exc.args) and exc.args[0] == HALT

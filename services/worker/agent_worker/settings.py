@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from agent_common.settings import Settings
+from agent_common.planning.settings import PlanSettings
 
 
-class WorkerSettings(Settings):
+class WorkerSettings(PlanSettings):
     service_name: str = Field("worker", validation_alias="SERVICE_NAME")
     host: str = "0.0.0.0"  # where /health, /ready and /metrics listen
     metrics_port: int = Field(9100, validation_alias="METRICS_PORT")
@@ -32,6 +32,9 @@ class WorkerSettings(Settings):
     # a step failing with a transient error (timeout, 5xx) runs at most this often;
     # keep it below max_deliveries so the real error, not the dead letter, is reported
     step_max_attempts: int = Field(3, ge=1)
+    # how often the steps in hand are checked for a task that ended (cancelled, or failed in
+    # another branch), to stop them
+    halt_check_interval_s: float = Field(0.5, gt=0)
 
     # "off" lets a step's record skip the wait for its WAL flush (see __main__); "on" to wait
     db_synchronous_commit: str = Field("off", pattern="^(on|off|local|remote_write|remote_apply)$")
@@ -68,3 +71,28 @@ class WorkerSettings(Settings):
         if self.fetch_allowed_ports.strip() == "*":
             return None
         return frozenset(int(p) for p in self.fetch_allowed_ports.split(",") if p.strip())
+
+    # answer: how many sentences it cites and joins into the answer, and what it looks at
+    answer_max_citations: int = Field(3, ge=1, le=20)
+    answer_max_sentences: int = Field(2, ge=1, le=10)      # joined into the answer's text
+    answer_min_relative_score: float = Field(0.5, gt=0, le=1)  # a further citation's share of the best
+    answer_rank_candidates: int = Field(200, ge=1)         # best matches re-ranked by LexRank
+    answer_max_sentence_words: int = Field(150, ge=10)     # longer "sentences" (tables, code) are not cited
+    # with a model: the text it reads (the most relevant chunks when the sources are longer),
+    # the shortest quote it may cite, its answer's length and how long to wait for it
+    answer_llm_input_max_chars: int = Field(24_000, ge=1_000)
+    answer_llm_chunk_chars: int = Field(2_000, ge=200)
+    answer_min_quote_words: int = Field(4, ge=1)
+    answer_llm_max_tokens: int = Field(700, ge=64)
+    answer_llm_timeout_s: float = Field(60.0, gt=0)
+
+    # compare: key points per text, shared points and terms, and what counts as shared/distinct
+    compare_key_points: int = Field(4, ge=1, le=20)
+    compare_max_shared: int = Field(4, ge=0, le=20)
+    compare_max_terms: int = Field(8, ge=0, le=50)
+    compare_candidates: int = Field(150, ge=10)              # most central sentences per text matched
+    compare_shared_min_similarity: float = Field(0.3, gt=0, le=1)  # two sentences' cosine to "say the same"
+    compare_distinct_max_similarity: float = Field(0.12, ge=0, le=1)  # below it: said by this text only
+    compare_llm_input_max_chars: int = Field(24_000, ge=1_000)  # all texts together, split evenly
+    compare_llm_max_tokens: int = Field(900, ge=64)
+    compare_llm_timeout_s: float = Field(60.0, gt=0)

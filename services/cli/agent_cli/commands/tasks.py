@@ -12,7 +12,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from agent_cli import render
+from agent_cli import plan, render
 from agent_cli.client import ApiClient
 from agent_cli.errors import CliError, Exit
 from agent_cli.runtime import Runtime, json_option, pass_runtime
@@ -37,7 +37,8 @@ def default_title(description: str) -> str:
 @json_option
 @pass_runtime
 def task(rt: Runtime, description: str, title: str | None, wait: bool, timeout: float) -> None:
-    """Submit a task: a URL to summarize ("Summarize https://...") or the text itself.
+    """Submit a task: a URL to summarize ("Summarize https://..."), several to compare, a
+    question about a page ("What does https://... say about ...?"), or the text itself.
 
     \b
     --json: {"task_id", "status"}; with --wait, the finished task as `status --json` shows it.
@@ -67,7 +68,7 @@ def task(rt: Runtime, description: str, title: str | None, wait: bool, timeout: 
 
 
 async def _wait(client: ApiClient, task_id: str, timeout: float, *, live: bool) -> dict[str, Any]:
-    """Poll the task until it ends or the timeout passes; a live table of its steps meanwhile."""
+    """Poll the task until it ends or the timeout passes; its plan live meanwhile."""
     deadline = time.monotonic() + timeout
     spinner = itertools.cycle(SPINNER)
     started = time.monotonic()
@@ -78,7 +79,7 @@ async def _wait(client: ApiClient, task_id: str, timeout: float, *, live: bool) 
             if live:
                 elapsed = Text(f"  {time.monotonic() - started:.1f}s", style="dim")
                 display.update(Group(render.task_header(current) + elapsed,
-                                     render.steps_table(current, next(spinner))), refresh=True)
+                                     plan.plan_view(current, next(spinner))), refresh=True)
             await asyncio.sleep(POLL_S)
             current = await client.call("GET", path, "reading the task", wait_until=deadline + POLL_S * 4)
     return current
@@ -131,7 +132,8 @@ def tasks(rt: Runtime, limit: int | None) -> None:
 @json_option
 @pass_runtime
 def status(rt: Runtime, task_id: str) -> None:
-    """One task: its status, each step (status, attempts, time, error) and the result.
+    """One task: its status, its plan (branches side by side; each step's status, attempts,
+    time, error) and the result, or the answer with its sources.
 
     \b
     --json: {"task_id", "status", "title", "description", "result", "error",

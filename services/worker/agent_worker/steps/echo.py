@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_worker.steps import StepContext
+from agent_worker.steps import StepContext, StepInput
 
 
-async def run(params: dict[str, Any], previous: dict[str, Any] | None, ctx: StepContext) -> dict[str, Any]:
+async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext) -> dict[str, Any]:
     return {"text": str(params.get("text", ""))}

@@ -20,7 +20,7 @@ import httpx
 from agent_worker import inflate, ssrf
 from agent_worker.charsets import decode
 from agent_worker.settings import WorkerSettings
-from agent_worker.steps import StepContext, StepError
+from agent_worker.steps import StepContext, StepError, StepInput
 
 SCHEMES = {"http": 80, "https": 443}
 TEXT_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
@@ -38,7 +38,7 @@ class Page:
     body: bytes
 
 
-async def run(params: dict[str, Any], previous: dict[str, Any] | None, ctx: StepContext) -> dict[str, Any]:
+async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext) -> dict[str, Any]:
     url = parse_url(params.get("url"))
     limit = ctx.settings.fetch_total_timeout_s
     try:

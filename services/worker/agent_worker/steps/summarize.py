@@ -16,7 +16,7 @@ from agent_common import summarizer
 from agent_common.llm import LLMError, LLMSettings
 from agent_common.llm.budget import TokenBudget
 from agent_common.llm.summary import summarize_with_llm
-from agent_worker.steps import StepContext, StepError
+from agent_worker.steps import StepContext, StepError, StepInput, missing, present, why_missing
 
 log = logging.getLogger("agent.worker.summarize")
 
@@ -27,8 +27,18 @@ def llm_settings() -> LLMSettings:
     return LLMSettings()
 
 
-async def run(params: dict[str, Any], previous: dict[str, Any] | None, ctx: StepContext) -> dict[str, Any]:
-    text, title = source(params, previous)
+async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext) -> dict[str, Any]:
+    text, title = source(params, inputs)
+    output = await _summary(text, title, ctx)
+    urls = [i.output.get("url") for i in present(inputs) if i.output and isinstance(i.output.get("url"), str)]
+    if urls:  # the page it summarizes, for a join that names its sources
+        output["url"] = urls[0]
+    if missing(inputs):
+        output["missing"] = missing(inputs)
+    return output
+
+
+async def _summary(text: str, title: str | None, ctx: StepContext) -> dict[str, Any]:
     llm_error = None
     if ctx.settings.llm_provider != "offline":
         try:
@@ -68,11 +78,21 @@ async def _extractive(text: str, title: str | None, ctx: StepContext) -> dict[st
             "reading_minutes": summary.reading_minutes, "title": title, "method": "extractive"}
 
 
-def source(params: dict[str, Any], previous: dict[str, Any] | None) -> tuple[str, str | None]:
-    """The text and title: extract_text's output, else the task's own {"text": ...}."""
-    for origin in (previous or {}, params):
-        text = origin.get("text")
-        if isinstance(text, str) and text.strip():
-            title = origin.get("title")
-            return text, title if isinstance(title, str) and title.strip() else None
+def source(params: dict[str, Any], inputs: list[StepInput] | None) -> tuple[str, str | None]:
+    """The text and title: extract_text's output (several inputs' texts one after another,
+    the first's title), else the task's own {"text": ...}."""
+    texts = [(i.output or {}).get("text") for i in present(inputs)]
+    texts = [t for t in texts if isinstance(t, str) and t.strip()]
+    if texts:
+        return "\n\n".join(texts), _title(present(inputs)[0].output or {})
+    text = params.get("text")
+    if isinstance(text, str) and text.strip():
+        return text, _title(params)
+    if missing(inputs):
+        raise StepError(f"nothing to summarize: {why_missing(inputs)}")
     raise StepError("nothing to summarize: the text is empty")
+
+
+def _title(origin: dict[str, Any]) -> str | None:
+    title = origin.get("title")
+    return title if isinstance(title, str) and title.strip() else None

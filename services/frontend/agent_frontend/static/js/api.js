@@ -223,3 +223,8 @@ export async function createTask(title, description) {
 export async function cancelTask(taskId) {
   return (await send(`/api/tasks/${encodeURIComponent(taskId)}/cancel`, { method: "POST" })).json();
 }
+
+export async function listTools() {
+  await ensureSession();
+  return (await send("/api/tools")).json();
+}

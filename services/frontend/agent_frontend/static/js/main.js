@@ -6,6 +6,7 @@ import { initChat } from "./chat.js";
 import { byId } from "./dom.js";
 import { clearProblem, initProblems, reportProblem } from "./problems.js";
 import { initTasks } from "./tasks.js";
+import { initTools } from "./tools.js";
 
 const announcer = byId("announcer");
 function announce(text) {
@@ -16,6 +17,7 @@ function announce(text) {
 initProblems();
 const tasks = initTasks({ announce });
 const chat = initChat({ onReply: () => tasks.refresh() });
+const tools = initTools();
 
 async function start() {
   try {
@@ -29,6 +31,7 @@ async function start() {
   }
   chat.loadHistory();
   tasks.refresh();
+  tools.load();
 }
 
 start();

@@ -1,14 +1,16 @@
-// The task form and the "Tasks" region: newest first, live step progress by polling
-// GET /api/tasks about once a second while any task is unfinished.
+// The task form and the "Tasks" region: newest first, each task's plan as a graph with live
+// step progress (polling GET /api/tasks about once a second while any task is unfinished),
+// and an answer with its citations as links.
 
+import { AnswerView } from "./answer.js";
 import { ApiError, cancelTask, createTask, listTasks, messageOf } from "./api.js";
 import { byId, el, setHidden, setText, shortTime } from "./dom.js";
+import { PlanView } from "./plan.js";
 import { clearProblem, reportProblem } from "./problems.js";
 
 const POLL_MS = 1000;
 const HIDDEN_POLL_MS = 5000; // a background tab asks less often
 const FINISHED = new Set(["completed", "failed", "cancelled"]);
-const STEP_NAMES = { fetch_url: "Fetch page", extract_text: "Extract text", summarize: "Summarize" };
 const EMPTY = "No tasks yet. Submit one, or ask in the chat: “summarize https://…”.";
 
 export function initTasks({ announce }) {
@@ -145,7 +147,8 @@ class Card {
     this.title = el("h3", { className: "task-title", attrs: { id: `${id}-title`, tabindex: "-1" } });
     this.status = el("span", { className: "status" });
     this.description = el("p", { className: "task-description" });
-    this.steps = el("ol", { className: "steps", attrs: { "aria-label": "Steps" } });
+    this.plan = new PlanView(`${id}-title`);
+    this.answer = new AnswerView(`${id}-title`);
     this.resultText = el("p");
     // a long result scrolls inside its box, so the box takes focus for keyboard scrolling
     this.result = el("div", {
@@ -173,7 +176,7 @@ class Card {
       attrs: { "aria-labelledby": `${id}-title`, "data-task-id": task.task_id },
       children: [
         el("div", { className: "task-head", children: [this.title, this.status] }),
-        this.description, this.steps, this.result, this.error,
+        this.description, this.plan.root, this.answer.root, this.result, this.error,
         el("div", { className: "task-meta", children: [this.time, this.cancel] }),
       ],
     });
@@ -185,43 +188,15 @@ class Card {
     setText(this.status, task.status);
     this.status.className = `status status-${task.status}`;
     setText(this.description, task.description);
-    this.updateSteps(task.steps || [], FINISHED.has(task.status));
+    this.plan.update(task);
+    // an answer shows as text with its sources as links; the result repeats it as plain text
+    const answered = this.answer.update(task);
     setText(this.resultText, task.result);
-    setHidden(this.result, !(task.status === "completed" && task.result));
+    setHidden(this.result, answered || !(task.status === "completed" && task.result));
     setText(this.errorText, task.error);
     setHidden(this.error, !task.error);
     this.time.dateTime = task.created_at;
     setText(this.time, `Submitted ${shortTime(task.created_at)}`);
     setHidden(this.cancel, FINISHED.has(task.status));
   }
-
-  updateSteps(steps, taskFinished) {
-    setHidden(this.steps, steps.length === 0);
-    while (this.steps.children.length > steps.length) this.steps.lastChild.remove();
-    steps.forEach((step, index) => {
-      let item = this.steps.children[index];
-      if (!item) {
-        item = el("li", { children: [el("span"), el("span", { className: "visually-hidden" })] });
-        this.steps.append(item);
-      }
-      const [name, state] = item.children;
-      // a step still running in a cancelled task ends on its own; polling has stopped, so
-      // show it still rather than spinning forever
-      const still = taskFinished && step.status === "processing";
-      item.className = `step step-${still ? "queued" : step.status}`;
-      setText(name, stepLabel(step));
-      setText(state, `: ${step.status}`);
-      if (step.error) item.title = step.error;
-      else item.removeAttribute("title");
-    });
-  }
-}
-
-function stepLabel(step) {
-  const name = STEP_NAMES[step.type] || step.type;
-  if (step.status === "completed" && Number.isFinite(step.duration_ms)) {
-    const ms = step.duration_ms;
-    return `${name} · ${ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`}`;
-  }
-  return name;
 }
