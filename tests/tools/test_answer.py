@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from agent_common.summarizer import split_sentences
+from agent_worker import answering
 from agent_worker.answering import Source, model_input, verified
 from agent_worker.modeljson import parse_object
 from agent_worker.settings import WorkerSettings
@@ -181,3 +182,24 @@ async def test_a_failing_slow_or_unreadable_model_gives_way_to_the_offline_answe
     assert output["method"] == "extractive"
     assert "8.4 pounds" in output["answer"]
     assert re.search(error, output["llm_error"])
+
+
+def test_words_stem_the_same_when_steps_run_in_parallel_threads() -> None:
+    """Steps run in worker threads (asyncio.to_thread): two answer or compare steps stemming
+    at once must not corrupt each other (one shared Snowball stemmer raised IndexError)."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    import snowballstemmer
+
+    rng = random.Random(7)  # noqa: S311 - test words, not secrets
+    vocab = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(4, 14)))
+             + rng.choice(["ing", "ed", "ation", "ness", "ly", "s", "ies"]) for _ in range(40_000)]
+    reference = snowballstemmer.stemmer("english")
+    expected = {w: reference.stemWord(w) for w in vocab}
+    answering.stem.cache_clear()
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda chunk: [(w, answering.stem(w)) for w in chunk],
+                                [vocab[i::8] for i in range(8)]))
+    wrong = [(w, s) for chunk in results for w, s in chunk if s != expected[w]]
+    assert not wrong, wrong[:5]

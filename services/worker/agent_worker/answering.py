@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -107,14 +108,19 @@ class Limits:
     max_sentence_words: int = 150  # longer "sentences" (tables, code) are not cited
 
 
-_STEMMER = snowballstemmer.stemmer("english")
+# A Snowball stemmer keeps its working state on the instance, so two threads (steps run in
+# asyncio.to_thread) stemming with one instance corrupt each other: one per thread.
+_local = threading.local()
 
 
 @lru_cache(maxsize=65_536)
 def stem(word: str) -> str:
     """A word's Snowball stem; cached, since a text repeats its words (a 2 MB text has a few
     hundred thousand words but tens of thousands of distinct ones)."""
-    return _STEMMER.stemWord(word)
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
 
 
 def words(text: str) -> list[tuple[str, str]]:
