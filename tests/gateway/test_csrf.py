@@ -84,3 +84,15 @@ async def test_json_routes_refuse_bodies_that_are_not_declared_json(client: Http
     ok = await client.post(f"{gw}/api/task", headers={**session.bearer, "Content-Type": "application/json"},
                            content=b'{"title": "t"}')
     assert ok.status_code == 200
+
+
+async def test_the_refusals_the_gateway_decides_are_in_its_openapi(client: Http, gw: str) -> None:
+    """A client generated from /openapi.json knows the 403 (cross-site), 408 (slow body) and
+    415 (not JSON) answers of the routes that give them, and only of those."""
+    paths = (await client.get(f"{gw}/openapi.json")).json()["paths"]
+    for path in ("/api/session", "/api/session/revoke", "/api/task", "/api/chat", "/api/tasks/{id}/cancel"):
+        assert "403" in paths[path]["post"]["responses"], path
+    for path in ("/api/task", "/api/chat"):
+        assert {"408", "415"} <= set(paths[path]["post"]["responses"]), path
+    assert "415" not in paths["/api/tasks/{id}/cancel"]["post"]["responses"]
+    assert not {"403", "408", "415"} & set(paths["/api/tasks"]["get"]["responses"])

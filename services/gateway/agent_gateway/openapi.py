@@ -4,7 +4,8 @@ The proxied routes are not FastAPI routes (they take the plain-ASGI fast path), 
 description is written here from the routing table. Besides what the upstream answers,
 every proxied route can answer what the gateway itself decides: 401 (no session), 404
 (another user's id, or a path parameter that is not an id), 413, 429 and the upstream
-failures 502, 503 and 504."""
+failures 502, 503 and 504; an unsafe one also 403 (a cookie-authenticated request from
+another site) and 408 (its body did not arrive in time), and one with a JSON body 415."""
 
 from __future__ import annotations
 
@@ -67,6 +68,12 @@ GATEWAY_ANSWERS = {
     503: "the upstream or the session store is unavailable (Retry-After)",
     504: "the upstream did not answer in time",
 }
+# what the gateway adds to unsafe routes (POST): the cross-site check and the body deadline
+UNSAFE_ANSWERS = {
+    403: "cross-site request refused (a cookie-authenticated request from another site)",
+    408: "the request body did not arrive in time (the connection is closed)",
+}
+JSON_BODY_ANSWER = {415: "the request body is not JSON (Content-Type: application/json)"}
 LIMIT = {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}}
 
 # route name -> (success status, its schema, the request body's schema, the upstream's other answers)
@@ -95,7 +102,12 @@ def _proxied(route: Route) -> dict[str, Any]:
     answers = {str(ok): _json(schema, "the upstream's answer")}
     if route.name == "chat":
         answers[str(ok)]["content"]["text/event-stream"] = {"schema": {"type": "string"}}
-    for status, text in {**GATEWAY_ANSWERS, **others}.items():
+    gateway = dict(GATEWAY_ANSWERS)
+    if route.method not in ("GET", "HEAD"):
+        gateway |= UNSAFE_ANSWERS
+    if route.json_body:
+        gateway |= JSON_BODY_ANSWER
+    for status, text in {**gateway, **others}.items():
         answers[str(status)] = _json(ERROR, text)
     operation: dict[str, Any] = {"operationId": route.name, "responses": answers,
                                  "security": [{"bearer": []}, {"cookie": []}]}
@@ -117,17 +129,19 @@ def _own() -> dict[str, dict[str, Any]]:
     auth = [{"bearer": []}, {"cookie": []}]
     down = _json(ERROR, "the session store is unavailable (Retry-After)")
     unauthorized = _json(ERROR, "no valid session")
+    cross_site = _json(ERROR, UNSAFE_ANSWERS[403])
     return {
         "/api/session": {
             "post": {"operationId": "session_create", "responses": {
                 "201": _json(session, "a new anonymous session; also the `session` cookie"),
-                "429": _json(ERROR, "too many new sessions from this address"), "503": down}},
+                "403": cross_site, "429": _json(ERROR, "too many new sessions from this address"),
+                "503": down}},
             "get": {"operationId": "session_read", "security": auth, "responses": {
                 "200": _json(session, "the caller's session"), "401": unauthorized, "503": down}},
         },
         "/api/session/revoke": {"post": {"operationId": "session_revoke", "security": auth, "responses": {
             "200": _json({"type": "object"}, "revoked; the cookie is cleared"), "401": unauthorized,
-            "503": down}}},
+            "403": cross_site, "503": down}}},
         "/api/upstreams": {"get": {"operationId": "upstreams", "security": auth, "responses": {
             "200": _json({"type": "object"}, "each upstream's /ready and the task queue's backlog"),
             "401": unauthorized, "503": down}}},
