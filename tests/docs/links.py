@@ -38,8 +38,8 @@ SCHEME = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//)")
 MD_PATH = re.compile(r"(?<![\w/.-])((?:\.\.?/)*(?:[\w.-]+/)*[\w.-]+\.md)(?:#([\w-]+))?(?![\w/-])")
 DOCS_PATH = re.compile(r"(?<![\w/.-])(docs/[\w./-]*[\w-])")
 BARE_README = re.compile(r"\bREADME\b(?![.\w])")
-# a section named right after a reference: `README.md "Sync model"`, `README.md, "Secrets"`,
-# `README ("Graph execution")`
+# a section named right after a reference: its heading in quotes, alone, after a comma or in
+# brackets (the test on a small tree shows each form)
 SECTION = re.compile(r"^[,:]?\s*\(?\s*[\"“]([^\"”\n]{1,80})[\"”]")
 OUTSIDE = re.compile(r"^[,;]?\s*outside this repository")
 HTML_ATTR = re.compile(r"""\b(?:href|src)\s*=\s*["']([^"']+)["']""")
@@ -73,9 +73,11 @@ def relative(path: Path) -> str:
 
 
 def tracked_files(root: Path = REPO) -> list[Path]:
-    """The files git tracks; in a copy without git, every file outside the usual clutter."""
+    """The files git tracks or would (new, not ignored); in a copy without git, every file
+    outside the usual clutter."""
     try:
-        out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             cwd=root, capture_output=True, check=True).stdout
         return [root / name for name in out.decode().split("\0") if name and (root / name).is_file()]
     except (OSError, subprocess.CalledProcessError):
         return sorted(p for p in root.rglob("*")
