@@ -8,7 +8,7 @@ SERVICES := common orchestrator worker chat gateway frontend cli
 STAMP := $(VENV)/.installed
 PIP_LOCKED := $(PIP) install --quiet --require-hashes --no-deps
 
-.PHONY: install lock fork run test test-reliability test-cluster bench lint clean
+.PHONY: install lock fork run test test-reliability test-cluster bench screenshot lint clean
 
 # Everything comes from the lock (uv.lock, exported to requirements/*.txt with hashes): pip and
 # setuptools first, then every dependency, then our packages without resolving anything.
@@ -53,6 +53,13 @@ test-cluster: install
 bench: install
 	$(PIP_LOCKED) -r requirements/bench.txt
 	$(PY) -m tests.bench
+
+# The page as README.md shows it: a browser test on the whole system writes the PNG, this keeps it.
+SCREENSHOT := services/frontend/screenshot.png
+screenshot: install
+	rm -f test-artifacts/readme-screenshot.png
+	$(PY) -m pytest tests/browser/test_screenshot.py -q $(PYTEST_ARGS)
+	cp test-artifacts/readme-screenshot.png $(SCREENSHOT)
 
 lint: install
 	$(VENV)/bin/ruff check services tests scripts .github/scripts

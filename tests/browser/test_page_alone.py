@@ -32,7 +32,8 @@ def test_gateway_down_shows_an_alert_and_the_form_still_works(page: Page, lone_f
     alert = page.get_by_role("alert").filter(has_text="unavailable")
     expect(alert).to_be_visible()
     expect(alert).to_contain_text("Retrying automatically")
-    # every control is there and named as DESIGN.md says, even with no server behind it
+    # every control is there and named as the design card says (DESIGN.md, outside this
+    # repository), even with no server behind it
     expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_editable()
     expect(page.get_by_role("button", name="Send", exact=True)).to_be_enabled()
     expect(page.get_by_role("textbox", name="Title", exact=True)).to_be_visible()

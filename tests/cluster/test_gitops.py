@@ -73,7 +73,7 @@ def test_a_pushed_replica_count_reaches_the_deployment(
     wait_for(two_running, FOLLOW_TIMEOUT, "dev's gateway Deployment at 2 available replicas")
     wait_for(lambda: synced_to(api, sha), FOLLOW_TIMEOUT, f"{DEV_APP} Synced and Healthy at {sha[:12]}")
 
-    served.set_replicas(served_repo, "dev", "gateway", 1)  # back to DESIGN.md's count
+    served.set_replicas(served_repo, "dev", "gateway", 1)  # back to overlays/dev's count
     sha = push(api, served_repo, git_remote, "dev: one gateway again")
     wait_for(lambda: _get(api, "apps/v1", "Deployment", "gateway").spec.replicas == 1, FOLLOW_TIMEOUT,
              "dev's gateway back at 1 replica")

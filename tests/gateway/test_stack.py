@@ -1,6 +1,6 @@
 """Through the stack's gateway to the real orchestrator and chat service (every service a
-process, PostgreSQL and Redis real): each route of DESIGN.md, isolation between users, and
-the upstreams report."""
+process, PostgreSQL and Redis real): each route of services/gateway/README.md "Routes",
+isolation between users, and the upstreams report."""
 
 from __future__ import annotations
 

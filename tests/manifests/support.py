@@ -31,7 +31,8 @@ COMPONENTS = ("keda", "httproute", "external-secrets", "tracing", "observability
 # the bootstrap profiles: what each root Application syncs (apps/root.yaml, apps/root-eks.yaml)
 PROFILES = {"laptop": "apps", "eks": "apps/eks"}
 
-# DESIGN.md: service, port, Kubernetes Service name (None: no Service)
+# the design card (DESIGN.md, outside this repository): service, port, Kubernetes Service
+# name (None: no Service)
 DESIGN_SERVICES = {
     "frontend": (3000, "frontend-service"),
     "gateway": (8080, "api-gateway-service"),

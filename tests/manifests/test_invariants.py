@@ -1,4 +1,4 @@
-"""What every environment must hold, read from the rendered overlays: DESIGN.md's names,
+"""What every environment must hold, read from the rendered overlays: the design card's names,
 ports and replica counts, workloads that are probed, limited and restricted, pinned images,
 secrets only where they belong, a quota that fits, and KEDA that owns the prod worker."""
 
@@ -61,7 +61,7 @@ def test_replicas_match_design(overlay: Render, env: str) -> None:
     }
     got = {name: n for name, n in deployments.items() if name in SERVICES}
     assert got == DESIGN_REPLICAS[env]
-    # beyond DESIGN.md's services, only the tracing component's collector (one replica)
+    # beyond the design card's services, only the tracing component's collector (one replica)
     assert {name: n for name, n in deployments.items() if name not in SERVICES} in (
         {}, {"otel-collector": None})
     for name in ("redis", "postgres"):

@@ -1,4 +1,4 @@
-"""Request and response bodies of the chat API (DESIGN.md, "Public API")."""
+"""Request and response bodies of the chat API (services/chat/README.md "API")."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
         return value
 
     return click.option("--json", "json_flag", is_flag=True, expose_value=False, callback=set_json,
-                        help="Print JSON for scripts (shapes in the README).")(command)
+                        help="Print JSON for scripts (shapes: services/cli/README.md).")(command)
 
 
 pass_runtime = click.make_pass_decorator(Runtime, ensure=True)

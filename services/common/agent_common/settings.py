@@ -1,4 +1,4 @@
-"""Settings shared by every service, read from the environment (names as in DESIGN.md).
+"""Settings shared by every service, read from the environment (services/common/README.md "Settings").
 
 Each service subclasses `Settings` for its own limits, so a reader finds a service's
 knobs in that service's `settings.py` and the shared ones here.

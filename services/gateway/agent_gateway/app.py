@@ -3,7 +3,7 @@ small FastAPI app for everything else (sessions, /api/upstreams, /health, /ready
 and the JSON 404 for unknown paths), all inside the shared request-id/body-limit middleware.
 
 The proxied routes skip FastAPI's routing, dependency and response machinery: on this path
-that is most of the cost of a request (see docs/gateway.md for the figures).
+that is most of the cost of a request (figures: services/gateway/README.md "Performance").
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The gateway's OpenAPI description (GET /openapi.json): the public API of DESIGN.md.
+"""The gateway's OpenAPI description (GET /openapi.json): the public API
+(services/gateway/README.md "Routes").
 
 The proxied routes are not FastAPI routes (they take the plain-ASGI fast path), so the
 description is written here from the routing table. Besides what the upstream answers,

@@ -1,4 +1,4 @@
-"""The routing table of DESIGN.md: which /api path goes to which upstream path.
+"""The routing table (services/gateway/README.md "Routes"): which /api path goes to which upstream path.
 
 Matching works on the raw (still percent-encoded) path, so a parameter is forwarded exactly
 as the client sent it and a decoded "/" or CR/LF can never change the upstream request.

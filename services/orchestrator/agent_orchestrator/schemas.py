@@ -1,4 +1,4 @@
-"""Request and response bodies of the orchestrator's API (DESIGN.md, "Public API")."""
+"""Request and response bodies of the orchestrator's API (services/orchestrator/README.md "API")."""
 
 from __future__ import annotations
 

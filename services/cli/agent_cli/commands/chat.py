@@ -79,7 +79,7 @@ def _stream_error(data: dict[str, Any]) -> CliError:
     status = int(data.get("status") or 502)
     code = Exit.RATE_LIMITED if status == 429 else Exit.SERVER_ERROR
     return CliError(code, f"the model failed mid-answer ({status}): {data.get('detail')}",
-                    "the chat service's LLM settings decide the model (README, Chat and LLM providers)",
+                    "the chat service's LLM settings decide the model (services/chat/README.md)",
                     status=status)
 
 

@@ -1,7 +1,7 @@
 """The LLM knobs (environment variables) shared by the chat service and the worker.
 
-The provider, model, base URL and keys are the shared names from DESIGN.md (in
-`agent_common.settings.Settings`); the limits below are added here."""
+The provider, model, base URL and keys are shared settings (`agent_common.settings.Settings`,
+services/common/README.md "Settings"); the limits below are added here."""
 
 from __future__ import annotations
 
