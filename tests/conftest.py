@@ -24,6 +24,26 @@ REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 
 
+# What makes a test slow (marker `slow`, left out by `make test-fast`): a fixture that starts a
+# whole system of processes, or runs a scanner over every render. By fixture, so that a new test
+# is marked by what it uses; a module that starts processes of its own says `pytestmark`.
+SLOW_FIXTURES = {
+    "stack": "every service, two workers, PostgreSQL and Redis",
+    "fault_stack": "the reliability suite's own stack",
+    "traced": "the observability suite's own system",
+    "checkov_results": "checkov over every render (its first run installs it)",
+    # takes its chat process (on the stack) by name at run time, which the closure cannot see
+    "llm_chat": "a chat service of its own per provider, beside the stack",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """In CI a skipped test is a failure: a missing dependency must not pass silently."""
