@@ -44,6 +44,13 @@ run: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The quick loop: what `make test` runs minus the tests marked slow (they start the whole system
+# or run checkov: tests/conftest.py SLOW_FIXTURES). The -m here replaces pyproject's, whose
+# exclusions it repeats.
+.PHONY: test-fast
+test-fast: install
+	$(PY) -m pytest -m "not slow and not cluster and not reliability_long" $(PYTEST_ARGS)
+
 test-reliability: install
 	$(PY) -m pytest -m reliability_long tests/reliability tests/security $(PYTEST_ARGS)
 

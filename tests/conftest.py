@@ -3,6 +3,7 @@ and the services as real processes over real HTTP."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -15,11 +16,32 @@ import redis.asyncio as aioredis
 
 from agent_common.devstack import Ports, Stack
 from agent_common.devstack.stack import services_from_env
+from tests.support.llm_standins import API_KEY, AnthropicStandIn, OpenAIStandIn
 from tests.support.pageserver import PageServer
 from tests.support.stackdir import stack_dir
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
+
+
+# What makes a test slow (marker `slow`, left out by `make test-fast`): a fixture that starts a
+# whole system of processes, or runs a scanner over every render. By fixture, so that a new test
+# is marked by what it uses; a module that starts processes of its own says `pytestmark`.
+SLOW_FIXTURES = {
+    "stack": "every service, two workers, PostgreSQL and Redis",
+    "fault_stack": "the reliability suite's own stack",
+    "traced": "the observability suite's own system",
+    "checkov_results": "checkov over every render (its first run installs it)",
+    # takes its chat process (on the stack) by name at run time, which the closure cannot see
+    "llm_chat": "a chat service of its own per provider, beside the stack",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -64,6 +86,34 @@ TEST_ENV = {
     "TASK_CREATE_ADDRESS_CAPACITY": "1000000",
     "SESSION_LOOKUP_FAILURES_CAPACITY": "1000000",
 }
+
+
+# How a service under test is pointed at a model: one of the wire stand-ins below
+# (tests/support/llm_standins.py), shared by the chat, orchestrator and worker suites
+MODEL = "standin-model"
+PRICE = {"input": 2.5, "output": 10.0}  # USD per million tokens
+LLM_ENV = {
+    "LLM_MODEL": MODEL,
+    "OPENAI_API_KEY": API_KEY,
+    "ANTHROPIC_API_KEY": API_KEY,
+    "LLM_TIMEOUT_S": "1.5",
+    "LLM_MAX_RETRIES": "0",  # the failure tests want the first answer, not the SDK's retries
+    "LLM_PRICES": json.dumps({MODEL: PRICE}),
+}
+
+
+@pytest.fixture(scope="session")
+def openai_standin() -> Iterator[OpenAIStandIn]:
+    server = OpenAIStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def anthropic_standin() -> Iterator[AnthropicStandIn]:
+    server = AnthropicStandIn().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ its own environment, talking to the stand-ins through the official SDKs."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -12,18 +11,8 @@ import httpx
 import pytest
 
 from agent_common.devstack import ServiceProcess, Stack, free_port
-from tests.support.llm_standins import API_KEY, AnthropicStandIn, OpenAIStandIn, StandIn
-
-MODEL = "standin-model"
-PRICE = {"input": 2.5, "output": 10.0}  # USD per million tokens
-LLM_ENV = {
-    "LLM_MODEL": MODEL,
-    "OPENAI_API_KEY": API_KEY,
-    "ANTHROPIC_API_KEY": API_KEY,
-    "LLM_TIMEOUT_S": "1.5",
-    "LLM_MAX_RETRIES": "0",  # the failure tests want the first answer, not the SDK's retries
-    "LLM_PRICES": json.dumps({MODEL: PRICE}),
-}
+from tests.conftest import LLM_ENV
+from tests.support.llm_standins import AnthropicStandIn, OpenAIStandIn, StandIn
 
 
 @dataclass
@@ -34,20 +23,6 @@ class LLMChat:
     standin: StandIn
     process: ServiceProcess
     url: str
-
-
-@pytest.fixture(scope="session")
-def openai_standin() -> Iterator[OpenAIStandIn]:
-    server = OpenAIStandIn().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def anthropic_standin() -> Iterator[AnthropicStandIn]:
-    server = AnthropicStandIn().start()
-    yield server
-    server.stop()
 
 
 def _start_chat(stack: Stack, name: str, env: dict[str, str]) -> tuple[ServiceProcess, str]:

@@ -115,7 +115,7 @@ async def test_client_disconnect_cancels_the_upstream_call(llm_chat: LLMChat, db
 async def test_unreachable_provider_is_503(stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Nothing listens at LLM_BASE_URL: connection refused is 'unreachable', 503."""
     from agent_common.devstack import ServiceProcess, free_port
-    from tests.chat.conftest import LLM_ENV
+    from tests.conftest import LLM_ENV
 
     dead, port = free_port(), free_port()
     proc = ServiceProcess("chat-unreachable", "agent_chat", {

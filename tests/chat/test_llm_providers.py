@@ -11,8 +11,9 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
-from tests.chat.conftest import MODEL, PRICE, LLMChat
+from tests.chat.conftest import LLMChat
 from tests.chat.helpers import rows, send, stream
+from tests.conftest import MODEL, PRICE
 from tests.support.llm_standins import Reply
 from tests.support.pageserver import PageServer
 from tests.support.tasks import new_user, wait_done

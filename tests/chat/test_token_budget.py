@@ -18,8 +18,9 @@ from agent_chat.tools import TOOL_SPECS
 from agent_common.devstack import Stack
 from agent_common.llm import LLMRequest, Message
 from agent_common.llm.budget import estimate_prompt_tokens, seconds_to_next_day
-from tests.chat.conftest import LLM_ENV, _start_chat
+from tests.chat.conftest import _start_chat
 from tests.chat.helpers import SSE, send
+from tests.conftest import LLM_ENV
 from tests.support.llm_standins import OpenAIStandIn, Reply
 
 MAX_TOKENS = 2000

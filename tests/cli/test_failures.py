@@ -68,10 +68,11 @@ def test_rate_limited_exits_5_with_the_wait(own_gateways: dict[str, str], config
     assert error["retry_after_s"] >= 1
 
 
-def test_a_gateway_that_is_down_is_a_clear_message_and_exit_3(infra: Stack, tmp_path: Path) -> None:
+def test_a_gateway_that_is_down_is_a_clear_message_and_exit_3(stack: Stack, tmp_path: Path) -> None:
+    # `stack`, not `infra`: `agentctl health` is 0 only when the services behind the gateway answer
     port = free_port()
-    gateway = ServiceProcess("gateway-cli-down", "agent_gateway", {**infra.env(), "PORT": str(port)},
-                             ready_url=f"http://127.0.0.1:{port}/health", log_dir=infra.log_dir).start()
+    gateway = ServiceProcess("gateway-cli-down", "agent_gateway", {**stack.env(), "PORT": str(port)},
+                             ready_url=f"http://127.0.0.1:{port}/health", log_dir=stack.log_dir).start()
     url = f"http://127.0.0.1:{port}"
     try:
         gateway.wait_ready()

@@ -16,9 +16,9 @@ import httpx
 import redis.asyncio as aioredis
 
 from agent_common.devstack import Stack
-from tests.integration.test_recovery import workers_stopped
 from tests.support.pageserver import PageServer
 from tests.support.tasks import new_user, submit, wait_done
+from tests.worker.test_recovery import workers_stopped
 
 PAGES = ("bbc-1", "lwn-1", "ietf-1")
 

@@ -19,11 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from agent_common.devstack.processes import http_status, port_open
 from tests.reliability.support import report
 from tests.support.pageserver import PageServer
 from tests.support.stackdir import stack_dir
+
+# each test starts `make run`'s whole system of its own
+pytestmark = pytest.mark.slow
 
 READY = r"is ready in ([\d.]+)s: (http://\S+)"
 

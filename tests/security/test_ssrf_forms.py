@@ -1,4 +1,4 @@
-"""URL tasks aimed at loopback in the spellings the unit tests and tests/integration do not
+"""URL tasks aimed at loopback in the spellings tests/worker and tests/integration do not
 already send end to end (octal, short hex, other 127/8 addresses, IPv6 long, NAT64, SIIT,
 IPv4-compatible and 6to4 forms, a trailing dot, userinfo tricks), and through every
 redirect status: each task fails with "blocked:" and the canary server sees nothing."""

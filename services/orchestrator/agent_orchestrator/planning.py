@@ -80,7 +80,7 @@ class Planner:
         return self._with_replan(ordered, description)
 
     # The rule planner's plans are not validated again here: they are built from the URLs
-    # the same patterns find, and tests/unit/test_planner.py validates the plan of any text
+    # the same patterns find, and tests/orchestrator/test_planner.py validates the plan of any text
     # (Hypothesis) against the registry; validating costs ~30 us a step (jsonschema), three
     # times the rest of planning. A model's plan is always validated.
     def _checked(self, steps: list[PlanStep], urls: list[str]) -> list[PlanStep]:

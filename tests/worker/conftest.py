@@ -1,5 +1,6 @@
-"""Fixtures for the text tools (answer, compare): fixture pages as extract_text outputs, step
-contexts offline or with a model, and the OpenAI and Anthropic wire stand-ins as that model."""
+"""Fixtures for the worker's steps in-process, used by the text tools' tests (answer, compare):
+fixture pages as extract_text outputs, step contexts offline or with a model, and the OpenAI
+and Anthropic wire stand-ins as that model."""
 
 from __future__ import annotations
 
@@ -15,11 +16,9 @@ from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepInput
 from agent_worker.steps import extract_text as extract_step
 from agent_worker.steps.summarize import llm_settings
+from tests.conftest import MODEL, PRICE
+from tests.support.fixture_articles import source_html
 from tests.support.llm_standins import API_KEY, AnthropicStandIn, OpenAIStandIn, StandIn
-from tests.unit.fixture_articles import source_html
-
-MODEL = "standin-model"
-PRICE = {"input": 2.5, "output": 10.0}  # USD per million tokens
 
 
 @pytest.fixture(scope="session")

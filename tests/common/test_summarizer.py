@@ -19,8 +19,8 @@ from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError, StepInput
 from agent_worker.steps import summarize as summarize_step
 from tests.shared_data import PAGE_NAMES
+from tests.support.fixture_articles import expected_text, normalize, source_html, tokens
 from tests.support.pageserver import TEXT_ARTICLE
-from tests.unit.fixture_articles import expected_text, normalize, source_html, tokens
 
 # --- splitting --------------------------------------------------------------------------------------
 

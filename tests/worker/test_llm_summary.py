@@ -22,7 +22,7 @@ import pytest
 from agent_common import migrate
 from agent_common.devstack import ServiceProcess, Stack, free_port
 from agent_common.llm.summary import PROMPT
-from tests.chat.conftest import LLM_ENV, MODEL, PRICE
+from tests.conftest import LLM_ENV, MODEL, PRICE
 from tests.support.llm_standins import OpenAIStandIn, Reply
 from tests.support.pageserver import TEXT_ARTICLE, PageServer
 from tests.support.tasks import new_user, submit, wait_done

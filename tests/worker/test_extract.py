@@ -17,7 +17,7 @@ from agent_worker.extract import extract, run_readability, run_trafilatura
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError, StepInput, extract_text
 from tests.shared_data import PAGE_NAMES
-from tests.unit.fixture_articles import expected_text, expected_title, precision_recall_f1, source_html
+from tests.support.fixture_articles import expected_text, expected_title, precision_recall_f1, source_html
 
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "extraction.txt"
 

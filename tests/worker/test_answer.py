@@ -21,7 +21,7 @@ from agent_worker.steps import StepError, StepInput, answer
 from tests.shared_data import PAGE_NAMES
 from tests.support.llm_standins import Reply
 from tests.support.pageserver import TEXT_ARTICLE
-from tests.tools.conftest import MODEL, PRICE, Model, extracted, offline, page_url
+from tests.worker.conftest import MODEL, PRICE, Model, extracted, offline, page_url
 
 LGP30 = ("This “desk” computer — it was the size of a desk — weighed some 800 pounds and sounded like a "
          "passing propeller plane.")

@@ -18,7 +18,7 @@ import pytest
 from agent_common.summarizer import split_sentences
 from agent_worker.steps import answer
 from tests.shared_data import PAGE_NAMES
-from tests.tools.conftest import extracted, offline, page_url
+from tests.worker.conftest import extracted, offline, page_url
 
 QUESTIONS = json.loads((Path(__file__).parent / "answer_questions.json").read_text(encoding="utf-8"))["pages"]
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "answer-quality.txt"

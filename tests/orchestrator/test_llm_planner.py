@@ -24,7 +24,7 @@ import pytest
 
 from agent_common import migrate
 from agent_common.devstack import ServiceProcess, Stack, free_port
-from tests.chat.conftest import LLM_ENV, MODEL, PRICE
+from tests.conftest import LLM_ENV, MODEL, PRICE
 from tests.support.llm_standins import AnthropicStandIn, OpenAIStandIn, Reply, StandIn
 from tests.support.otlp import Collector
 from tests.support.pageserver import PageServer

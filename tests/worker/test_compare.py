@@ -14,7 +14,7 @@ from agent_common.summarizer import split_sentences
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepError, StepInput, compare
 from tests.support.llm_standins import Reply
-from tests.tools.conftest import MODEL, Model, extracted, offline, page_url
+from tests.worker.conftest import MODEL, Model, extracted, offline, page_url
 
 # the Minecraft story of the ars-1 page as a second outlet might report it, in its own words
 SECOND_REPORT = """\
