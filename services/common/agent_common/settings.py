@@ -6,7 +6,6 @@ knobs in that service's `settings.py` and the shared ones here.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -51,7 +50,3 @@ class Settings(BaseSettings):
     def allowed_hosts(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self.fetch_allowed_hosts.split(",") if h.strip())
 
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

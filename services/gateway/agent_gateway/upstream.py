@@ -127,12 +127,6 @@ class Response:
             self._conn.abort()
             waiter.set_result(None)
 
-    async def wait_headers(self, timeout: float | None) -> None:
-        while not self.headers_done and self.error is None:
-            await self._wait(timeout, "headers")
-        if self.error is not None:
-            raise self.error
-
     async def next_chunk(self, timeout: float | None) -> bytes:
         """The next piece of the body; b"" at its end."""
         while not self.chunks:
@@ -496,7 +490,7 @@ class UpstreamPool:
             conn.response = response
             conn.transport.write(data)  # type: ignore[union-attr]
             try:
-                while not response.headers_done and response.error is None:  # wait_headers, inlined
+                while not response.headers_done and response.error is None:
                     await response._wait(timeout, "headers")
                 if response.error is not None:
                     raise response.error

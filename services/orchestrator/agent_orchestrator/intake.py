@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -24,11 +23,6 @@ from agent_orchestrator import store
 from agent_orchestrator.planning import Planner
 
 log = logging.getLogger("agent.orchestrator")
-
-
-@dataclass(frozen=True, slots=True)
-class _Enqueue:
-    message: queue.StepMessage
 
 
 class Intake:

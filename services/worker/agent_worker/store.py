@@ -15,8 +15,6 @@ import asyncpg
 from agent_common.plans import PlanStep, finals
 from agent_common.streamids import UPDATE_UNLOCKED
 
-OPEN = ("queued", "processing")
-
 
 @dataclass(frozen=True, slots=True)
 class Input:

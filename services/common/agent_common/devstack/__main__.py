@@ -35,7 +35,7 @@ def main() -> int:
     pids = PidFiles(stack.data_dir / "run")
     stopping = False
 
-    def request_stop(signum: int, _frame: object) -> None:
+    def request_stop(_signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
