@@ -7,13 +7,11 @@ and must not buffer streaming bodies.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
 from typing import Any
 
-import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent_common import tracing
+from agent_common import db, tracing
 from agent_common.checks import Check, run_checks
 from agent_common.logs import request_id_var, user_var
 
@@ -182,15 +180,13 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in errors
         ])
 
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(asyncpg.CannotConnectNowError)
-    @app.exception_handler(asyncpg.InterfaceError)
-    @app.exception_handler(OSError)
-    @app.exception_handler(asyncio.TimeoutError)
     async def database_down(_: Request, exc: Exception) -> Response:
         log.warning("database unavailable: %s", exc.__class__.__name__)
         return error(503, "database unavailable, try again shortly",
                      headers={"retry-after": str(RETRY_AFTER_S)})
+
+    for unavailable in db.UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_down)
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)

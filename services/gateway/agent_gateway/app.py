@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from urllib.parse import unquote
 
-import asyncpg
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -99,7 +98,7 @@ class Gateway:
             return
         try:
             session = await self.state.authenticate(scope)
-        except DATABASE_DOWN as exc:  # only on a cache miss
+        except db.UNAVAILABLE as exc:  # only on a cache miss
             log.warning("session lookup failed: %s", exc.__class__.__name__)
             await error(503, "session store unavailable, try again shortly",
                         headers={"retry-after": "2"})(scope, receive, send)
@@ -180,9 +179,6 @@ def _json_or_empty(headers: list[tuple[bytes, bytes]]) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
-DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
 def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
     settings = settings or GatewaySettings()
     setup_logging(settings)
@@ -232,7 +228,7 @@ async def _sweep_sessions(state: GatewayState) -> None:
             deleted = await state.sessions.delete_expired(SESSION_SWEEP_AFTER_S)  # type: ignore[union-attr]
             if deleted:
                 log.info("deleted %d expired sessions", deleted)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except db.UNAVAILABLE as exc:
             log.warning("could not delete expired sessions: %s", exc)
 
 
@@ -241,6 +237,6 @@ async def _count_sessions(state: GatewayState, every_s: float) -> None:
     while True:
         try:
             metrics.SESSIONS_ACTIVE.set(await state.sessions.count_live())  # type: ignore[union-attr]
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except db.UNAVAILABLE as exc:
             log.debug("could not count sessions: %s", exc.__class__.__name__)
         await asyncio.sleep(every_s)

@@ -25,7 +25,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from agent_common import plans, queue, tracing
+from agent_common import db, plans, queue, tracing
 from agent_common.batching import Batcher
 from agent_common.logs import user_var
 from agent_common.streamids import StreamIdRecorder
@@ -35,11 +35,6 @@ from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError, StepFn, StepInput, registry
 
 log = logging.getLogger("agent.worker")
-
-# errors that mean "PostgreSQL is unreachable now", as opposed to a bug
-DB_DOWN = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-           asyncpg.PostgresConnectionError)
-
 
 class Worker:
     def __init__(self, settings: WorkerSettings, pool: asyncpg.Pool, redis: aioredis.Redis,
@@ -135,7 +130,7 @@ class Worker:
                 pass
             try:
                 await job()
-            except (RedisError, *DB_DOWN) as exc:
+            except (RedisError, *db.UNAVAILABLE) as exc:
                 metrics.QUEUE_ERRORS.labels("background").inc()
                 log.warning("%s failed: %s", getattr(job, "__name__", "job"), exc)
             except Exception:
@@ -203,7 +198,7 @@ class Worker:
                 await conn.fetchval("SELECT 1")
             log.info("PostgreSQL is back; reading again")
             self._db_ok.set()
-        except DB_DOWN:
+        except db.UNAVAILABLE:
             await asyncio.sleep(1.0)
 
     def _spawn(self, delivery: queue.Delivery) -> None:
@@ -289,7 +284,7 @@ class Worker:
     async def _handle_in_span(self, delivery: queue.Delivery) -> None:
         try:
             await self._process(delivery)
-        except DB_DOWN as exc:
+        except db.UNAVAILABLE as exc:
             # leave the message pending: it is claimed again once PostgreSQL answers
             metrics.QUEUE_ERRORS.labels("postgres").inc()
             log.warning("PostgreSQL unavailable while handling %s: %s", delivery.message_id, exc)
