@@ -17,7 +17,8 @@ APP = "pool-min-test"
 async def _connections(url: str) -> int:
     conn = await asyncpg.connect(url)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", APP))
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+        return int(await conn.fetchval(query, APP))
     finally:
         await conn.close()
 

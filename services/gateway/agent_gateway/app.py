@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_common import csrf, db, tracing
+from agent_common.forwarding import client_address
 from agent_common.logs import setup_logging, user_var
 from agent_common.web import (
     BodyTooLarge,
@@ -31,7 +32,6 @@ from agent_gateway import metrics, proxy, routes, spans
 from agent_gateway.endpoints import install_endpoints
 from agent_gateway.errors import lookups_refused, rate_limited, unauthorized
 from agent_gateway.openapi import install_openapi
-from agent_gateway.proxy import client_address
 from agent_gateway.sessions import Session
 from agent_gateway.settings import GatewaySettings
 from agent_gateway.state import GatewayState, LookupRefused

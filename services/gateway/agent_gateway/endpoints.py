@@ -20,10 +20,10 @@ from fastapi.responses import Response
 from redis.exceptions import RedisError, ResponseError
 
 from agent_common import queue
+from agent_common.forwarding import claimed_proto, client_address, forwarded_proto
 from agent_common.web import ORJSONResponse
 from agent_gateway import metrics
 from agent_gateway.errors import rate_limited, unauthorized
-from agent_gateway.proxy import client_address, forwarded_proto
 from agent_gateway.sessions import COOKIE, Session
 from agent_gateway.state import UPSTREAM_NAMES, GatewayState
 
@@ -35,7 +35,7 @@ def _iso(epoch: float) -> str:
 def _cookie(request: Request, value: str, max_age: int) -> str:
     """`session` cookie: HttpOnly (no script reads it), SameSite=Lax (no cross-site POSTs),
     Secure when the client reached us over https."""
-    secure = forwarded_proto(request.scope["headers"], request.url.scheme) == b"https"
+    secure = forwarded_proto(claimed_proto(request.scope["headers"]), request.url.scheme) == b"https"
     return (f"{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
             + ("; Secure" if secure else ""))
 
