@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_common import db, tracing
-from agent_common.checks import Check, run_checks
+from agent_common.checks import run_checks
+from agent_common.deps import ChecksDep
 from agent_common.logs import request_id_var, user_var
 
 log = logging.getLogger("agent.web")
@@ -201,15 +202,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error(500, "internal error")
 
 
-def install_health(app: FastAPI, checks: dict[str, Check]) -> None:
-    """/health (alive), /ready (every dependency answers), /metrics (Prometheus)."""
+def install_health(app: FastAPI) -> None:
+    """/health (alive), /ready (every dependency in `app.state.checks` answers), /metrics
+    (Prometheus)."""
 
     @app.get("/health", include_in_schema=False)
     async def health() -> Response:
         return ORJSONResponse({"status": "ok"})
 
     @app.get("/ready", include_in_schema=False)
-    async def ready() -> Response:
+    async def ready(checks: ChecksDep) -> Response:
         results = await run_checks(checks)
         ok = all(v == "ok" for v in results.values())
         return ORJSONResponse(
@@ -222,8 +224,8 @@ def install_health(app: FastAPI, checks: dict[str, Check]) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def setup_service(app: FastAPI, *, service: str, max_body_bytes: int, checks: dict[str, Check]) -> None:
+def setup_service(app: FastAPI, *, service: str, max_body_bytes: int) -> None:
     install_error_handlers(app)
-    install_health(app, checks)
+    install_health(app)
     app.add_middleware(ServiceMiddleware, service=service, max_body_bytes=max_body_bytes)
     tracing.instrument_app(app)  # outermost: the request's logs carry its trace id
