@@ -72,6 +72,7 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
     app = ServiceMiddleware(Gateway(api_app, state), service="gateway",
                             max_body_bytes=settings.max_body_bytes, trust_user_header=False)
     app.state = state  # type: ignore[attr-defined]
+    app.api = api_app  # type: ignore[attr-defined]  # its own endpoints' app: dependency_overrides
     return app
 
 
