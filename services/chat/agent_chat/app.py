@@ -14,12 +14,11 @@ from fastapi import FastAPI
 from agent_chat import api
 from agent_chat.settings import ChatSettings
 from agent_chat.tools import Orchestrator
-from agent_common import db, tracing
+from agent_common import db
 from agent_common.llm import make_provider
 from agent_common.llm.budget import TokenBudget
-from agent_common.logs import setup_logging
 from agent_common.redisconn import create_redis
-from agent_common.web import ORJSONResponse, setup_service
+from agent_common.web import create_service_app
 
 log = logging.getLogger("agent.chat")
 
@@ -48,12 +47,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: ChatSettings | None = None) -> FastAPI:
-    settings = settings or ChatSettings()
-    setup_logging(settings)
-    tracing.setup(settings.service_name)
-    app = FastAPI(title="agent-system chat", version="0.1.0", lifespan=lifespan,
-                  default_response_class=ORJSONResponse)
-    app.state.settings = settings
-    setup_service(app, service="chat", max_body_bytes=settings.max_body_bytes)
-    app.include_router(api.router)
-    return app
+    return create_service_app(settings or ChatSettings(), service="chat", lifespan=lifespan,
+                              routers=[api.router])

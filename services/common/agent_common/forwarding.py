@@ -76,6 +76,8 @@ def forwarded_for(chain: list[bytes], scope: Scope) -> bytes:
     address the peer (uvicorn's proxy_headers), it is not added twice."""
     client = scope.get("client")
     peer = (client[0] if client else "unknown").encode()
+    if not chain:  # the common case, on every proxied request
+        return peer
     hops = [h.strip() for h in b",".join(chain).split(b",") if h.strip()]
     if not hops or hops[-1] != peer:
         hops.append(peer)

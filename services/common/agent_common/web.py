@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -25,7 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent_common import db, tracing
 from agent_common.checks import run_checks
 from agent_common.deps import ChecksDep
-from agent_common.logs import request_id_var, user_var
+from agent_common.logs import request_id_var, setup_logging, user_var
+from agent_common.settings import Settings
 
 log = logging.getLogger("agent.web")
 
@@ -38,6 +41,8 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 # what a client should wait before retrying when a dependency is down
 RETRY_AFTER_S = 2
@@ -222,6 +227,22 @@ def install_health(app: FastAPI) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_service_app(settings: Settings, *, service: str, lifespan: Lifespan, routers: list[APIRouter],
+                       **options: Any) -> FastAPI:
+    """A service's FastAPI app, built the same way for each: logs and tracing set up, its
+    settings on `app.state` (its deps read them there), /health, /ready, /metrics, JSON
+    errors, the request-id and body-limit middleware, then its routers."""
+    setup_logging(settings)
+    tracing.setup(settings.service_name)
+    app = FastAPI(title=f"agent-system {service}", version="0.1.0", lifespan=lifespan,
+                  default_response_class=ORJSONResponse, **options)
+    app.state.settings = settings
+    setup_service(app, service=service, max_body_bytes=settings.max_body_bytes)
+    for router in routers:
+        app.include_router(router)
+    return app
 
 
 def setup_service(app: FastAPI, *, service: str, max_body_bytes: int) -> None:

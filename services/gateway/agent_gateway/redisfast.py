@@ -3,7 +3,7 @@ request makes, replies parsed by hiredis.
 
 Why not redis-py here: under load its per-command machinery (connection pool checkout,
 command packing, response callbacks, one socket write per command) was the largest cost the
-profile showed after the sockets themselves (docs/gateway.md). Here the commands of all
+profile showed after the sockets themselves (services/gateway/README.md). Here the commands of all
 requests that arrive in one event-loop turn go out in one write, and replies are matched to
 callers in order. redis-py still serves everything else (/ready, /api/upstreams).
 """

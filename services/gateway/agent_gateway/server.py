@@ -2,7 +2,7 @@
 
 uvicorn writes a response's headers and each body part with separate socket writes, so a
 small JSON answer costs two send() calls; under load that was the largest single item in
-the gateway's profile (docs/gateway.md). Here the writes made during one turn of the event
+the gateway's profile (services/gateway/README.md). Here the writes made during one turn of the event
 loop leave as one: a proxied answer (start and body sent back to back) is one send(), and
 nothing waits longer than the end of the current turn.
 """

@@ -11,10 +11,9 @@ from functools import partial
 from fastapi import FastAPI
 from redis.exceptions import RedisError
 
-from agent_common import db, queue, tracing
-from agent_common.logs import setup_logging
+from agent_common import db, queue
 from agent_common.redisconn import create_redis
-from agent_common.web import ORJSONResponse, setup_service
+from agent_common.web import create_service_app
 from agent_orchestrator import api
 from agent_orchestrator.intake import Intake
 from agent_orchestrator.planning import Planner
@@ -43,12 +42,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
-    settings = settings or OrchestratorSettings()
-    setup_logging(settings)
-    tracing.setup(settings.service_name)
-    app = FastAPI(title="agent-system orchestrator", version="0.1.0", lifespan=lifespan,
-                  default_response_class=ORJSONResponse)
-    app.state.settings = settings
-    setup_service(app, service="orchestrator", max_body_bytes=settings.max_body_bytes)
-    app.include_router(api.router)
-    return app
+    return create_service_app(settings or OrchestratorSettings(), service="orchestrator", lifespan=lifespan,
+                              routers=[api.router])

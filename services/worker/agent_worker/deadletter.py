@@ -12,7 +12,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from agent_common import queue, tracing
-from agent_worker import metrics, store
+from agent_worker import failures, metrics
 from agent_worker.outbox import Outbox, messages
 
 log = logging.getLogger("agent.worker")
@@ -32,7 +32,7 @@ class DeadLetters:
     async def over_delivered(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int) -> None:
         reason = f"delivered {delivery.deliveries - 1} times without finishing"
         tracing.fail_current("dead_letter", reason)
-        failure = await store.fail_dead_lettered(self.pool, task_id, seq, delivery.deliveries - 1)
+        failure = await failures.fail_dead_lettered(self.pool, task_id, seq, delivery.deliveries - 1)
         await queue.dead_letter(self.redis, delivery, reason)
         metrics.DEAD_LETTERS.inc()
         log.warning("step %s of task %s moved to %s: %s", seq, task_id, queue.DEAD_STREAM, reason)

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from agent_common import db, plans, queue, tracing
 from agent_common.logs import user_var
-from agent_worker import metrics, results, store
+from agent_worker import failures, metrics, results, store
 from agent_worker.batches import Records
 from agent_worker.deadletter import DeadLetters
 from agent_worker.halting import Halting, halted
@@ -167,7 +167,7 @@ class StepHandler:
         """The task ended while this step ran (cancelled, or failed elsewhere): record the
         step as stopped and drop its message."""
         tracing.fail_current("stopped", "the task ended while the step ran")
-        await store.stop(self.pool, task_id, seq)
+        await failures.stop(self.pool, task_id, seq)
         metrics.STEPS.labels(claimed.type, "stopped").inc()
         log.info("step %s of %s stopped: its task has ended", claimed.step_id, task_id)
         await self.outbox.advance(delivery.message_id, task_id, (), None)
@@ -178,9 +178,9 @@ class StepHandler:
         tracing.fail_current("retry" if retry else "step_failed", message)
         async with self.pool.acquire() as conn:
             if retry:
-                await store.release_for_retry(conn, task_id, seq, message)
+                await failures.release_for_retry(conn, task_id, seq, message)
             else:
-                failure = await store.fail(conn, task_id, seq, claimed.type, message)
+                failure = await failures.fail(conn, task_id, seq, claimed.type, message)
         if retry:
             # not acknowledged: any worker's reclaim pass takes it again after the backoff
             self.reader.release(delivery.message_id)

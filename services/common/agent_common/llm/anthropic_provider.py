@@ -8,10 +8,10 @@ from typing import Any
 
 import anthropic
 
-from agent_common.llm import errors
+from agent_common.llm import errors, sdk
 from agent_common.llm.base import Provider, StreamItem
 from agent_common.llm.errors import LLMError
-from agent_common.llm.openai_provider import _cause, error_text, parse_arguments
+from agent_common.llm.sdk import parse_arguments
 from agent_common.llm.settings import LLMSettings
 from agent_common.llm.types import Completion, LLMRequest, Message, TextDelta, ToolCall, ToolSpec, Usage
 
@@ -61,18 +61,8 @@ class AnthropicProvider(Provider):
             raise self._error(exc, streaming=False) from exc
         state = _StreamState(model=self.model)
         async with stream:
-            events = aiter(stream)
-            while True:
-                try:
-                    event = await anext(events)
-                except StopAsyncIteration:
-                    break
-                except anthropic.APIError as exc:
-                    raise self._error(exc, streaming=True) from exc
-                except Exception as exc:  # transport errors the SDK lets through mid-stream
-                    if "timeout" in exc.__class__.__name__.lower():
-                        raise errors.timeout(self.name, self.settings.llm_timeout_s) from exc
-                    raise errors.broken(self.name, exc.__class__.__name__) from exc
+            async for event in sdk.guarded(aiter(stream), anthropic.APIError, self._stream_error,
+                                           provider=self.name, timeout_s=self.settings.llm_timeout_s):
                 text = state.add(event)
                 if text:
                     yield TextDelta(text)
@@ -81,22 +71,16 @@ class AnthropicProvider(Provider):
         yield state.completion()
 
     def _error(self, exc: anthropic.APIError, *, streaming: bool) -> LLMError:
-        if isinstance(exc, anthropic.APITimeoutError):
-            return errors.timeout(self.name, self.settings.llm_timeout_s)
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = _cause(exc)
-            if streaming or "Connect" not in cause:  # connected, then the answer broke off
-                return errors.broken(self.name, cause)
-            return errors.unreachable(self.name, str(self.client.base_url))
-        if isinstance(exc, anthropic.APIStatusError):
-            status = exc.status_code
-            if status < 400:  # an `error` event inside a 200 stream: use the error's type
-                kind = _error_type(exc.body)
-                status = _STREAM_ERROR_STATUS.get(kind, 500)
-            return errors.describe_status(self.name, status, self.key_var, error_text(exc.body),
-                                          errors.retry_after(exc.response.headers))
-        return LLMError("upstream_error", f"the {self.name} API reported an error: "
-                        f"{str(exc.message)[:errors.MAX_QUOTED_CHARS]}")
+        status = None
+        if isinstance(exc, anthropic.APIStatusError) and exc.status_code < 400:
+            # an `error` event inside a 200 stream: its type says what happened
+            status = _STREAM_ERROR_STATUS.get(_error_type(exc.body), 500)
+        return sdk.to_llm_error(anthropic, exc, provider=self.name, key_var=self.key_var,
+                                timeout_s=self.settings.llm_timeout_s, base_url=str(self.client.base_url),
+                                streaming=streaming, status=status)
+
+    def _stream_error(self, exc: Exception) -> LLMError:
+        return self._error(exc, streaming=True)  # type: ignore[arg-type]
 
 
 @dataclass

@@ -10,9 +10,10 @@ from typing import Any
 
 import openai
 
-from agent_common.llm import errors
+from agent_common.llm import errors, sdk
 from agent_common.llm.base import Provider, StreamItem
 from agent_common.llm.errors import LLMError
+from agent_common.llm.sdk import parse_arguments
 from agent_common.llm.settings import LLMSettings
 from agent_common.llm.types import Completion, LLMRequest, Message, TextDelta, ToolCall, ToolSpec, Usage
 
@@ -72,18 +73,8 @@ class OpenAIProvider(Provider):
             raise self._error(exc, streaming=False) from exc
         state = _StreamState(model=self.model)
         async with stream:
-            chunks = aiter(stream)
-            while True:
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    break
-                except openai.APIError as exc:
-                    raise self._error(exc, streaming=True) from exc
-                except LLMError:
-                    raise
-                except Exception as exc:  # transport errors the SDK lets through mid-stream
-                    raise errors.broken(self.name, exc.__class__.__name__) from exc
+            async for chunk in sdk.guarded(aiter(stream), openai.APIError, self._stream_error,
+                                           provider=self.name, timeout_s=self.settings.llm_timeout_s):
                 text = state.add(chunk)
                 if text:
                     yield TextDelta(text)
@@ -92,19 +83,12 @@ class OpenAIProvider(Provider):
         yield state.completion()
 
     def _error(self, exc: openai.APIError, *, streaming: bool) -> LLMError:
-        if isinstance(exc, openai.APITimeoutError):
-            return errors.timeout(self.name, self.settings.llm_timeout_s)
-        if isinstance(exc, openai.APIConnectionError):
-            cause = _cause(exc)
-            if streaming or "Connect" not in cause:  # connected, then the answer broke off
-                return errors.broken(self.name, cause)
-            return errors.unreachable(self.name, str(self.client.base_url))
-        if isinstance(exc, openai.APIStatusError):
-            return errors.describe_status(self.name, exc.status_code, self.key_var, error_text(exc.body),
-                                          errors.retry_after(exc.response.headers))
-        # an error event inside the stream
-        return LLMError("upstream_error", f"the {self.name} API reported an error: "
-                        f"{str(exc.message)[:errors.MAX_QUOTED_CHARS]}")
+        return sdk.to_llm_error(openai, exc, provider=self.name, key_var=self.key_var,
+                                timeout_s=self.settings.llm_timeout_s, base_url=str(self.client.base_url),
+                                streaming=streaming)
+
+    def _stream_error(self, exc: Exception) -> LLMError:
+        return self._error(exc, streaming=True)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -168,30 +152,3 @@ def to_openai_tool(tool: ToolSpec) -> dict[str, Any]:
 
 def _tool_call(call_id: str, name: str, raw_arguments: str | None) -> ToolCall:
     return ToolCall(call_id, name, parse_arguments(raw_arguments))
-
-
-def parse_arguments(raw: str | None) -> dict[str, Any]:
-    """A tool call's JSON arguments; what does not parse to an object is passed on as
-    `_unparsed` so the tool can say what was wrong."""
-    try:
-        value = json.loads(raw or "{}")
-    except ValueError:
-        return {"_unparsed": raw}
-    return value if isinstance(value, dict) else {"_unparsed": raw}
-
-
-def error_text(body: object) -> str:
-    """The human message inside an API error body ({"error": {"message": ...}} or {"message": ...})."""
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return inner["message"]
-        if isinstance(inner, str):
-            return inner
-    return ""
-
-
-def _cause(exc: BaseException) -> str:
-    """The transport error under an SDK connection error (e.g. RemoteProtocolError)."""
-    cause = exc.__cause__ or exc.__context__
-    return cause.__class__.__name__ if cause else exc.__class__.__name__

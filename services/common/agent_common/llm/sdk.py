@@ -1,0 +1,82 @@
+"""What the OpenAI and Anthropic providers share: both official SDKs have the same error
+classes (APITimeoutError, APIConnectionError, APIStatusError under APIError), which become
+the same LLMErrors, and both streams fail the same ways mid-answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from types import ModuleType
+from typing import Any, TypeVar
+
+from agent_common.llm import errors
+from agent_common.llm.errors import LLMError
+
+T = TypeVar("T")
+
+
+def to_llm_error(sdk: ModuleType, exc: Exception, *, provider: str, key_var: str, timeout_s: float,
+                 base_url: str, streaming: bool, status: int | None = None) -> LLMError:
+    """The LLMError for an SDK's APIError. `status` replaces the HTTP status when the error
+    arrived as an event inside a 200 stream."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return errors.timeout(provider, timeout_s)
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = transport_cause(exc)
+        if streaming or "Connect" not in cause:  # connected, then the answer broke off
+            return errors.broken(provider, cause)
+        return errors.unreachable(provider, base_url)
+    if isinstance(exc, sdk.APIStatusError):
+        return errors.describe_status(provider, status or exc.status_code, key_var, error_text(exc.body),
+                                      errors.retry_after(exc.response.headers))
+    # an error event inside the stream
+    message = str(getattr(exc, "message", exc))
+    return LLMError("upstream_error", f"the {provider} API reported an error: "
+                    f"{message[:errors.MAX_QUOTED_CHARS]}")
+
+
+async def guarded(items: AsyncIterator[T], api_error: type[Exception],
+                  on_api_error: Callable[[Exception], LLMError], *, provider: str,
+                  timeout_s: float) -> AsyncIterator[T]:
+    """An SDK stream's items; a failure in the middle of it as an LLMError."""
+    while True:
+        try:
+            item = await anext(items)
+        except StopAsyncIteration:
+            return
+        except LLMError:
+            raise
+        except api_error as exc:
+            raise on_api_error(exc) from exc
+        except Exception as exc:  # transport errors the SDK lets through mid-stream
+            if "timeout" in exc.__class__.__name__.lower():
+                raise errors.timeout(provider, timeout_s) from exc
+            raise errors.broken(provider, exc.__class__.__name__) from exc
+        yield item
+
+
+def parse_arguments(raw: str | None) -> dict[str, Any]:
+    """A tool call's JSON arguments; what does not parse to an object is passed on as
+    `_unparsed` so the tool can say what was wrong."""
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {"_unparsed": raw}
+    return value if isinstance(value, dict) else {"_unparsed": raw}
+
+
+def error_text(body: object) -> str:
+    """The human message inside an API error body ({"error": {"message": ...}} or {"message": ...})."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+        if isinstance(inner, str):
+            return inner
+    return ""
+
+
+def transport_cause(exc: BaseException) -> str:
+    """The transport error under an SDK connection error (e.g. RemoteProtocolError)."""
+    cause = exc.__cause__ or exc.__context__
+    return cause.__class__.__name__ if cause else exc.__class__.__name__
