@@ -8,10 +8,10 @@ from typing import Any
 
 import anthropic
 
-from agent_common.llm import errors, sdk
-from agent_common.llm.base import Provider, StreamItem
+from agent_common.llm import errors
+from agent_common.llm.base import StreamItem
 from agent_common.llm.errors import LLMError
-from agent_common.llm.sdk import parse_arguments
+from agent_common.llm.sdk import SDKProvider, parse_arguments
 from agent_common.llm.settings import LLMSettings
 from agent_common.llm.types import Completion, LLMRequest, Message, TextDelta, ToolCall, ToolSpec, Usage
 
@@ -19,8 +19,9 @@ from agent_common.llm.types import Completion, LLMRequest, Message, TextDelta, T
 _STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "api_error": 500}
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(SDKProvider):
     name = "anthropic"
+    sdk = anthropic
     key_var = "ANTHROPIC_API_KEY"
 
     def __init__(self, settings: LLMSettings) -> None:
@@ -61,8 +62,7 @@ class AnthropicProvider(Provider):
             raise self._error(exc, streaming=False) from exc
         state = _StreamState(model=self.model)
         async with stream:
-            async for event in sdk.guarded(aiter(stream), anthropic.APIError, self._stream_error,
-                                           provider=self.name, timeout_s=self.settings.llm_timeout_s):
+            async for event in self._guarded(stream):
                 text = state.add(event)
                 if text:
                     yield TextDelta(text)
@@ -70,17 +70,11 @@ class AnthropicProvider(Provider):
             raise errors.broken(self.name, "the stream ended without message_stop")
         yield state.completion()
 
-    def _error(self, exc: anthropic.APIError, *, streaming: bool) -> LLMError:
-        status = None
-        if isinstance(exc, anthropic.APIStatusError) and exc.status_code < 400:
+    def _error(self, exc: Exception, *, streaming: bool, status: int | None = None) -> LLMError:
+        if status is None and isinstance(exc, anthropic.APIStatusError) and exc.status_code < 400:
             # an `error` event inside a 200 stream: its type says what happened
             status = _STREAM_ERROR_STATUS.get(_error_type(exc.body), 500)
-        return sdk.to_llm_error(anthropic, exc, provider=self.name, key_var=self.key_var,
-                                timeout_s=self.settings.llm_timeout_s, base_url=str(self.client.base_url),
-                                streaming=streaming, status=status)
-
-    def _stream_error(self, exc: Exception) -> LLMError:
-        return self._error(exc, streaming=True)  # type: ignore[arg-type]
+        return super()._error(exc, streaming=streaming, status=status)
 
 
 @dataclass

@@ -10,16 +10,16 @@ from typing import Any
 
 import openai
 
-from agent_common.llm import errors, sdk
-from agent_common.llm.base import Provider, StreamItem
-from agent_common.llm.errors import LLMError
-from agent_common.llm.sdk import parse_arguments
+from agent_common.llm import errors
+from agent_common.llm.base import StreamItem
+from agent_common.llm.sdk import SDKProvider, parse_arguments
 from agent_common.llm.settings import LLMSettings
 from agent_common.llm.types import Completion, LLMRequest, Message, TextDelta, ToolCall, ToolSpec, Usage
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(SDKProvider):
     name = "openai"
+    sdk = openai
     key_var = "OPENAI_API_KEY"
 
     def __init__(self, settings: LLMSettings) -> None:
@@ -73,23 +73,13 @@ class OpenAIProvider(Provider):
             raise self._error(exc, streaming=False) from exc
         state = _StreamState(model=self.model)
         async with stream:
-            async for chunk in sdk.guarded(aiter(stream), openai.APIError, self._stream_error,
-                                           provider=self.name, timeout_s=self.settings.llm_timeout_s):
+            async for chunk in self._guarded(stream):
                 text = state.add(chunk)
                 if text:
                     yield TextDelta(text)
         if state.finish_reason is None:
             raise errors.broken(self.name, "the stream ended without a finish reason")
         yield state.completion()
-
-    def _error(self, exc: openai.APIError, *, streaming: bool) -> LLMError:
-        return sdk.to_llm_error(openai, exc, provider=self.name, key_var=self.key_var,
-                                timeout_s=self.settings.llm_timeout_s, base_url=str(self.client.base_url),
-                                streaming=streaming)
-
-    def _stream_error(self, exc: Exception) -> LLMError:
-        return self._error(exc, streaming=True)  # type: ignore[arg-type]
-
 
 @dataclass
 class _StreamState:

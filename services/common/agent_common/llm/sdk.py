@@ -5,14 +5,32 @@ the same LLMErrors, and both streams fail the same ways mid-answer."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from types import ModuleType
 from typing import Any, TypeVar
 
 from agent_common.llm import errors
+from agent_common.llm.base import Provider
 from agent_common.llm.errors import LLMError
 
 T = TypeVar("T")
+
+
+class SDKProvider(Provider):
+    """A provider behind an official SDK (`sdk`, the module) and its `client`."""
+
+    sdk: ModuleType
+    client: Any
+
+    def _error(self, exc: Exception, *, streaming: bool, status: int | None = None) -> LLMError:
+        return to_llm_error(self.sdk, exc, provider=self.name, key_var=self.key_var,
+                            timeout_s=self.settings.llm_timeout_s, base_url=str(self.client.base_url),
+                            streaming=streaming, status=status)
+
+    def _guarded(self, stream: AsyncIterable[T]) -> AsyncIterator[T]:
+        """The stream's items; a failure in the middle of it as an LLMError."""
+        return guarded(aiter(stream), self.sdk.APIError, lambda exc: self._error(exc, streaming=True),
+                       provider=self.name, timeout_s=self.settings.llm_timeout_s)
 
 
 def to_llm_error(sdk: ModuleType, exc: Exception, *, provider: str, key_var: str, timeout_s: float,
