@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from agent_worker.store import NEXT_DUE
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
@@ -45,21 +47,13 @@ WITH RECURSIVE lost(step_id) AS (
       FROM lost
      WHERE s.task_id = $1 AND s.step_id = lost.step_id AND s.step_id <> $2 AND s.status = 'queued'
 ), counts AS (
-    SELECT c.seq, count(*)::smallint AS n
+    SELECT c.task_id, c.seq, count(*)::smallint AS n
       FROM task_steps c JOIN lost ON lost.step_id = ANY (c.depends_on)
      WHERE c.task_id = $1 AND NOT c.optional
-     GROUP BY c.seq
-), nxt AS (
-    UPDATE task_steps s
-       SET waiting = s.waiting - counts.n,
-           enqueued_at = CASE WHEN s.waiting = counts.n AND s.status = 'queued'
-                              THEN clock_timestamp() ELSE s.enqueued_at END
-      FROM counts
-     WHERE s.task_id = $1 AND s.seq = counts.seq
-    RETURNING s.seq, s.waiting = 0 AND s.status = 'queued' AS ready
-)
+     GROUP BY c.task_id, c.seq
+), """ + NEXT_DUE + """
 SELECT seq FROM nxt WHERE ready ORDER BY seq
-"""
+"""  # noqa: S608 - constants only
 
 
 async def fail(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int, step_type: str,

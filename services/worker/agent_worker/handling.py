@@ -16,7 +16,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from agent_common import db, plans, queue, tracing
@@ -28,26 +27,22 @@ from agent_worker.halting import Halting, halted
 from agent_worker.outbox import Outbox, messages
 from agent_worker.reading import Reader
 from agent_worker.retry import RetryPolicy
-from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError, StepFn, StepInput, registry
 
 log = logging.getLogger("agent.worker")
 
 
 class StepHandler:
-    def __init__(self, settings: WorkerSettings, pool: asyncpg.Pool, redis: aioredis.Redis,
-                 http: httpx.AsyncClient, reader: Reader, outbox: Outbox) -> None:
-        self.settings = settings
-        self.pool = pool
-        self.redis = redis
-        self.http = http
-        self.reader = reader
-        self.outbox = outbox
+    def __init__(self, reader: Reader, outbox: Outbox, http: httpx.AsyncClient) -> None:
+        """Messages come from `reader` (whose settings, pool and Redis this shares) and what
+        follows them goes to `outbox`; `http` is the steps' client."""
+        self.reader, self.outbox, self.http = reader, outbox, http
+        self.settings, self.pool, self.redis = reader.settings, reader.pool, reader.redis
         self.steps: dict[str, StepFn] = registry()
-        self.records = Records(pool)
-        self.retry = RetryPolicy(settings)
-        self.dead = DeadLetters(pool, redis, outbox)
-        self.halting = Halting(redis, reader)
+        self.records = Records(self.pool)
+        self.retry = RetryPolicy(self.settings)
+        self.dead = DeadLetters(self.pool, self.redis, outbox)
+        self.halting = Halting(self.redis, reader)
 
     async def handle(self, delivery: queue.Delivery) -> None:
         # the step's span continues the trace its message carries (the orchestrator's POST,

@@ -45,7 +45,7 @@ class Worker:
         self.stream_ids = StreamIdRecorder(pool)
         self.reader = Reader(settings, pool, redis, consumer, self._handle, self.stopping)
         self.outbox = Outbox(redis, self.stream_ids, status_ttl_s=settings.task_status_ttl_s)
-        self.handler = StepHandler(settings, pool, redis, http, self.reader, self.outbox)
+        self.handler = StepHandler(self.reader, self.outbox, http)
         self.reconciler = Reconciler(settings, pool, redis)
         self._handled_at_trim = 0
 

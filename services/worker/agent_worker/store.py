@@ -165,6 +165,20 @@ class Completion:
     result: str | None  # set for the task's final step: its result completes the task
 
 
+# The CTE `nxt` after a CTE `counts` (task_id, seq, n: how many of that step's dependencies
+# just finished): each such step's `waiting` count goes down by n; one that reaches 0 while
+# queued is due, and is marked enqueued now, so the reconciler enqueues it if the process
+# dies before its XADD.
+NEXT_DUE = """nxt AS (
+    UPDATE task_steps s
+       SET waiting = s.waiting - counts.n,
+           enqueued_at = CASE WHEN s.waiting = counts.n AND s.status = 'queued'
+                              THEN clock_timestamp() ELSE s.enqueued_at END
+      FROM counts
+     WHERE s.task_id = counts.task_id AND s.seq = counts.seq
+    RETURNING s.task_id, s.seq, s.waiting = 0 AND s.status = 'queued' AS ready
+)"""
+
 # Records many steps' outputs in one statement. Each dependent's `waiting` count goes down
 # by the number of its dependencies this batch completes; the row lock of that UPDATE
 # orders concurrent batches, so when two branches finish at once on two workers, exactly
@@ -183,15 +197,7 @@ WITH req AS (
     SELECT c.task_id, c.seq, count(*)::smallint AS n
       FROM done JOIN task_steps c ON c.task_id = done.task_id AND done.step_id = ANY (c.depends_on)
      GROUP BY c.task_id, c.seq
-), nxt AS (
-    UPDATE task_steps s
-       SET waiting = s.waiting - counts.n,
-           enqueued_at = CASE WHEN s.waiting = counts.n AND s.status = 'queued'
-                              THEN clock_timestamp() ELSE s.enqueued_at END
-      FROM counts
-     WHERE s.task_id = counts.task_id AND s.seq = counts.seq
-    RETURNING s.task_id, s.seq, s.waiting = 0 AND s.status = 'queued' AS ready
-), finished AS (
+), """ + NEXT_DUE + """, finished AS (
     SELECT req.task_id, max(req.result) AS result
       FROM req JOIN done ON done.task_id = req.task_id AND done.seq = req.seq
      GROUP BY req.task_id
@@ -213,7 +219,7 @@ SELECT req.i, done.task_id IS NOT NULL AS recorded, task.status AS task_status,
   LEFT JOIN task ON task.task_id = req.task_id
   LEFT JOIN ready ON ready.task_id = req.task_id
  ORDER BY req.i
-"""
+"""  # noqa: S608 - constants only
 
 
 @dataclass(frozen=True, slots=True)

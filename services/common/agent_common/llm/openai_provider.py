@@ -4,39 +4,30 @@ to any compatible server: Ollama (http://localhost:11434/v1), vLLM, llama.cpp's 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 
 from agent_common.llm import errors
-from agent_common.llm.base import StreamItem
 from agent_common.llm.sdk import SDKProvider, parse_arguments
 from agent_common.llm.settings import LLMSettings
-from agent_common.llm.types import Completion, LLMRequest, Message, TextDelta, ToolCall, ToolSpec, Usage
+from agent_common.llm.types import Completion, LLMRequest, Message, ToolCall, ToolSpec, Usage
 
 
 class OpenAIProvider(SDKProvider):
     name = "openai"
     sdk = openai
+    client_class = "AsyncOpenAI"
     key_var = "OPENAI_API_KEY"
 
     def __init__(self, settings: LLMSettings) -> None:
         super().__init__(settings)
-        # local servers need no key, but the SDK insists on one
-        key = settings.openai_api_key.get_secret_value() or "no-key-set"
-        self.client = openai.AsyncOpenAI(
-            api_key=key, base_url=settings.llm_base_url or None, max_retries=settings.llm_max_retries,
-            timeout=openai.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s),
-        )
         field_name = settings.llm_max_tokens_field
         if field_name == "auto":
             field_name = "max_tokens" if settings.llm_base_url else "max_completion_tokens"
         self.max_tokens_field = field_name
-
-    async def close(self) -> None:
-        await self.client.close()
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -48,10 +39,7 @@ class OpenAIProvider(SDKProvider):
         return params
 
     async def _complete(self, request: LLMRequest) -> Completion:
-        try:
-            response = await self.client.chat.completions.create(**self._params(request))
-        except openai.APIError as exc:
-            raise self._error(exc, streaming=False) from exc
+        response = await self._call(self.client.chat.completions.create(**self._params(request)))
         if not response.choices:
             raise errors.broken(self.name, "the answer held no choices")
         choice = response.choices[0]
@@ -64,27 +52,18 @@ class OpenAIProvider(SDKProvider):
             model=response.model or self.model, stop_reason=choice.finish_reason,
         )
 
-    async def _stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
-        try:
-            stream = await self.client.chat.completions.create(
-                **self._params(request), stream=True, stream_options={"include_usage": True},
-            )
-        except openai.APIError as exc:
-            raise self._error(exc, streaming=False) from exc
-        state = _StreamState(model=self.model)
-        async with stream:
-            async for chunk in self._guarded(stream):
-                text = state.add(chunk)
-                if text:
-                    yield TextDelta(text)
-        if state.finish_reason is None:
-            raise errors.broken(self.name, "the stream ended without a finish reason")
-        yield state.completion()
+    def _open_stream(self, request: LLMRequest) -> Awaitable[Any]:
+        return self.client.chat.completions.create(
+            **self._params(request), stream=True, stream_options={"include_usage": True})
+
+    def _stream_state(self) -> _StreamState:
+        return _StreamState(model=self.model)
 
 @dataclass
 class _StreamState:
     """Puts a streamed answer back together: text, tool calls by index, usage."""
 
+    UNFINISHED: ClassVar[str] = "the stream ended without a finish reason"
     model: str
     parts: list[str] = field(default_factory=list)
     calls: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -112,6 +91,9 @@ class _StreamState:
         if text:
             self.parts.append(text)
         return text
+
+    def finished(self) -> bool:
+        return self.finish_reason is not None
 
     def completion(self) -> Completion:
         calls = tuple(_tool_call(s["id"] or f"call_{i}", s["name"], "".join(s["arguments"]))

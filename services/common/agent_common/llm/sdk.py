@@ -5,27 +5,85 @@ the same LLMErrors, and both streams fail the same ways mid-answer."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from abc import abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from pydantic import SecretStr
 
 from agent_common.llm import errors
-from agent_common.llm.base import Provider
+from agent_common.llm.base import Provider, StreamItem
 from agent_common.llm.errors import LLMError
+from agent_common.llm.settings import LLMSettings
+from agent_common.llm.types import Completion, LLMRequest, TextDelta
 
 T = TypeVar("T")
 
 
+class StreamState(Protocol):
+    """Puts a streamed answer back together from the SDK's events."""
+
+    UNFINISHED: ClassVar[str]  # what is wrong with a stream that ended before its end
+
+    def add(self, event: Any) -> str:
+        """Take in one event; the text it adds."""
+        ...
+
+    def finished(self) -> bool: ...
+
+    def completion(self) -> Completion: ...
+
+
 class SDKProvider(Provider):
-    """A provider behind an official SDK (`sdk`, the module) and its `client`."""
+    """A provider behind an official SDK: `sdk` the module, `client_class` its async client."""
 
     sdk: ModuleType
-    client: Any
+    client_class: str
+
+    def __init__(self, settings: LLMSettings) -> None:
+        super().__init__(settings)
+        key: SecretStr = getattr(settings, self.key_var.lower())
+        # local servers need no key, but the SDKs insist on one
+        self.client: Any = getattr(self.sdk, self.client_class)(
+            api_key=key.get_secret_value() or "no-key-set", base_url=settings.llm_base_url or None,
+            max_retries=settings.llm_max_retries,
+            timeout=self.sdk.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s),
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
 
     def _error(self, exc: Exception, *, streaming: bool, status: int | None = None) -> LLMError:
         return to_llm_error(self.sdk, exc, provider=self.name, key_var=self.key_var,
                             timeout_s=self.settings.llm_timeout_s, base_url=str(self.client.base_url),
                             streaming=streaming, status=status)
+
+    @abstractmethod
+    def _open_stream(self, request: LLMRequest) -> Awaitable[Any]:
+        """The SDK call that starts a streamed answer."""
+
+    @abstractmethod
+    def _stream_state(self) -> StreamState: ...
+
+    async def _stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
+        stream = await self._call(self._open_stream(request))
+        state = self._stream_state()
+        async with stream:
+            async for event in self._guarded(stream):
+                text = state.add(event)
+                if text:
+                    yield TextDelta(text)
+        if not state.finished():
+            raise errors.broken(self.name, state.UNFINISHED)
+        yield state.completion()
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """An SDK call; its failure as an LLMError."""
+        try:
+            return await call
+        except self.sdk.APIError as exc:
+            raise self._error(exc, streaming=False) from exc
 
     def _guarded(self, stream: AsyncIterable[T]) -> AsyncIterator[T]:
         """The stream's items; a failure in the middle of it as an LLMError."""
