@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import anthropic
 
 from agent_common.llm.errors import LLMError
-from agent_common.llm.sdk import SDKProvider, parse_arguments
+from agent_common.llm.sdk import SDKProvider, StreamState, parse_arguments
 from agent_common.llm.types import Completion, LLMRequest, Message, ToolCall, ToolSpec, Usage
 
 # error types Anthropic may send as an SSE `error` event in the middle of a 200 stream
@@ -53,12 +53,10 @@ class AnthropicProvider(SDKProvider):
 
 
 @dataclass
-class _StreamState:
+class _StreamState(StreamState):
     """Puts a streamed message back together from its events."""
 
     UNFINISHED: ClassVar[str] = "the stream ended without message_stop"
-    model: str
-    parts: list[str] = field(default_factory=list)
     tools: dict[int, dict[str, Any]] = field(default_factory=dict)
     prompt_tokens: int = 0
     completion_tokens: int = 0

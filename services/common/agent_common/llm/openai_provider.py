@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import openai
 
 from agent_common.llm import errors
-from agent_common.llm.sdk import SDKProvider, parse_arguments
+from agent_common.llm.sdk import SDKProvider, StreamState, parse_arguments
 from agent_common.llm.settings import LLMSettings
 from agent_common.llm.types import Completion, LLMRequest, Message, ToolCall, ToolSpec, Usage
 
@@ -60,12 +60,10 @@ class OpenAIProvider(SDKProvider):
         return _StreamState(model=self.model)
 
 @dataclass
-class _StreamState:
+class _StreamState(StreamState):
     """Puts a streamed answer back together: text, tool calls by index, usage."""
 
     UNFINISHED: ClassVar[str] = "the stream ended without a finish reason"
-    model: str
-    parts: list[str] = field(default_factory=list)
     calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from abc import abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import SecretStr
 
@@ -21,18 +22,23 @@ from agent_common.llm.types import Completion, LLMRequest, TextDelta
 T = TypeVar("T")
 
 
-class StreamState(Protocol):
-    """Puts a streamed answer back together from the SDK's events."""
+@dataclass
+class StreamState:
+    """Puts a streamed answer back together from the SDK's events (one subclass per SDK)."""
 
-    UNFINISHED: ClassVar[str]  # what is wrong with a stream that ended before its end
+    UNFINISHED: ClassVar[str] = "the stream ended early"  # said of a stream cut before its end
+    model: str
+    parts: list[str] = field(default_factory=list)  # the text so far
 
     def add(self, event: Any) -> str:
         """Take in one event; the text it adds."""
-        ...
+        raise NotImplementedError
 
-    def finished(self) -> bool: ...
+    def finished(self) -> bool:
+        raise NotImplementedError
 
-    def completion(self) -> Completion: ...
+    def completion(self) -> Completion:
+        raise NotImplementedError
 
 
 class SDKProvider(Provider):
