@@ -36,11 +36,10 @@ from agent_common import queue
 from agent_common.db import create_pool
 from agent_common.devstack import Ports, Stack, free_port
 from agent_common.devstack.processes import wait_http_ready
-from agent_common.plans import as_graph
+from agent_common.plans import PlanStep, as_graph
 from agent_common.redisconn import create_redis
 from agent_common.settings import Settings
 from agent_orchestrator.intake import Intake
-from agent_orchestrator.planner import PlannedStep
 from tests.bench import others
 from tests.bench.figures import record
 from tests.bench.others import drain_rate, spawn, stop_all, wait_count
@@ -52,7 +51,7 @@ REPO = Path(__file__).resolve().parents[2]
 # ours: the worker's default WORKER_CONCURRENCY (steps in flight per process, coroutines)
 OUR_CONCURRENCY = Settings().worker_concurrency
 ENQUEUE_CONCURRENCY = 32
-ECHO = as_graph([PlannedStep("echo", {"text": "ok"})])  # one step that returns "ok", its plan built once
+ECHO = as_graph([PlanStep("echo", {"text": "ok"})])  # one step that returns "ok", its plan built once
 
 
 @dataclass

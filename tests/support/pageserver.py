@@ -53,6 +53,7 @@ class PageServer:
     """Routes:
     /pages/<name>.html              the fixture page's source.html
     /slow/<name>.html?delay=S       the same after S seconds
+    /flaky/<name>.html?fails=N      503 for the first N requests of this exact target, then the page
     /redirect?to=URL[&code=302]     a redirect to URL
     /text                           a plain-text article
     /status/<code>                  an empty answer with that status
@@ -124,6 +125,13 @@ class PageServer:
         elif path.startswith("/slow/") and path.endswith(".html"):
             time.sleep(float(query.get("delay", ["1"])[0]))
             self._page(h, path.removeprefix("/slow/").removesuffix(".html"))
+        elif path.startswith("/flaky/") and path.endswith(".html"):
+            with self.lock:
+                seen = self.targets[h.path]
+            if seen <= int(query.get("fails", ["1"])[0]):
+                self._send(h, 503, b"try again", "text/plain")
+            else:
+                self._page(h, path.removeprefix("/flaky/").removesuffix(".html"))
         elif path == "/redirect":
             code = int(query.get("code", ["302"])[0])
             self._send(h, code, b"", "text/html", extra={"Location": query["to"][0]})

@@ -14,7 +14,8 @@ import pytest
 
 from agent_common.summarizer import split_sentences
 from agent_worker import answering
-from agent_worker.answering import Source, model_input, verified
+from agent_worker.answer_llm import model_input, verified
+from agent_worker.answering import Source
 from agent_worker.modeljson import parse_object
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepError, StepInput, answer

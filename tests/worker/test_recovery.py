@@ -91,6 +91,26 @@ async def test_redis_wiped_mid_flight_loses_nothing(
     assert await rds.get(f"task:{ids[0]}:status") == "completed"
 
 
+async def test_a_failed_step_runs_again_after_its_backoff_not_the_visibility_timeout(
+    stack: Stack, orch: httpx.AsyncClient, pages: PageServer
+) -> None:
+    """A page that answers 503 twice: its fetch runs again after STEP_RETRY_BACKOFF_S, long
+    before the (here five-minute) visibility timeout that used to set every retry's wait."""
+    with workers_stopped(stack):
+        worker = stack.start_worker(VISIBILITY_TIMEOUT_S="300", STEP_RETRY_BACKOFF_S="0.2")
+        try:
+            worker.wait_ready()
+            user = new_user()
+            target = f"/flaky/ietf-1.html?fails=2&n={user}"
+            tid = await submit(orch, user, f"Summarize {pages.url(target)}")
+            task = (await wait_done(orch, user, [tid], timeout=60))[tid]
+        finally:
+            worker.stop()
+    assert task["status"] == "completed", task
+    fetch = next(s for s in task["steps"] if s["type"] == "fetch_url")
+    assert (fetch["attempts"], pages.targets[target]) == (3, 3)
+
+
 async def test_step_delivered_too_often_goes_to_dead_letter(
     stack: Stack, orch: httpx.AsyncClient, db: asyncpg.Pool, rds: aioredis.Redis
 ) -> None:

@@ -44,10 +44,6 @@ class ChatService:
         self.orchestrator = orchestrator
         self.budget = budget
 
-    @property
-    def provider_name(self) -> str:
-        return self.provider.name if self.provider else "offline"
-
     async def begin(self, user_id: str, message: str) -> Exchange:
         """Store the user's message first: whatever happens next, it is not lost."""
         started = time.perf_counter()
@@ -84,8 +80,3 @@ class ChatService:
         metrics.TURNS.labels(ex.turn.outcome.provider, outcome).inc()
         log.warning("answer to message %d failed (%s): %s", ex.message_id, outcome, error)
         await store.record_failure(self.pool, ex.message_id, error, ex.turn.outcome.model, ex.elapsed_ms())
-
-    async def close(self) -> None:
-        if self.provider:
-            await self.provider.close()
-        await self.orchestrator.close()

@@ -23,7 +23,6 @@ class PortForward:
         self.pod: str = ""
         self.target_port = 0
         self.listener: socket.socket | None = None
-        self.last_error = ""
         self._lock = threading.Lock()
 
     def start(self) -> str:
@@ -103,8 +102,7 @@ class PortForward:
         with conn:
             try:
                 remote = self._stream_with_retry()
-            except Exception as exc:  # noqa: BLE001 - a thread: the client sees the connection close
-                self.last_error = exc.message if isinstance(exc, CliError) else str(exc)
+            except Exception:  # noqa: BLE001 - a thread: the client sees the connection close
                 return
             with contextlib.closing(remote):
                 _pump(conn, remote)

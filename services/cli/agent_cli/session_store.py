@@ -57,11 +57,6 @@ class SessionStore:
         data[target] = asdict(session)
         self._write(data)
 
-    def forget(self, target: str) -> None:
-        data = self._read()
-        if data.pop(target, None) is not None:
-            self._write(data)
-
     def _read(self) -> dict[str, object]:
         try:
             data = json.loads(self.path.read_text())

@@ -1,4 +1,5 @@
-"""The asyncpg connection pool, with JSON codecs so jsonb columns read and write dicts."""
+"""The asyncpg connection pool, with JSON codecs so jsonb columns read and write dicts, and
+the one set of errors that means "the database is unavailable, try again shortly"."""
 
 from __future__ import annotations
 
@@ -6,6 +7,17 @@ import asyncpg
 import orjson
 
 from agent_common.settings import Settings
+
+# PostgreSQL cannot be reached or is refusing work for now: the socket failed or timed out,
+# the connection broke (InterfaceError, class 08), the server is starting, shutting down or
+# cancelled the query (class 57, operator intervention), or it is out of room (class 53:
+# too many connections, disk full). A request gets 503 with Retry-After, a message is left
+# for redelivery, a background job tries again later. Any other PostgresError is a bug or
+# bad data, not an outage.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
+)
 
 
 def _dumps(value: object) -> str:
@@ -30,12 +42,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 async def create_pool(settings: Settings, *,
                       server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
-    """Open the pool. Connections are made lazily beyond `db_pool_min`, so a service
-    whose database is still starting comes up and reports not-ready instead of crashing."""
+    """Open the pool with DB_POOL_MIN connections at once (the rest as needed): opening fails
+    if the database does not answer then, which is why the default is 0 (see Settings)."""
     return await asyncpg.create_pool(
         settings.database_url,
         server_settings=server_settings,
-        min_size=0,
+        min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         timeout=settings.db_connect_timeout_s,
         command_timeout=settings.db_command_timeout_s,

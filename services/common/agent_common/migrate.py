@@ -15,6 +15,7 @@ from importlib import resources
 
 import asyncpg
 
+from agent_common import db
 from agent_common.settings import Settings
 
 log = logging.getLogger("agent.migrate")
@@ -71,7 +72,7 @@ async def wait_and_apply(settings: Settings, *, deadline_s: float = 60.0) -> lis
     while True:
         try:
             return await apply(settings.database_url)
-        except (TimeoutError, OSError, asyncpg.CannotConnectNowError) as exc:
+        except db.UNAVAILABLE as exc:
             if loop.time() > end:
                 raise
             log.warning("database not reachable yet (%s); retrying", exc)

@@ -147,16 +147,6 @@ async def reclaim(
     return out
 
 
-async def ack(redis: aioredis.Redis, message_ids: list[str]) -> None:
-    """Acknowledge and delete handled messages in one round trip."""
-    if not message_ids:
-        return
-    pipe = redis.pipeline(transaction=False)
-    pipe.xack(STREAM, GROUP, *message_ids)
-    pipe.xdel(STREAM, *message_ids)
-    await pipe.execute()
-
-
 async def dead_letter(redis: aioredis.Redis, delivery: Delivery, reason: str) -> None:
     """Move a message to the dead-letter stream, then drop it from the work stream."""
     fields = dict(delivery.raw)

@@ -6,10 +6,9 @@ knobs in that service's `settings.py` and the shared ones here.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,7 +19,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     database_url: str = "postgresql://agent:agent@localhost:5432/agent"
-    db_pool_min: int = Field(1, ge=0)
+    # connections opened at start and kept. 0 by default: a service then starts while its
+    # database is still starting or briefly away (make run, a rollout, the tests) and reports
+    # not-ready until it answers; with more, the pool's opening fails and the service exits
+    db_pool_min: int = Field(0, ge=0)
     db_pool_max: int = Field(10, ge=1)
     db_connect_timeout_s: float = Field(5.0, gt=0)
     db_command_timeout_s: float = Field(10.0, gt=0)
@@ -48,10 +50,12 @@ class Settings(BaseSettings):
     # largest request body any service accepts, in bytes
     max_body_bytes: int = Field(64 * 1024, gt=0)
 
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> Settings:
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError(f"DB_POOL_MIN ({self.db_pool_min}) is above DB_POOL_MAX ({self.db_pool_max})")
+        return self
+
     def allowed_hosts(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self.fetch_allowed_hosts.split(",") if h.strip())
 
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

@@ -56,8 +56,8 @@ class StreamIdRecorder:
         try:
             written = await self.pool.fetch(_UPDATE, [r[0] for r in rows], [r[1] for r in rows],
                                             [r[2] for r in rows])
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-            self._rows[:0] = rows  # keep them for the next flush
+        except Exception:
+            self._rows[:0] = rows  # whatever failed, they are kept for the next flush
             raise
         done = {(r["task_id"], r["seq"]) for r in written}
         # locked just now (or gone): again at the next flush, a bounded number of times; an

@@ -5,9 +5,19 @@ from __future__ import annotations
 from fastapi import HTTPException
 
 
-def invalid(field: str, message: str, kind: str) -> HTTPException:
+def invalid(field: str, message: str, kind: str, where: str = "body") -> HTTPException:
     """A 422 shaped like FastAPI's own validation errors."""
-    return HTTPException(422, [{"loc": ["body", field], "msg": message, "type": kind}])
+    return HTTPException(422, [{"loc": [where, field], "msg": message, "type": kind}])
+
+
+def page_limit(limit: int | None, default: int, maximum: int) -> int:
+    """The page size a list route was asked for (`?limit=`): the default when absent, refused
+    above the maximum (both settings, so the check is here rather than in the route's schema)."""
+    if limit is None:
+        return default
+    if limit > maximum:
+        raise invalid("limit", f"Input should be less than or equal to {maximum}", "less_than_equal", "query")
+    return limit
 
 
 def clean_text(value: str, field: str, max_chars: int, *, required: bool = True) -> str:

@@ -7,15 +7,15 @@ and must not buffer streaming bodies.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import asyncpg
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -24,9 +24,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent_common import tracing
-from agent_common.checks import Check, run_checks
-from agent_common.logs import request_id_var, user_var
+from agent_common import db, tracing
+from agent_common.checks import run_checks
+from agent_common.deps import ChecksDep
+from agent_common.logs import request_id_var, setup_logging, user_var
+from agent_common.settings import Settings
 
 log = logging.getLogger("agent.web")
 
@@ -39,6 +41,8 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 # what a client should wait before retrying when a dependency is down
 RETRY_AFTER_S = 2
@@ -182,15 +186,13 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in errors
         ])
 
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(asyncpg.CannotConnectNowError)
-    @app.exception_handler(asyncpg.InterfaceError)
-    @app.exception_handler(OSError)
-    @app.exception_handler(asyncio.TimeoutError)
     async def database_down(_: Request, exc: Exception) -> Response:
         log.warning("database unavailable: %s", exc.__class__.__name__)
         return error(503, "database unavailable, try again shortly",
                      headers={"retry-after": str(RETRY_AFTER_S)})
+
+    for unavailable in db.UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_down)
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
@@ -205,15 +207,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error(500, "internal error")
 
 
-def install_health(app: FastAPI, checks: dict[str, Check]) -> None:
-    """/health (alive), /ready (every dependency answers), /metrics (Prometheus)."""
+def install_health(app: FastAPI) -> None:
+    """/health (alive), /ready (every dependency in `app.state.checks` answers), /metrics
+    (Prometheus)."""
 
     @app.get("/health", include_in_schema=False)
     async def health() -> Response:
         return ORJSONResponse({"status": "ok"})
 
     @app.get("/ready", include_in_schema=False)
-    async def ready() -> Response:
+    async def ready(checks: ChecksDep) -> Response:
         results = await run_checks(checks)
         ok = all(v == "ok" for v in results.values())
         return ORJSONResponse(
@@ -226,8 +229,24 @@ def install_health(app: FastAPI, checks: dict[str, Check]) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def setup_service(app: FastAPI, *, service: str, max_body_bytes: int, checks: dict[str, Check]) -> None:
+def create_service_app(settings: Settings, *, service: str, lifespan: Lifespan, routers: list[APIRouter],
+                       **options: Any) -> FastAPI:
+    """A service's FastAPI app, built the same way for each: logs and tracing set up, its
+    settings on `app.state` (its deps read them there), /health, /ready, /metrics, JSON
+    errors, the request-id and body-limit middleware, then its routers."""
+    setup_logging(settings)
+    tracing.setup(settings.service_name)
+    app = FastAPI(title=f"agent-system {service}", version="0.1.0", lifespan=lifespan,
+                  default_response_class=ORJSONResponse, **options)
+    app.state.settings = settings
+    setup_service(app, service=service, max_body_bytes=settings.max_body_bytes)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def setup_service(app: FastAPI, *, service: str, max_body_bytes: int) -> None:
     install_error_handlers(app)
-    install_health(app, checks)
+    install_health(app)
     app.add_middleware(ServiceMiddleware, service=service, max_body_bytes=max_body_bytes)
     tracing.instrument_app(app)  # outermost: the request's logs carry its trace id

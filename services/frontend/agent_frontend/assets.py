@@ -31,6 +31,10 @@ def tree_version(root: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+class StaticFilesMissing(RuntimeError):
+    pass
+
+
 class Assets:
     def __init__(self, root: Path = STATIC_DIR) -> None:
         self.root = root
@@ -42,6 +46,11 @@ class Assets:
 
     def readable(self) -> bool:
         return (self.root / "index.html").is_file() and any((self.root / "js").glob("*.js"))
+
+    async def check(self) -> None:
+        """/ready: the page can be served."""
+        if not self.readable():
+            raise StaticFilesMissing(str(self.root))
 
     def index(self, request: Request) -> Response:
         headers = {"cache-control": REVALIDATE, "etag": self.index_etag}

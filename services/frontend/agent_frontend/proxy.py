@@ -13,22 +13,13 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from agent_common import csrf
+from agent_common import csrf, forwarding
 from agent_common.logs import request_id_var
 from agent_common.web import RETRY_AFTER_S, error
 from agent_frontend.settings import FrontendSettings
 
 log = logging.getLogger("agent.frontend.proxy")
 
-# RFC 9110 section 7.6.1, plus headers that the proxy sets itself
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "transfer-encoding", "upgrade",
-})
-NOT_FORWARDED_UP = HOP_BY_HOP | {"host", "content-length", "x-forwarded-for", "x-forwarded-proto",
-                                 "x-forwarded-host", "x-request-id", "forwarded"}
-# the request id is ours (the service middleware sets it)
-NOT_FORWARDED_DOWN = HOP_BY_HOP | {"x-request-id"}
 
 
 class NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -54,28 +45,12 @@ def create_client(settings: FrontendSettings) -> httpx.AsyncClient:
     )
 
 
-def upstream_headers(request: Request) -> list[tuple[str, str]]:
-    connection_named = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
-    headers = [(k, v) for k, v in request.headers.items()
-               if k not in NOT_FORWARDED_UP and k not in connection_named]
-    headers.append(("x-forwarded-for", forwarded_for(request)))
+def upstream_headers(request: Request, out: forwarding.Outgoing) -> forwarding.Headers:
+    """As every proxy here passes them (agent_common.forwarding), plus X-Forwarded-Host: the
+    gateway's cross-site check compares the page's origin with it."""
     # uvicorn already took a trusted proxy's X-Forwarded-Proto into the scheme
-    headers.append(("x-forwarded-proto", request.url.scheme))
-    headers.append(("x-forwarded-host", request.headers.get("host", "")))
-    request_id = request_id_var.get()
-    if request_id:
-        headers.append(("x-request-id", request_id))
-    return headers
-
-
-def forwarded_for(request: Request) -> str:
-    """The chain so far plus the client. Behind a trusted proxy, uvicorn has already made the
-    chain's last address the client (proxy_headers), so it is not added twice."""
-    client_ip = request.client.host if request.client else ""
-    prior = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()]
-    if not prior or prior[-1] != client_ip:
-        prior.append(client_ip)
-    return ", ".join(prior)
+    ours = forwarding.forwarding_headers(out, request.scope, request_id_var.get() or "", trust_proto=False)
+    return [*out.headers, *ours, (b"x-forwarded-host", request.headers.get("host", "").encode("latin-1"))]
 
 
 def has_dot_segment(path: str) -> bool:
@@ -102,10 +77,10 @@ async def forward(client: httpx.AsyncClient, request: Request, read_timeout_s: f
     streaming = "text/event-stream" in request.headers.get("accept", "")
     # an event stream may stay quiet between events for as long as the model thinks
     timeout = httpx.Timeout(None if streaming else read_timeout_s, connect=client.timeout.connect)
-    has_body = request.method not in ("GET", "HEAD", "OPTIONS", "DELETE")
+    out = forwarding.request_headers(request.scope["headers"])
     upstream_request = client.build_request(
-        request.method, target, headers=upstream_headers(request),
-        content=_body(request) if has_body else None, timeout=timeout,
+        request.method, target, headers=upstream_headers(request, out),
+        content=_body(request) if out.has_body else None, timeout=timeout,
     )
     try:
         upstream = await client.send(upstream_request, stream=True)
@@ -121,12 +96,10 @@ async def forward(client: httpx.AsyncClient, request: Request, read_timeout_s: f
         log.warning("gateway request failed: %s", exc.__class__.__name__)
         return error(502, "the API gateway gave a broken answer")
 
-    down = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in NOT_FORWARDED_DOWN]
+    down, event_stream = forwarding.response_headers([(k.lower(), v) for k, v in upstream.headers.raw])
     response = StreamingResponse(_relay(upstream), status_code=upstream.status_code,
                                  background=BackgroundTask(upstream.aclose))
-    # raw list: several Set-Cookie headers must stay several
-    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in down]
-    event_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
+    response.raw_headers = down  # raw list: several Set-Cookie headers must stay several
     if event_stream and "x-accel-buffering" not in upstream.headers:
         response.raw_headers.append((b"x-accel-buffering", b"no"))  # for an nginx in front of us
     return response

@@ -15,9 +15,12 @@ def rate_limited(verdict: Verdict) -> ASGIApp:
     return error(429, "too many requests: slow down", headers={"retry-after": str(verdict.retry_after_s)})
 
 
+NO_SESSION = "no valid session: create one with POST /api/session"
+NO_SESSION_HEADERS = {"www-authenticate": 'Bearer realm="api"'}
+
+
 def unauthorized() -> ASGIApp:
-    return error(401, "no valid session: create one with POST /api/session",
-                 headers={"www-authenticate": 'Bearer realm="api"'})
+    return error(401, NO_SESSION, headers=NO_SESSION_HEADERS)
 
 
 def lookups_refused(verdict: Verdict) -> ASGIApp:

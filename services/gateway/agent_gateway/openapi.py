@@ -10,9 +10,10 @@ another site) and 408 (its body did not arrive in time), and one with a JSON bod
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from agent_common.web import ORJSONResponse
@@ -164,9 +165,14 @@ def document() -> dict[str, Any]:
     }
 
 
-def install_openapi(api: FastAPI) -> None:
-    body = ORJSONResponse(document()).body  # built once
+router = APIRouter(include_in_schema=False)
 
-    @api.get("/openapi.json", include_in_schema=False)
-    async def openapi() -> Response:
-        return Response(body, media_type="application/json")
+
+@router.get("/openapi.json")
+async def openapi() -> Response:
+    return Response(_document_json(), media_type="application/json")
+
+
+@cache
+def _document_json() -> bytes:
+    return ORJSONResponse(document()).body  # built once

@@ -1,13 +1,10 @@
 """The reverse proxy as plain ASGI: headers in and out, the request body read whole (capped,
 under a deadline) before an upstream connection is taken, the response streamed back.
 
-Request headers: hop-by-hop ones (and any the Connection header names) are dropped, and so
-are the client's credentials (Authorization, Cookie) and anything it claims about identity
-or routing (X-User-Id, X-Forwarded-*, Forwarded, X-Request-ID); the gateway then sets
-X-User-Id (the session's user), X-Request-ID, X-Forwarded-For (the client's chain plus the
-peer) and X-Forwarded-Proto. Response headers: hop-by-hop ones (and any the upstream's
-Connection header names), Server, Date and the upstream's X-Request-ID are dropped (uvicorn
-and the request-id middleware set their own).
+Headers go both ways as every proxy here passes them (agent_common.forwarding): hop-by-hop
+ones dropped, X-Forwarded-For, X-Forwarded-Proto and X-Request-ID set by the proxy. The
+gateway also drops the client's credentials (Authorization, Cookie) and its X-User-Id, and
+sets X-User-Id to the session's user.
 
 Why the body is read first: a connection taken at the first body chunk would be held for
 as long as the client takes to send the rest, so a few slow clients could hold every
@@ -21,79 +18,29 @@ import logging
 
 from starlette.types import Receive, Scope, Send
 
+from agent_common import forwarding
 from agent_common.logs import request_id_var
 from agent_gateway.upstream import Response, UpstreamError, UpstreamPool
 
 log = logging.getLogger("agent.gateway.proxy")
 
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection",
-    b"te", b"trailer", b"trailers", b"transfer-encoding", b"upgrade",
-})
-_DROP_REQUEST = HOP_BY_HOP | {
-    b"host", b"content-length", b"expect", b"authorization", b"cookie", b"x-user-id", b"x-request-id",
-    b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded",
-}
-_DROP_RESPONSE = HOP_BY_HOP | {b"server", b"date", b"x-request-id"}
-_EVENT_STREAM = b"text/event-stream"
+# besides what every proxy drops (agent_common.forwarding): the client's credentials and its
+# claim about who the user is (the gateway sets X-User-Id from the session)
+_DROP_REQUEST = forwarding.REQUEST_DROP | {b"authorization", b"cookie", b"x-user-id"}
 _TRACE_HEADERS = (b"traceparent:", b"tracestate:")
 # set in the scope once the response has started (after that, an error can only cut it)
 STARTED = "gateway.response_started"
 
 
-def client_address(scope: Scope, trusted_hops: int) -> str:
-    """The client's address: the peer, or the entry that the trusted proxies in front added."""
-    if trusted_hops:
-        chain = [v for n, v in scope["headers"] if n == b"x-forwarded-for"]
-        hops = [h.strip() for h in b",".join(chain).split(b",") if h.strip()]
-        if hops:
-            return hops[-min(trusted_hops, len(hops))].decode("latin-1")
-    client = scope.get("client")
-    return client[0] if client else "unknown"
-
-
-def forwarded_proto(headers: list[tuple[bytes, bytes]], scheme: str) -> bytes:
-    """https when the request reached us (or the proxy before us) over TLS."""
-    for name, value in headers:
-        if name == b"x-forwarded-proto":
-            value = value.split(b",")[0].strip().lower()
-            if value in (b"http", b"https"):
-                return value
-    return scheme.encode()
-
-
 def upstream_headers(scope: Scope, user_id: str, request_id: str) -> tuple[list[bytes], int | None, bool]:
     """(header lines for the upstream, the client's content-length, whether a body follows)."""
-    lines: list[bytes] = []
-    chain: list[bytes] = []
-    named: set[bytes] = set()
-    content_length: int | None = None
-    has_body = False
-    proto = None
-    for name, value in scope["headers"]:
-        if name not in _DROP_REQUEST:
-            lines.append(b"%b: %b\r\n" % (name, value))
-        elif name == b"x-forwarded-for":
-            chain.append(value)
-        elif name == b"content-length":
-            content_length = int(value)  # digits only: checked by the body-limit middleware
-            has_body = content_length > 0
-        elif name == b"transfer-encoding":
-            has_body = True
-        elif name == b"x-forwarded-proto":
-            proto = value
-        elif name == b"connection":
-            named.update(t.strip().lower() for t in value.split(b","))
-    if named - HOP_BY_HOP:  # "Connection: X-Secret" makes X-Secret hop-by-hop too
-        named -= HOP_BY_HOP
-        lines = [line for line in lines if line.split(b":", 1)[0] not in named]
-    client = scope.get("client")
-    chain.append((client[0] if client else "unknown").encode())
-    if proto is None or proto.lower() not in (b"http", b"https"):
-        proto = scope["scheme"].encode()
-    lines.append(b"x-forwarded-for: %b\r\nx-forwarded-proto: %b\r\nx-user-id: %b\r\nx-request-id: %b\r\n" % (
-        b", ".join(chain), proto.lower(), user_id.encode(), request_id.encode()))
-    return lines, content_length, has_body
+    out = forwarding.request_headers(scope["headers"], _DROP_REQUEST)
+    lines = [b"%b: %b\r\n" % header for header in out.headers]
+    # what forwarding.forwarding_headers gives, and the user, formatted at once (a hot path)
+    proto = forwarding.forwarded_proto(out.claimed_proto, scope["scheme"])
+    lines.append(b"x-forwarded-for: %b\r\nx-forwarded-proto: %b\r\nx-request-id: %b\r\nx-user-id: %b\r\n" % (
+        forwarding.forwarded_for(out.chain, scope), proto, request_id.encode(), user_id.encode()))
+    return lines, out.content_length, out.has_body
 
 
 async def read_body(receive: Receive, deadline_s: float) -> bytes:
@@ -122,24 +69,6 @@ class BodyTimeout(Exception):
     """The request body did not arrive in time (a slow or stalled client): 408."""
 
 
-def response_headers(response: Response) -> tuple[list[tuple[bytes, bytes]], bool]:
-    """(headers for the client, whether the body is an event stream)."""
-    headers = []
-    event_stream = False
-    named: set[bytes] | None = None
-    for name, value in response.headers:
-        if name in _DROP_RESPONSE:
-            if name == b"connection":
-                named = (named or set()) | {t.strip().lower() for t in value.split(b",")}
-            continue
-        if name == b"content-type" and value.startswith(_EVENT_STREAM):
-            event_stream = True
-        headers.append((name, value))
-    if named:  # "Connection: X-Internal" makes X-Internal hop-by-hop: it ends here
-        headers = [(n, v) for n, v in headers if n not in named]
-    return headers, event_stream
-
-
 async def forward(scope: Scope, receive: Receive, send: Send, *, pool: UpstreamPool, target: str,
                   user_id: str, timeout: float, body_timeout: float,
                   trace_lines: list[bytes] | None = None) -> None:
@@ -163,7 +92,7 @@ async def forward(scope: Scope, receive: Receive, send: Send, *, pool: UpstreamP
 
 
 async def _relay(response: Response, scope: Scope, receive: Receive, send: Send, timeout: float) -> None:
-    headers, event_stream = response_headers(response)
+    headers, event_stream = forwarding.response_headers(response.headers)
     whole = response.whole_body()
     scope[STARTED] = True
     await send({"type": "http.response.start", "status": response.status, "headers": headers})

@@ -11,9 +11,9 @@ import redis.asyncio as aioredis
 from starlette.types import Scope
 
 from agent_common import db
+from agent_common.forwarding import client_address
 from agent_common.redisconn import create_redis
 from agent_gateway import metrics
-from agent_gateway.proxy import client_address
 from agent_gateway.ratelimit import SCRIPT, RateLimiter, RedisPyRunner, ScriptRunner, Verdict
 from agent_gateway.redisfast import FastRedis
 from agent_gateway.sessions import Session, SessionStore, token_from_headers

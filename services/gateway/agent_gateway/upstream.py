@@ -14,6 +14,11 @@ response at a time and trusts the upstream no further than that response: bytes 
 (a stray or pipelined answer) close the connection instead of being parsed into it, the
 head of a response is capped, a HEAD response ends with its headers, and a transfer coding
 other than chunked is refused (502) rather than guessed at.
+
+One module of ~500 lines on purpose: the pool, a connection's protocol and its response are
+one client whose parts call into each other on every request (the parser's callbacks feed
+the response, the response releases its connection to the pool, the pool retries on a new
+connection), and the request path is easier to follow, and to keep fast, in one place.
 """
 
 from __future__ import annotations
@@ -126,12 +131,6 @@ class Response:
             self.error = UpstreamTimeout(self._conn.pool.name, f"did not answer within the timeout ({what})")
             self._conn.abort()
             waiter.set_result(None)
-
-    async def wait_headers(self, timeout: float | None) -> None:
-        while not self.headers_done and self.error is None:
-            await self._wait(timeout, "headers")
-        if self.error is not None:
-            raise self.error
 
     async def next_chunk(self, timeout: float | None) -> bytes:
         """The next piece of the body; b"" at its end."""
@@ -496,7 +495,7 @@ class UpstreamPool:
             conn.response = response
             conn.transport.write(data)  # type: ignore[union-attr]
             try:
-                while not response.headers_done and response.error is None:  # wait_headers, inlined
+                while not response.headers_done and response.error is None:
                     await response._wait(timeout, "headers")
                 if response.error is not None:
                     raise response.error

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from agent_common import queue, tracing
+from agent_common import db, queue, tracing
 from agent_common.batching import Batcher
 from agent_common.plans import PlanStep, as_graph
 from agent_common.streamids import StreamIdRecorder
@@ -24,11 +23,6 @@ from agent_orchestrator import store
 from agent_orchestrator.planning import Planner
 
 log = logging.getLogger("agent.orchestrator")
-
-
-@dataclass(frozen=True, slots=True)
-class _Enqueue:
-    message: queue.StepMessage
 
 
 class Intake:
@@ -101,5 +95,4 @@ class Intake:
 def _bad_data(exc: BaseException) -> bool:
     """A data error may be one task's fault: retry the batch's tasks one by one. A lost
     connection is everyone's: fail the batch (503)."""
-    return isinstance(exc, asyncpg.PostgresError) and not isinstance(
-        exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError)
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, db.UNAVAILABLE)

@@ -21,9 +21,6 @@ from agent_common import tools
 from agent_common.plans import PlanStep
 from agent_common.urls import find_urls
 
-# kept for callers that build plans by hand (benchmarks): PlannedStep("echo", {...})
-PlannedStep = PlanStep
-
 _COMPARE = re.compile(
     r"\b(compar\w*|contrast\w*|differ\w*|versus|vs\.?|similar\w*|in common|side[- ]by[- ]side"
     r"|which (one |of them |is )?(is )?better)\b", re.IGNORECASE)

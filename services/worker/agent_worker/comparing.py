@@ -16,7 +16,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from agent_common.summarizer import centrality, split_sentences, summarize, word_count
+from agent_common.sentences import split_sentences, word_count
+from agent_common.summarizer import centrality, summarize, tfidf_vectors
 from agent_worker.answering import Source, terms, words
 
 # words any text uses, which say nothing about what two texts have in common
@@ -115,15 +116,7 @@ def _nearest_centroid(picked: list[tuple[int, str]], limit: int) -> list[tuple[i
 
 def _vectors(sentences: list[_Sentence]) -> list[dict[str, float]]:
     """Unit TF-IDF vectors, each sentence of every text a document."""
-    counts = [Counter(terms(s.text)) for s in sentences]
-    df = Counter(t for c in counts for t in c)
-    n = len(sentences)
-    vectors = []
-    for c in counts:
-        v = {t: tf * math.log(1 + n / df[t]) for t, tf in c.items()}
-        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
-        vectors.append({t: x / norm for t, x in v.items()})
-    return vectors
+    return tfidf_vectors([terms(s.text) for s in sentences])
 
 
 def _cross_similarities(sentences: list[_Sentence], vectors: list[dict[str, float]]

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,8 @@ from agent_common.llm import LLMError, LLMRequest, LLMSettings, Message, cost_us
 from agent_common.llm import errors as llm_errors
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
+
+log = logging.getLogger("agent.worker.model")
 
 
 @dataclass(frozen=True)
@@ -64,3 +68,26 @@ def parse_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
 
 
 __all__ = ["LLMError", "ModelJSON", "ask_json", "parse_object"]
+
+
+ModelOutput = tuple[dict[str, Any] | None, str | None]  # (the step's output, or why the model's is not used)
+
+
+async def model_or_offline(provider: str, by_model: Callable[[], Awaitable[ModelOutput]],
+                           offline: Callable[[], Awaitable[dict[str, Any]]], what: str,
+                           task_id: str) -> dict[str, Any]:
+    """The model's output when LLM_PROVIDER names one and its answer is usable; else the
+    offline output, with `llm_error` saying why the model's was not used."""
+    llm_error = None
+    if provider != "offline":
+        try:
+            output, llm_error = await by_model()
+            if output is not None:
+                return output
+        except LLMError as exc:
+            llm_error = exc.detail
+        log.warning("model %s of task %s not used, done offline: %s", what, task_id, llm_error)
+    output = await offline()
+    if llm_error:
+        output["llm_error"] = llm_error
+    return output

@@ -32,6 +32,10 @@ class WorkerSettings(PlanSettings):
     # a step failing with a transient error (timeout, 5xx) runs at most this often;
     # keep it below max_deliveries so the real error, not the dead letter, is reported
     step_max_attempts: int = Field(3, ge=1)
+    # a step retried waits this long, doubled for each attempt made, at most the maximum
+    # (and at most the visibility timeout); the reclaim pass rounds it up to its interval
+    step_retry_backoff_s: float = Field(1.0, ge=0)
+    step_retry_backoff_max_s: float = Field(30.0, ge=0)
     # how often the steps in hand are checked for a task that ended (cancelled, or failed in
     # another branch), to stop them
     halt_check_interval_s: float = Field(0.5, gt=0)

@@ -1,4 +1,6 @@
-"""The worker's SQL: claim a step, record its outcome, and find steps to re-enqueue.
+"""The worker's SQL: claim steps and record their outputs (in batches), and what a crash
+between a commit and its XADD needs (agent_worker.failures holds a step's failure, the
+reconciler its own queries).
 
 Every write is conditional on the current status, so a step delivered twice records its
 outcome once and a cancelled task stays cancelled."""
@@ -13,9 +15,6 @@ from typing import Any
 import asyncpg
 
 from agent_common.plans import PlanStep, finals
-from agent_common.streamids import UPDATE_UNLOCKED
-
-OPEN = ("queued", "processing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +165,20 @@ class Completion:
     result: str | None  # set for the task's final step: its result completes the task
 
 
+# The CTE `nxt` after a CTE `counts` (task_id, seq, n: how many of that step's dependencies
+# just finished): each such step's `waiting` count goes down by n; one that reaches 0 while
+# queued is due, and is marked enqueued now, so the reconciler enqueues it if the process
+# dies before its XADD.
+NEXT_DUE = """nxt AS (
+    UPDATE task_steps s
+       SET waiting = s.waiting - counts.n,
+           enqueued_at = CASE WHEN s.waiting = counts.n AND s.status = 'queued'
+                              THEN clock_timestamp() ELSE s.enqueued_at END
+      FROM counts
+     WHERE s.task_id = counts.task_id AND s.seq = counts.seq
+    RETURNING s.task_id, s.seq, s.waiting = 0 AND s.status = 'queued' AS ready
+)"""
+
 # Records many steps' outputs in one statement. Each dependent's `waiting` count goes down
 # by the number of its dependencies this batch completes; the row lock of that UPDATE
 # orders concurrent batches, so when two branches finish at once on two workers, exactly
@@ -184,15 +197,7 @@ WITH req AS (
     SELECT c.task_id, c.seq, count(*)::smallint AS n
       FROM done JOIN task_steps c ON c.task_id = done.task_id AND done.step_id = ANY (c.depends_on)
      GROUP BY c.task_id, c.seq
-), nxt AS (
-    UPDATE task_steps s
-       SET waiting = s.waiting - counts.n,
-           enqueued_at = CASE WHEN s.waiting = counts.n AND s.status = 'queued'
-                              THEN clock_timestamp() ELSE s.enqueued_at END
-      FROM counts
-     WHERE s.task_id = counts.task_id AND s.seq = counts.seq
-    RETURNING s.task_id, s.seq, s.waiting = 0 AND s.status = 'queued' AS ready
-), finished AS (
+), """ + NEXT_DUE + """, finished AS (
     SELECT req.task_id, max(req.result) AS result
       FROM req JOIN done ON done.task_id = req.task_id AND done.seq = req.seq
      GROUP BY req.task_id
@@ -214,7 +219,7 @@ SELECT req.i, done.task_id IS NOT NULL AS recorded, task.status AS task_status,
   LEFT JOIN task ON task.task_id = req.task_id
   LEFT JOIN ready ON ready.task_id = req.task_id
  ORDER BY req.i
-"""
+"""  # noqa: S608 - constants only
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,140 +245,6 @@ async def complete(pool: asyncpg.Pool, done: list[Completion]) -> list[Outcome]:
         enqueued.update((c.task_id, q) for q in ready)
         out.append(Outcome(r["recorded"], ready, r["task_status"]) if first else Outcome(False, (), None))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    task_failed: bool        # this call failed the task (the step was not optional)
-    ready: tuple[int, ...]   # steps that now run without the failed one's output
-
-
-_FAIL_STEP = """
-UPDATE task_steps SET status = 'failed', error = $3, finished_at = clock_timestamp()
- WHERE task_id = $1 AND seq = $2 AND status IN ('queued', 'processing')
-RETURNING step_id, optional
-"""
-_FAIL_TASK = """
-WITH task AS (
-    UPDATE tasks SET status = 'failed', error = $2, updated_at = clock_timestamp()
-     WHERE task_id = $1 AND status IN ('queued', 'processing')
-    RETURNING task_id
-), skipped AS (
-    UPDATE task_steps SET status = 'skipped'
-     WHERE task_id = $1 AND status = 'queued' AND EXISTS (SELECT 1 FROM task)
-)
-SELECT EXISTS (SELECT 1 FROM task)
-"""
-# The optional steps after a failed optional step are skipped too; the steps that are not
-# optional and read any of them run without those outputs once the rest is done.
-_SKIP_AFTER = """
-WITH RECURSIVE lost(step_id) AS (
-    SELECT $2::text
-    UNION
-    SELECT c.step_id FROM task_steps c JOIN lost ON lost.step_id = ANY (c.depends_on)
-     WHERE c.task_id = $1 AND c.optional AND c.status = 'queued'
-), skipped AS (
-    UPDATE task_steps s SET status = 'skipped', error = $3, finished_at = clock_timestamp()
-      FROM lost
-     WHERE s.task_id = $1 AND s.step_id = lost.step_id AND s.step_id <> $2 AND s.status = 'queued'
-), counts AS (
-    SELECT c.seq, count(*)::smallint AS n
-      FROM task_steps c JOIN lost ON lost.step_id = ANY (c.depends_on)
-     WHERE c.task_id = $1 AND NOT c.optional
-     GROUP BY c.seq
-), nxt AS (
-    UPDATE task_steps s
-       SET waiting = s.waiting - counts.n,
-           enqueued_at = CASE WHEN s.waiting = counts.n AND s.status = 'queued'
-                              THEN clock_timestamp() ELSE s.enqueued_at END
-      FROM counts
-     WHERE s.task_id = $1 AND s.seq = counts.seq
-    RETURNING s.seq, s.waiting = 0 AND s.status = 'queued' AS ready
-)
-SELECT seq FROM nxt WHERE ready ORDER BY seq
-"""
-
-
-async def fail(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int, step_type: str,
-               message: str) -> Failure:
-    """Fail the step. A step that is not optional fails its task (the steps not yet run are
-    skipped); an optional one skips the optional steps after it and lets the others go on."""
-    async with conn.transaction():
-        row = await conn.fetchrow(_FAIL_STEP, task_id, seq, message)
-        if row is None:
-            return Failure(False, ())
-        if not row["optional"]:
-            failed = bool(await conn.fetchval(_FAIL_TASK, task_id, f"{step_type} failed: {message}"))
-            return Failure(failed, ())
-        why = f"skipped: {row['step_id']} failed ({message})"
-        ready = await conn.fetch(_SKIP_AFTER, task_id, row["step_id"], why)
-        return Failure(False, tuple(r["seq"] for r in ready))
-
-
-async def release_for_retry(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int, message: str) -> None:
-    """A retryable failure: the step goes back to queued, keeping the last error."""
-    await conn.execute(
-        "UPDATE task_steps SET status = 'queued', error = $3 WHERE task_id = $1 AND seq = $2"
-        " AND status = 'processing'", task_id, seq, message,
-    )
-
-
-async def due_steps(pool: asyncpg.Pool, min_age_s: float, limit: int) -> list[asyncpg.Record]:
-    """Unfinished current steps of live tasks, enqueued at least min_age_s ago."""
-    return await pool.fetch(
-        "SELECT s.task_id, s.seq, s.stream_id FROM task_steps s JOIN tasks t USING (task_id)"
-        " WHERE s.status IN ('queued', 'processing') AND t.status IN ('queued', 'processing')"
-        "   AND s.enqueued_at IS NOT NULL"
-        "   AND s.enqueued_at < clock_timestamp() - make_interval(secs => $1)"
-        " ORDER BY s.enqueued_at LIMIT $2",
-        min_age_s, limit,
-    )
-
-
-async def still_open(pool: asyncpg.Pool, keys: list[tuple[uuid.UUID, int]]) -> set[tuple[uuid.UUID, int]]:
-    """Which of these steps are still unfinished, in tasks still running."""
-    rows = await pool.fetch(
-        "SELECT s.task_id, s.seq FROM task_steps s JOIN tasks t USING (task_id)"
-        " JOIN unnest($1::uuid[], $2::smallint[]) AS k(task_id, seq)"
-        "   ON k.task_id = s.task_id AND k.seq = s.seq"
-        " WHERE s.status IN ('queued', 'processing') AND t.status IN ('queued', 'processing')",
-        [k[0] for k in keys], [k[1] for k in keys],
-    )
-    return {(r["task_id"], r["seq"]) for r in rows}
-
-
-_MARK_REQUEUED = UPDATE_UNLOCKED.format(extra=", enqueued_at = clock_timestamp()")
-
-
-async def mark_requeued(pool: asyncpg.Pool, rows: list[tuple[uuid.UUID, int, str]]) -> None:
-    """Record the copies' stream ids. A row a worker has locked is being claimed right now:
-    it is left as it is rather than waited for (see agent_common.streamids)."""
-    await pool.fetch(_MARK_REQUEUED, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-
-
-async def fail_dead_lettered(pool: asyncpg.Pool, task_id: uuid.UUID, seq: int, deliveries: int) -> Failure:
-    async with pool.acquire() as conn:
-        step_type = await conn.fetchval(
-            "SELECT type FROM task_steps WHERE task_id = $1 AND seq = $2", task_id, seq
-        ) or "step"
-        message = (f"delivered {deliveries} times without finishing (its worker crashed or hung each time);"
-                   " moved to the dead-letter stream task_queue:dead")
-        return await fail(conn, task_id, seq, step_type, message)
-
-
-async def stop(pool: asyncpg.Pool, task_id: uuid.UUID, seq: int) -> bool:
-    """A step interrupted because its task ended (cancelled, or failed in another branch):
-    cancelled or skipped like the task's other unfinished steps. False when it had already
-    finished."""
-    return await pool.fetchval(
-        "UPDATE task_steps s SET status = CASE t.status WHEN 'cancelled' THEN 'cancelled' ELSE 'skipped' END,"
-        "       error = CASE t.status WHEN 'cancelled' THEN 'stopped: the task was cancelled'"
-        "                             ELSE 'stopped: the task ' || t.status END,"
-        "       finished_at = clock_timestamp()"
-        "  FROM tasks t"
-        " WHERE s.task_id = $1 AND s.seq = $2 AND t.task_id = s.task_id AND s.status = 'processing'"
-        "   AND t.status NOT IN ('queued', 'processing')"
-        " RETURNING true", task_id, seq) or False
 
 
 async def task_tokens(pool: asyncpg.Pool, task_id: uuid.UUID) -> int:

@@ -16,11 +16,11 @@ from agent_common.devstack.stack import Ports, Stack, services_from_env
 from agent_common.devstack.supervisor import (
     GiveUp,
     Policy,
-    PostgresUnit,
-    RedisUnit,
     ServiceUnit,
     Supervised,
     Supervisor,
+    postgres_unit,
+    redis_unit,
 )
 
 
@@ -35,7 +35,7 @@ def main() -> int:
     pids = PidFiles(stack.data_dir / "run")
     stopping = False
 
-    def request_stop(signum: int, _frame: object) -> None:
+    def request_stop(_signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
@@ -67,7 +67,7 @@ def main() -> int:
 
 
 def _supervisor(stack: Stack, settings: RunSettings, pids: PidFiles) -> Supervisor:
-    units: list[Supervised] = [PostgresUnit(stack.pg), RedisUnit(stack.redis)]
+    units: list[Supervised] = [postgres_unit(stack.pg), redis_unit(stack.redis)]
     units += [ServiceUnit(p) for p in stack.all_processes()]
     for unit in units:
         pids.write(unit)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
-from agent_common.devstack.processes import port_open
+from agent_common.devstack.processes import port_open, terminate
 
 
 def find_redis_server() -> str:
@@ -65,14 +64,8 @@ class LocalRedis:
             return False
 
     def stop(self, timeout: float = 10.0) -> None:
-        if not self.proc or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc:
+            terminate(self.proc, timeout)
 
     def wipe(self) -> None:
         """Stop and delete every file: the next start is an empty Redis."""

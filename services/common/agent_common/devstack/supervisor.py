@@ -52,51 +52,38 @@ class ServiceUnit:
         return self.proc.proc.pid if self.proc.proc else None
 
 
-class PostgresUnit:
-    """The server as one unit: when the postmaster dies, its backends go with it (as in a
-    container), so the new server does not meet the old one's shared memory in use."""
+class ServerUnit:
+    """PostgreSQL or Redis as one unit: when the server's main process dies, its process group
+    goes with it (as in a container), so the new server does not meet the old one's shared
+    memory or port in use."""
 
-    name = "postgres"
-
-    def __init__(self, pg: LocalPostgres) -> None:
-        self.pg = pg
-        self.log_path = pg.log_path
-
-    def alive(self) -> bool:
-        return self.pg.proc is not None and self.pg.proc.poll() is None
-
-    def returncode(self) -> int | None:
-        return self.pg.proc.returncode if self.pg.proc else None
-
-    def restart(self) -> None:
-        if self.pg.proc:
-            kill_group(self.pg.proc)
-        self.pg.start()
-
-    def pid(self) -> int | None:
-        return self.pg.proc.pid if self.pg.proc else None
-
-
-class RedisUnit:
-    name = "redis"
-
-    def __init__(self, redis: LocalRedis) -> None:
-        self.redis = redis
-        self.log_path = redis.data_dir / "redis.log"
+    def __init__(self, name: str, server: LocalPostgres | LocalRedis, log_path: Path) -> None:
+        self.name = name
+        self.server = server
+        self.log_path = log_path
 
     def alive(self) -> bool:
-        return self.redis.proc is not None and self.redis.proc.poll() is None
+        proc = self.server.proc
+        return proc is not None and proc.poll() is None
 
     def returncode(self) -> int | None:
-        return self.redis.proc.returncode if self.redis.proc else None
+        return self.server.proc.returncode if self.server.proc else None
 
     def restart(self) -> None:
-        if self.redis.proc:
-            kill_group(self.redis.proc)
-        self.redis.start()
+        if self.server.proc:
+            kill_group(self.server.proc)
+        self.server.start()
 
     def pid(self) -> int | None:
-        return self.redis.pid
+        return self.server.proc.pid if self.server.proc else None
+
+
+def postgres_unit(pg: LocalPostgres) -> ServerUnit:
+    return ServerUnit("postgres", pg, pg.log_path)
+
+
+def redis_unit(redis: LocalRedis) -> ServerUnit:
+    return ServerUnit("redis", redis, redis.data_dir / "redis.log")
 
 
 @dataclass

@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import anthropic
 
-from agent_common.llm import errors
-from agent_common.llm.base import Provider, StreamItem
 from agent_common.llm.errors import LLMError
-from agent_common.llm.openai_provider import _cause, error_text, parse_arguments
-from agent_common.llm.settings import LLMSettings
-from agent_common.llm.types import Completion, LLMRequest, Message, TextDelta, ToolCall, ToolSpec, Usage
+from agent_common.llm.sdk import SDKProvider, StreamState, parse_arguments
+from agent_common.llm.types import Completion, LLMRequest, Message, ToolCall, ToolSpec, Usage
 
 # error types Anthropic may send as an SSE `error` event in the middle of a 200 stream
 _STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "api_error": 500}
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(SDKProvider):
     name = "anthropic"
+    sdk = anthropic
+    client_class = "AsyncAnthropic"
     key_var = "ANTHROPIC_API_KEY"
-
-    def __init__(self, settings: LLMSettings) -> None:
-        super().__init__(settings)
-        self.client = anthropic.AsyncAnthropic(
-            api_key=settings.anthropic_api_key.get_secret_value() or "no-key-set",
-            base_url=settings.llm_base_url or None, max_retries=settings.llm_max_retries,
-            timeout=anthropic.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s),
-        )
-
-    async def close(self) -> None:
-        await self.client.close()
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens(request),
@@ -44,67 +32,31 @@ class AnthropicProvider(Provider):
         return params
 
     async def _complete(self, request: LLMRequest) -> Completion:
-        try:
-            response = await self.client.messages.create(**self._params(request))
-        except anthropic.APIError as exc:
-            raise self._error(exc, streaming=False) from exc
+        response = await self._call(self.client.messages.create(**self._params(request)))
         text = "".join(b.text for b in response.content if b.type == "text")
         calls = tuple(ToolCall(b.id, b.name, dict(b.input) if isinstance(b.input, dict) else {})
                       for b in response.content if b.type == "tool_use")
         return Completion(text, calls, _usage(response.usage), response.model or self.model,
                           response.stop_reason)
 
-    async def _stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
-        try:
-            stream = await self.client.messages.create(**self._params(request), stream=True)
-        except anthropic.APIError as exc:
-            raise self._error(exc, streaming=False) from exc
-        state = _StreamState(model=self.model)
-        async with stream:
-            events = aiter(stream)
-            while True:
-                try:
-                    event = await anext(events)
-                except StopAsyncIteration:
-                    break
-                except anthropic.APIError as exc:
-                    raise self._error(exc, streaming=True) from exc
-                except Exception as exc:  # transport errors the SDK lets through mid-stream
-                    if "timeout" in exc.__class__.__name__.lower():
-                        raise errors.timeout(self.name, self.settings.llm_timeout_s) from exc
-                    raise errors.broken(self.name, exc.__class__.__name__) from exc
-                text = state.add(event)
-                if text:
-                    yield TextDelta(text)
-        if not state.stopped:
-            raise errors.broken(self.name, "the stream ended without message_stop")
-        yield state.completion()
+    def _open_stream(self, request: LLMRequest) -> Awaitable[Any]:
+        return self.client.messages.create(**self._params(request), stream=True)
 
-    def _error(self, exc: anthropic.APIError, *, streaming: bool) -> LLMError:
-        if isinstance(exc, anthropic.APITimeoutError):
-            return errors.timeout(self.name, self.settings.llm_timeout_s)
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = _cause(exc)
-            if streaming or "Connect" not in cause:  # connected, then the answer broke off
-                return errors.broken(self.name, cause)
-            return errors.unreachable(self.name, str(self.client.base_url))
-        if isinstance(exc, anthropic.APIStatusError):
-            status = exc.status_code
-            if status < 400:  # an `error` event inside a 200 stream: use the error's type
-                kind = _error_type(exc.body)
-                status = _STREAM_ERROR_STATUS.get(kind, 500)
-            return errors.describe_status(self.name, status, self.key_var, error_text(exc.body),
-                                          errors.retry_after(exc.response.headers))
-        return LLMError("upstream_error", f"the {self.name} API reported an error: "
-                        f"{str(exc.message)[:errors.MAX_QUOTED_CHARS]}")
+    def _stream_state(self) -> _StreamState:
+        return _StreamState(model=self.model)
+
+    def _error(self, exc: Exception, *, streaming: bool, status: int | None = None) -> LLMError:
+        if status is None and isinstance(exc, anthropic.APIStatusError) and exc.status_code < 400:
+            # an `error` event inside a 200 stream: its type says what happened
+            status = _STREAM_ERROR_STATUS.get(_error_type(exc.body), 500)
+        return super()._error(exc, streaming=streaming, status=status)
 
 
 @dataclass
-class _StreamState:
+class _StreamState(StreamState):
     """Puts a streamed message back together from its events."""
 
-    model: str
-    parts: list[str] = field(default_factory=list)
+    UNFINISHED: ClassVar[str] = "the stream ended without message_stop"
     tools: dict[int, dict[str, Any]] = field(default_factory=dict)
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -131,6 +83,9 @@ class _StreamState:
         elif kind == "message_stop":
             self.stopped = True
         return ""
+
+    def finished(self) -> bool:
+        return self.stopped
 
     def _delta(self, event: Any) -> str:
         delta = event.delta

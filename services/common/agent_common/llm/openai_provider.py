@@ -4,38 +4,30 @@ to any compatible server: Ollama (http://localhost:11434/v1), vLLM, llama.cpp's 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 
 from agent_common.llm import errors
-from agent_common.llm.base import Provider, StreamItem
-from agent_common.llm.errors import LLMError
+from agent_common.llm.sdk import SDKProvider, StreamState, parse_arguments
 from agent_common.llm.settings import LLMSettings
-from agent_common.llm.types import Completion, LLMRequest, Message, TextDelta, ToolCall, ToolSpec, Usage
+from agent_common.llm.types import Completion, LLMRequest, Message, ToolCall, ToolSpec, Usage
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(SDKProvider):
     name = "openai"
+    sdk = openai
+    client_class = "AsyncOpenAI"
     key_var = "OPENAI_API_KEY"
 
     def __init__(self, settings: LLMSettings) -> None:
         super().__init__(settings)
-        # local servers need no key, but the SDK insists on one
-        key = settings.openai_api_key.get_secret_value() or "no-key-set"
-        self.client = openai.AsyncOpenAI(
-            api_key=key, base_url=settings.llm_base_url or None, max_retries=settings.llm_max_retries,
-            timeout=openai.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s),
-        )
         field_name = settings.llm_max_tokens_field
         if field_name == "auto":
             field_name = "max_tokens" if settings.llm_base_url else "max_completion_tokens"
         self.max_tokens_field = field_name
-
-    async def close(self) -> None:
-        await self.client.close()
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -47,10 +39,7 @@ class OpenAIProvider(Provider):
         return params
 
     async def _complete(self, request: LLMRequest) -> Completion:
-        try:
-            response = await self.client.chat.completions.create(**self._params(request))
-        except openai.APIError as exc:
-            raise self._error(exc, streaming=False) from exc
+        response = await self._call(self.client.chat.completions.create(**self._params(request)))
         if not response.choices:
             raise errors.broken(self.name, "the answer held no choices")
         choice = response.choices[0]
@@ -63,56 +52,18 @@ class OpenAIProvider(Provider):
             model=response.model or self.model, stop_reason=choice.finish_reason,
         )
 
-    async def _stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
-        try:
-            stream = await self.client.chat.completions.create(
-                **self._params(request), stream=True, stream_options={"include_usage": True},
-            )
-        except openai.APIError as exc:
-            raise self._error(exc, streaming=False) from exc
-        state = _StreamState(model=self.model)
-        async with stream:
-            chunks = aiter(stream)
-            while True:
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    break
-                except openai.APIError as exc:
-                    raise self._error(exc, streaming=True) from exc
-                except LLMError:
-                    raise
-                except Exception as exc:  # transport errors the SDK lets through mid-stream
-                    raise errors.broken(self.name, exc.__class__.__name__) from exc
-                text = state.add(chunk)
-                if text:
-                    yield TextDelta(text)
-        if state.finish_reason is None:
-            raise errors.broken(self.name, "the stream ended without a finish reason")
-        yield state.completion()
+    def _open_stream(self, request: LLMRequest) -> Awaitable[Any]:
+        return self.client.chat.completions.create(
+            **self._params(request), stream=True, stream_options={"include_usage": True})
 
-    def _error(self, exc: openai.APIError, *, streaming: bool) -> LLMError:
-        if isinstance(exc, openai.APITimeoutError):
-            return errors.timeout(self.name, self.settings.llm_timeout_s)
-        if isinstance(exc, openai.APIConnectionError):
-            cause = _cause(exc)
-            if streaming or "Connect" not in cause:  # connected, then the answer broke off
-                return errors.broken(self.name, cause)
-            return errors.unreachable(self.name, str(self.client.base_url))
-        if isinstance(exc, openai.APIStatusError):
-            return errors.describe_status(self.name, exc.status_code, self.key_var, error_text(exc.body),
-                                          errors.retry_after(exc.response.headers))
-        # an error event inside the stream
-        return LLMError("upstream_error", f"the {self.name} API reported an error: "
-                        f"{str(exc.message)[:errors.MAX_QUOTED_CHARS]}")
-
+    def _stream_state(self) -> _StreamState:
+        return _StreamState(model=self.model)
 
 @dataclass
-class _StreamState:
+class _StreamState(StreamState):
     """Puts a streamed answer back together: text, tool calls by index, usage."""
 
-    model: str
-    parts: list[str] = field(default_factory=list)
+    UNFINISHED: ClassVar[str] = "the stream ended without a finish reason"
     calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
@@ -138,6 +89,9 @@ class _StreamState:
         if text:
             self.parts.append(text)
         return text
+
+    def finished(self) -> bool:
+        return self.finish_reason is not None
 
     def completion(self) -> Completion:
         calls = tuple(_tool_call(s["id"] or f"call_{i}", s["name"], "".join(s["arguments"]))
@@ -168,30 +122,3 @@ def to_openai_tool(tool: ToolSpec) -> dict[str, Any]:
 
 def _tool_call(call_id: str, name: str, raw_arguments: str | None) -> ToolCall:
     return ToolCall(call_id, name, parse_arguments(raw_arguments))
-
-
-def parse_arguments(raw: str | None) -> dict[str, Any]:
-    """A tool call's JSON arguments; what does not parse to an object is passed on as
-    `_unparsed` so the tool can say what was wrong."""
-    try:
-        value = json.loads(raw or "{}")
-    except ValueError:
-        return {"_unparsed": raw}
-    return value if isinstance(value, dict) else {"_unparsed": raw}
-
-
-def error_text(body: object) -> str:
-    """The human message inside an API error body ({"error": {"message": ...}} or {"message": ...})."""
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return inner["message"]
-        if isinstance(inner, str):
-            return inner
-    return ""
-
-
-def _cause(exc: BaseException) -> str:
-    """The transport error under an SDK connection error (e.g. RemoteProtocolError)."""
-    cause = exc.__cause__ or exc.__context__
-    return cause.__class__.__name__ if cause else exc.__class__.__name__

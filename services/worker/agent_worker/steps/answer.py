@@ -10,17 +10,14 @@ none of its quotes check out, the offline answer is given, with the model's erro
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
-from agent_worker import answering
+from agent_worker import answer_llm, answering
 from agent_worker.answering import Answer, Limits, Source
-from agent_worker.modeljson import LLMError, ask_json
+from agent_worker.modeljson import ask_json, model_or_offline
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError, StepInput, missing, present, why_missing
 from agent_worker.steps.summarize import llm_settings
-
-log = logging.getLogger("agent.worker.answer")
 
 
 async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext) -> dict[str, Any]:
@@ -59,29 +56,21 @@ def limits(settings: WorkerSettings) -> Limits:
 
 
 async def _answer(question: str, sources: list[Source], ctx: StepContext) -> dict[str, Any]:
-    llm_error = None
-    if ctx.settings.llm_provider != "offline":
-        try:
-            output, llm_error = await _by_model(question, sources, ctx)
-            if output is not None:
-                return output
-        except LLMError as exc:
-            llm_error = exc.detail
-        log.warning("model answer of task %s not used, answering offline: %s", ctx.task_id, llm_error)
-    found = await asyncio.to_thread(answering.answer, question, sources, limits(ctx.settings))
-    output = _shape(found, "extractive")
-    if llm_error:
-        output["llm_error"] = llm_error
-    return output
+    async def offline() -> dict[str, Any]:
+        found = await asyncio.to_thread(answering.answer, question, sources, limits(ctx.settings))
+        return _shape(found, "extractive")
+
+    return await model_or_offline(ctx.settings.llm_provider, lambda: _by_model(question, sources, ctx),
+                                  offline, "answer", ctx.task_id)
 
 
 async def _by_model(question: str, sources: list[Source], ctx: StepContext
                     ) -> tuple[dict[str, Any] | None, str | None]:
     """The model's answer with its checked citations, or (None, why it is not used)."""
     settings = ctx.settings
-    prompt = await asyncio.to_thread(answering.model_input, question, sources,
+    prompt = await asyncio.to_thread(answer_llm.model_input, question, sources,
                                      settings.answer_llm_input_max_chars, settings.answer_llm_chunk_chars)
-    reply = await ask_json(llm_settings(), answering.PROMPT, prompt,
+    reply = await ask_json(llm_settings(), answer_llm.PROMPT, prompt,
                            max_tokens=settings.answer_llm_max_tokens, timeout_s=settings.answer_llm_timeout_s)
     ctx.usage = reply.usage  # spent whether or not the answer is used
     if reply.data is None:
@@ -89,7 +78,7 @@ async def _by_model(question: str, sources: list[Source], ctx: StepContext
     text, quotes = _read(reply.data)
     if not text:
         return None, "the model's JSON held no answer"
-    citations, dropped = await asyncio.to_thread(answering.verified, quotes, sources,
+    citations, dropped = await asyncio.to_thread(answer_llm.verified, quotes, sources,
                                                  settings.answer_min_quote_words)
     if not citations:
         return None, (f"none of the model's {len(quotes)} quotes occur in the sources" if quotes

@@ -18,7 +18,7 @@ from typing import Any
 
 from agent_worker import comparing
 from agent_worker.answering import Source
-from agent_worker.modeljson import LLMError, ask_json
+from agent_worker.modeljson import ask_json, model_or_offline
 from agent_worker.settings import WorkerSettings
 from agent_worker.steps import StepContext, StepError, StepInput, missing, why_missing
 from agent_worker.steps.answer import texts
@@ -59,19 +59,12 @@ def limits(settings: WorkerSettings) -> comparing.Limits:
 
 async def _compare(sources: list[Source], ctx: StepContext) -> dict[str, Any]:
     offline = await asyncio.to_thread(comparing.compare, sources, limits(ctx.settings))
-    llm_error = None
-    if ctx.settings.llm_provider != "offline":
-        try:
-            output, llm_error = await _by_model(sources, offline, ctx)
-            if output is not None:
-                return output
-        except LLMError as exc:
-            llm_error = exc.detail
-        log.warning("model comparison of task %s not used, comparing offline: %s", ctx.task_id, llm_error)
-    output = _offline_output(offline)
-    if llm_error:
-        output["llm_error"] = llm_error
-    return output
+
+    async def offline_output() -> dict[str, Any]:
+        return _offline_output(offline)
+
+    return await model_or_offline(ctx.settings.llm_provider, lambda: _by_model(sources, offline, ctx),
+                                  offline_output, "comparison", ctx.task_id)
 
 
 def _offline_output(found: comparing.Comparison) -> dict[str, Any]:
