@@ -8,7 +8,7 @@ SERVICES := common orchestrator worker chat gateway frontend cli
 STAMP := $(VENV)/.installed
 PIP_LOCKED := $(PIP) install --quiet --require-hashes --no-deps
 
-.PHONY: install lock fork run test test-reliability test-cluster bench screenshot lint clean
+.PHONY: install lock fork run test test-reliability test-cluster bench screenshot lint fmt hooks clean
 
 # Everything comes from the lock (uv.lock, exported to requirements/*.txt with hashes): pip and
 # setuptools first, then every dependency, then our packages without resolving anything.
@@ -68,8 +68,25 @@ screenshot: install
 	$(PY) -m pytest tests/browser/test_screenshot.py -q $(PYTEST_ARGS)
 	cp test-artifacts/readme-screenshot.png $(SCREENSHOT)
 
+# The code checks (tests/ci/test_code.py runs the same in `make test`): ruff's lint and format,
+# mypy (its settings in pyproject.toml), vulture for dead code, yamllint, and actionlint with
+# shellcheck on the workflows. `make fmt` applies what ruff can fix; `make hooks` runs them all
+# before each commit (.pre-commit-config.yaml).
+PY_SOURCES := services tests scripts .github/scripts
 lint: install
-	$(VENV)/bin/ruff check services tests scripts .github/scripts
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(VENV)/bin/ruff format --check $(PY_SOURCES)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/vulture
+	$(VENV)/bin/yamllint --strict -c .yamllint .
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jactionlint --no-online --profile correctness
+
+fmt: install
+	$(VENV)/bin/ruff check --fix $(PY_SOURCES)
+	$(VENV)/bin/ruff format $(PY_SOURCES)
+
+hooks: install
+	$(VENV)/bin/pre-commit install
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

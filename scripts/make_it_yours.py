@@ -64,9 +64,11 @@ def yours(owner: str | None, repo: str | None) -> tuple[str, str]:
         # as configured (get-url would expand insteadOf rewrites)
         url = git("config", "--get", "remote.origin.url", check=False)
         match = ORIGIN.search(url)
-        if not match and owner is None:
-            raise Failure(f"origin ({url or 'none'}) is not a GitHub repository: give --owner (OWNER=you)")
-        owner = owner or match["owner"]
+        if owner is None:
+            if not match:
+                raise Failure(f"origin ({url or 'none'}) is not a GitHub repository: "
+                              "give --owner (OWNER=you)")
+            owner = match["owner"]
         repo = repo or (match["repo"] if match else None) or "agent-system"
     if not ACCOUNT.fullmatch(owner):
         raise Failure(f"{owner!r} is not a GitHub account name")

@@ -109,8 +109,8 @@ def error_for(response: httpx.Response, doing: str) -> CliError:
             hint += f"; the gateway suggests retrying in {retry_after(response):g} s"
         return CliError(Exit.SERVER_ERROR, f"server error {status} while {doing}: {detail}", hint,
                         status=status)
-    hint = {404: "check the id: `agentctl tasks` lists this session's tasks (not another session's)",
-            409: "nothing to do: the task has already finished",
-            413: "the request is larger than the gateway accepts (MAX_BODY_BYTES)"}.get(status)
-    return CliError(Exit.USAGE, f"the gateway refused the request ({status}) while {doing}: {detail}", hint,
+    advice = {404: "check the id: `agentctl tasks` lists this session's tasks (not another session's)",
+              409: "nothing to do: the task has already finished",
+              413: "the request is larger than the gateway accepts (MAX_BODY_BYTES)"}.get(status)
+    return CliError(Exit.USAGE, f"the gateway refused the request ({status}) while {doing}: {detail}", advice,
                     status=status)

@@ -188,12 +188,13 @@ class LoadRun:
 
     def _report(self, wall_s: float, submit_s: float, timed_out: bool) -> dict[str, Any]:
         tasks = list(self.tracked.values())
-        done = [t for t in tasks if t.status == "completed" and t.created_at and t.updated_at]
-        latencies = [(t.updated_at - t.created_at).total_seconds() for t in done]  # type: ignore[operator]
+        done = [(t.created_at, t.updated_at) for t in tasks
+                if t.status == "completed" and t.created_at and t.updated_at]
+        latencies = [(end - start).total_seconds() for start, end in done]
         span_s = 0.0
         if done:
-            first = min(t.created_at for t in tasks if t.created_at)  # type: ignore[type-var]
-            span_s = (max(t.updated_at for t in done) - first).total_seconds()  # type: ignore[type-var]
+            first = min(t.created_at for t in tasks if t.created_at)
+            span_s = (max(end for _, end in done) - first).total_seconds()
         for t in tasks:
             if t.status == "failed":
                 self.errors[t.error or "failed without an error message"] += 1

@@ -31,7 +31,7 @@ class Segment:
 def topological(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Dependencies first, otherwise the API's order; a step naming an unknown id is a root."""
     ids = {s.get("id") for s in steps}
-    done: set[str] = set()
+    done: set[object] = set()
     out: list[dict[str, Any]] = []
     left = list(steps)
     while left:

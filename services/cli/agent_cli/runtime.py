@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -47,7 +47,7 @@ class Runtime:
                          "anonymous user: tasks and chats of the old session are not visible to it)",
                          style="yellow", markup=False)
 
-    def fail(self, exc: CliError) -> None:
+    def fail(self, exc: CliError) -> NoReturn:
         """Report on stderr (JSON with --json) and exit with the error's code."""
         if self.json:
             sys.stderr.write(json.dumps(exc.as_json()) + "\n")

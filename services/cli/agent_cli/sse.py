@@ -9,7 +9,7 @@ import httpx
 
 
 async def events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, object]]]:
-    name, data = "message", []
+    name, data = "message", list[str]()
     async for line in response.aiter_lines():
         if not line:  # a blank line ends an event
             if data:

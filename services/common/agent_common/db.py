@@ -3,10 +3,20 @@ the one set of errors that means "the database is unavailable, try again shortly
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeAlias
+
 import asyncpg
 import orjson
 
 from agent_common.settings import Settings
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # A connection as callers hold it, from pool.acquire() (a proxy with the same methods) or
+    # from asyncpg.connect(). For annotations only: asyncpg's classes take no type arguments
+    # at run time.
+    Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 # PostgreSQL cannot be reached or is refusing work for now: the socket failed or timed out,
 # the connection broke (InterfaceError, class 08), the server is starting, shutting down or

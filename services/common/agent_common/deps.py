@@ -15,11 +15,13 @@ from agent_common.checks import Check
 
 
 async def get_pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
 
 
 async def get_redis(request: Request) -> aioredis.Redis:
-    return request.app.state.redis
+    redis: aioredis.Redis = request.app.state.redis
+    return redis
 
 
 async def get_checks(request: Request) -> dict[str, Check]:

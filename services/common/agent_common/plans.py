@@ -93,7 +93,7 @@ def validate(steps: Sequence[PlanStep], *, limits: Limits, urls: Iterable[str],
 
 
 def _check_step(step: PlanStep, known: dict[str, PlanStep], internal: bool) -> None:
-    if not isinstance(step.id, str) or not STEP_ID.match(step.id):
+    if not STEP_ID.match(step.id):
         raise PlanError(f"step id {step.id!r} is not valid: lower-case letters, digits and _, "
                         "starting with a letter, at most 40 characters")
     if step.id in known:

@@ -9,14 +9,23 @@ holds exactly the steps still to run (its length is the backlog KEDA scales on).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT, StreamIdT
 
 STREAM = "task_queue"
 GROUP = "workers"
 DEAD_STREAM = "task_queue:dead"
+
+# Stream replies as redis-py returns them from a client with decode_responses=True (its own
+# annotations allow any reply for every command): an entry is (id, fields), and XCLAIM gives
+# None for the fields of an entry deleted in the meantime.
+Entry = tuple[str, dict[str, str]]
+ReadReply = list[tuple[str, list[Entry]]]
+ClaimReply = list[tuple[str, dict[str, str] | None]]
 
 
 def status_key(task_id: str) -> str:
@@ -121,7 +130,8 @@ async def read(
     redis: aioredis.Redis, consumer: str, *, count: int, block_ms: int
 ) -> list[Delivery]:
     """New messages for this consumer (blocks up to block_ms when there are none)."""
-    reply = await redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count, block=block_ms)
+    reply = cast(ReadReply | None,
+                 await redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count, block=block_ms))
     return [_delivery(mid, fields) for _stream, messages in reply or [] for mid, fields in messages]
 
 
@@ -132,12 +142,14 @@ async def reclaim(
 
     XPENDING gives the delivery counts (XAUTOCLAIM does not), then XCLAIM takes them
     over; a message another worker claimed in between is simply not returned."""
-    pending = await redis.xpending_range(STREAM, GROUP, min="-", max="+", count=count, idle=min_idle_ms)
+    pending = cast(list[dict[str, Any]], await redis.xpending_range(
+        STREAM, GROUP, min="-", max="+", count=count, idle=min_idle_ms))
     if not pending:
         return []
-    ids = [p["message_id"] for p in pending]
-    counts = {p["message_id"]: int(p["times_delivered"]) + 1 for p in pending}
-    claimed = await redis.xclaim(STREAM, GROUP, consumer, min_idle_time=min_idle_ms, message_ids=ids)
+    ids: list[StreamIdT] = [p["message_id"] for p in pending]
+    counts = {str(p["message_id"]): int(p["times_delivered"]) + 1 for p in pending}
+    claimed = cast(ClaimReply, await redis.xclaim(STREAM, GROUP, consumer, min_idle_time=min_idle_ms,
+                                                  message_ids=ids))
     out = []
     for mid, fields in claimed:
         if fields is None:  # deleted from the stream meanwhile: drop its pending entry
@@ -149,7 +161,7 @@ async def reclaim(
 
 async def dead_letter(redis: aioredis.Redis, delivery: Delivery, reason: str) -> None:
     """Move a message to the dead-letter stream, then drop it from the work stream."""
-    fields = dict(delivery.raw)
+    fields: dict[FieldT, EncodableT] = {key: value for key, value in delivery.raw.items()}
     fields.update(original_id=delivery.message_id, deliveries=str(delivery.deliveries), reason=reason)
     pipe = redis.pipeline(transaction=True)
     pipe.xadd(DEAD_STREAM, fields)
@@ -196,7 +208,7 @@ async def stats(redis: aioredis.Redis) -> Stats:
     length, dead, groups = await pipe.execute(raise_on_error=False)
     if isinstance(length, Exception) or isinstance(dead, Exception):
         raise length if isinstance(length, Exception) else dead
-    group = {} if isinstance(groups, Exception) else next(
+    group: dict[str, Any] = {} if isinstance(groups, Exception) else next(
         (g for g in groups if g.get("name") == GROUP), {})
     pending = int(group.get("pending") or 0)
     lag = group.get("lag")

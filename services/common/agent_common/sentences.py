@@ -55,9 +55,9 @@ def _paragraphs(text: str) -> list[_Span]:
 
 def _short_line_blocks(text: str, start: int, end: int) -> list[_Span]:
     lines, pos = [], start
-    for line in text[start:end].split("\n"):
-        lines.append(_Span(pos, pos + len(line)))
-        pos += len(line) + 1
+    for raw in text[start:end].split("\n"):
+        lines.append(_Span(pos, pos + len(raw)))
+        pos += len(raw) + 1
     widest = max(len(text[s.start:s.end].strip()) for s in lines)
     blocks, block_start = [], start
     for line, nxt in zip(lines, lines[1:], strict=False):

@@ -16,6 +16,6 @@ def run(app: ASGIApp, *, host: str, port: int, graceful_s: float = 20.0) -> None
         log_config=None,
         access_log=False,
         server_header=False,
-        timeout_graceful_shutdown=graceful_s,
+        timeout_graceful_shutdown=graceful_s,  # type: ignore[arg-type]  # annotated int; a wait_for timeout
         timeout_keep_alive=75,  # longer than the gateway's pool keep-alive, so it closes first
     )

@@ -13,7 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+    # populate_by_name: Settings(service_name=...) in code, SERVICE_NAME in the environment
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False,
+                                      populate_by_name=True)
 
     service_name: str = Field("agent", validation_alias="SERVICE_NAME")
     log_level: str = "INFO"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -24,7 +24,9 @@ from opentelemetry import propagate, trace
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from opentelemetry.context import Context
     from opentelemetry.sdk.trace.sampling import Sampler
+    from opentelemetry.util.types import Attributes
 
 TRACER_NAME = "agent_system"
 # no server spans for probes and scrapes (every few seconds on every pod)
@@ -78,13 +80,14 @@ def _sampler() -> Sampler:
     inner = _get_from_env_or_default()
 
     class NoOrphanClientSpans(Sampler):
-        def should_sample(self, parent_context: Any, trace_id: int, name: str,
-                          kind: trace.SpanKind | None = None, attributes: Any = None,
-                          links: Any = None) -> SamplingResult:
+        def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
+                          kind: trace.SpanKind | None = None, attributes: Attributes = None,
+                          links: Sequence[trace.Link] | None = None,
+                          trace_state: trace.TraceState | None = None) -> SamplingResult:
             parent = trace.get_current_span(parent_context).get_span_context()
             if kind == trace.SpanKind.CLIENT and not parent.is_valid:
                 return SamplingResult(Decision.DROP)
-            return inner.should_sample(parent_context, trace_id, name, kind, attributes, links)
+            return inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
         def get_description(self) -> str:
             return f"NoOrphanClientSpans{{{inner.get_description()}}}"
@@ -98,7 +101,7 @@ def _instrument_clients() -> None:
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     HTTPXClientInstrumentor().instrument()
-    AsyncPGInstrumentor().instrument()
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]  # its __init__ has no annotations
     RedisInstrumentor().instrument()
 
 

@@ -38,12 +38,12 @@ def _session_body(session: Session) -> dict[str, Any]:
 @router.post("/session", status_code=201)
 async def create_session(request: Request, state: StateDep, settings: SettingsDep) -> Response:
     address = client_address(request.scope, settings.trusted_proxy_hops)
-    verdict = await state.limiter.take(  # type: ignore[union-attr]
+    verdict = await state.limiter.take(
         "rl:new:" + address, settings.session_create_capacity, settings.session_create_refill_per_s)
     if not verdict.allowed:
         metrics.refused("session_create", verdict)
-        return rate_limited(verdict)  # type: ignore[return-value]
-    token, session = await state.sessions.create()  # type: ignore[union-attr]
+        return rate_limited(verdict)
+    token, session = await state.sessions.create()
     return ORJSONResponse(
         {"session_token": token, **_session_body(session)}, status_code=201,
         headers={"set-cookie": _cookie(request, token, settings.session_ttl_s), "cache-control": "no-store"})
@@ -56,7 +56,7 @@ async def read_session(session: SessionDep) -> Response:
 
 @router.post("/session/revoke")
 async def revoke_session(request: Request, session: SessionDep, state: StateDep) -> Response:
-    await state.sessions.revoke(session)  # type: ignore[union-attr]
+    await state.sessions.revoke(session)
     return ORJSONResponse({"status": "revoked"}, headers={"set-cookie": _cookie(request, "", 0)})
 
 
@@ -65,9 +65,9 @@ async def upstreams(session: SessionDep, state: StateDep, settings: SettingsDep,
                     report: ReportDep) -> Response:
     """Each upstream's /ready and the task queue's backlog; it costs a token of the session's
     bucket, like a proxied request."""
-    verdict = await state.limiter.take(  # type: ignore[union-attr]
+    verdict = await state.limiter.take(
         session.bucket, settings.rate_limit_capacity, settings.rate_limit_refill_per_s)
     if not verdict.allowed:
         metrics.refused("session", verdict)
-        return rate_limited(verdict)  # type: ignore[return-value]
+        return rate_limited(verdict)
     return ORJSONResponse(await report.get(), headers={"cache-control": "no-store"})

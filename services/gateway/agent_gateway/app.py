@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from functools import partial
 
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp
@@ -39,7 +38,7 @@ SESSION_SWEEP_EVERY_S = 3_600.0
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: GatewayState = app.state.gateway
     await state.open()
-    app.state.checks = {"postgres": partial(db.ping, state.pool), "redis": state.redis.ping}  # type: ignore[union-attr]
+    app.state.checks = state.ready_checks()
     background = [asyncio.create_task(_sweep_sessions(state)),
                   asyncio.create_task(_count_sessions(state, state.settings.sessions_gauge_interval_s))]
     yield
@@ -53,7 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 async def _refused_lookups(_: Request, exc: Exception) -> ORJSONResponse:
     assert isinstance(exc, LookupRefused)
-    return lookups_refused(exc.verdict)  # type: ignore[return-value]
+    return lookups_refused(exc.verdict)
 
 
 def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
@@ -75,7 +74,7 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
     # X-User-Id from a client is a claim, not a user: the proxy path sets the session's user
     app = ServiceMiddleware(Gateway(api_app, state), service="gateway",
                             max_body_bytes=settings.max_body_bytes, trust_user_header=False)
-    app.state = state  # type: ignore[attr-defined]
+    app.state = state  # type: ignore[attr-defined]  # for tests and /ready: the middleware has no such field
     app.api = api_app  # type: ignore[attr-defined]  # its own endpoints' app: dependency_overrides
     return app
 
@@ -84,7 +83,7 @@ async def _sweep_sessions(state: GatewayState) -> None:
     while True:
         await asyncio.sleep(SESSION_SWEEP_EVERY_S)
         try:
-            deleted = await state.sessions.delete_expired(SESSION_SWEEP_AFTER_S)  # type: ignore[union-attr]
+            deleted = await state.sessions.delete_expired(SESSION_SWEEP_AFTER_S)
             if deleted:
                 log.info("deleted %d expired sessions", deleted)
         except db.UNAVAILABLE as exc:
@@ -97,7 +96,7 @@ async def _count_sessions(state: GatewayState, every_s: float) -> None:
     """Refresh gateway_sessions_active: one count query per interval, not per scrape."""
     while True:
         try:
-            metrics.SESSIONS_ACTIVE.set(await state.sessions.count_live())  # type: ignore[union-attr]
+            metrics.SESSIONS_ACTIVE.set(await state.sessions.count_live())
         except db.UNAVAILABLE as exc:
             log.debug("could not count sessions: %s", exc.__class__.__name__)
         except Exception:  # a housekeeping loop outlives its failures

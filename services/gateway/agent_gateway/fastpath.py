@@ -100,7 +100,7 @@ class Gateway:
             return
         s = self.settings
         with tracing.span("EVALSHA rate limit", kind=spans.CLIENT, attributes=spans.RATE_LIMIT_ATTRIBUTES):
-            verdict = await self.state.limiter.take(  # type: ignore[union-attr]
+            verdict = await self.state.limiter.take(
                 session.bucket, s.rate_limit_capacity, s.rate_limit_refill_per_s)
         if not verdict.allowed:
             metrics.refused("session", verdict)

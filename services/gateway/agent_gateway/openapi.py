@@ -113,7 +113,7 @@ def _proxied(route: Route) -> dict[str, Any]:
         answers[str(status)] = _json(ERROR, text)
     operation: dict[str, Any] = {"operationId": route.name, "responses": answers,
                                  "security": [{"bearer": []}, {"cookie": []}]}
-    params = [{"name": n, "in": "path", "required": True, "schema": ID}
+    params: list[dict[str, Any]] = [{"name": n, "in": "path", "required": True, "schema": ID}
               for n in ("user_id", "id") if "{" + n + "}" in route.path]
     if route.name in ("task_list", "chat_history"):
         params.append(LIMIT)
@@ -128,7 +128,7 @@ def _proxied(route: Route) -> dict[str, Any]:
 def _own() -> dict[str, dict[str, Any]]:
     """The routes the gateway answers itself."""
     session = {"$ref": "#/components/schemas/Session"}
-    auth = [{"bearer": []}, {"cookie": []}]
+    auth: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
     down = _json(ERROR, "the session store is unavailable (Retry-After)")
     unauthorized = _json(ERROR, "no valid session")
     cross_site = _json(ERROR, UNSAFE_ANSWERS[403])
@@ -175,4 +175,4 @@ async def openapi() -> Response:
 
 @cache
 def _document_json() -> bytes:
-    return ORJSONResponse(document()).body  # built once
+    return bytes(ORJSONResponse(document()).body)  # built once

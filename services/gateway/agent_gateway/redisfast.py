@@ -43,7 +43,7 @@ class _Pipe(asyncio.Protocol):
         self._watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # asyncio gives a BaseTransport; TCP's is a Transport
 
     def send(self, command: bytes) -> asyncio.Future[object]:
         if self.closed:
@@ -81,7 +81,7 @@ class _Pipe(asyncio.Protocol):
         while (reply := self.reader.gets()) is not False:
             if not pending:  # a reply nobody waits for: out of step, start over
                 self._fail(ConnectionError("redis sent an unexpected reply"))
-                self.transport.abort()  # type: ignore[union-attr]
+                self.transport.abort()  # type: ignore[union-attr]  # connected: the watchdog runs only then
                 return
             future = pending.popleft()[0]
             if not future.done():
@@ -146,7 +146,7 @@ class FastRedis:
                                                    ssl=self.ssl)
             for reply in await asyncio.gather(*(pipe.send(c) for c in self.hello)):
                 if isinstance(reply, hiredis.ReplyError):
-                    pipe.transport.abort()  # type: ignore[union-attr]
+                    pipe.transport.abort()  # type: ignore[union-attr]  # connected: the watchdog runs only then
                     raise ConnectionError(f"redis refused the connection setup: {reply}")
         self._pipe = pipe
         return pipe
@@ -164,7 +164,7 @@ class FastRedis:
             reply = await pipe.send(_command(b"EVAL", self.script, b"1", key, *args))
         if isinstance(reply, hiredis.ReplyError):
             raise ConnectionError(f"redis script error: {reply}")
-        return reply  # type: ignore[return-value]
+        return reply  # type: ignore[return-value]  # EVALSHA of this script replies with a list of ints
 
     def close(self) -> None:
         if self._pipe is not None and self._pipe.transport is not None:

@@ -54,7 +54,7 @@ async def _probe(state: GatewayState, name: str) -> dict[str, Any]:
     # internal addresses are for operators: only when they asked for them
     report: dict[str, Any] = {"url": url} if state.settings.upstreams_report_urls else {}
     try:
-        answer = await state.http.get(url.rstrip("/") + "/ready")  # type: ignore[union-attr]
+        answer = await state.http.get(url.rstrip("/") + "/ready")
     except httpx.HTTPError as exc:
         return {**report, "ready": False, "error": exc.__class__.__name__}
     report.update(ready=answer.status_code == 200, status=answer.status_code)

@@ -69,5 +69,5 @@ class CoalescingTransport:
 
 
 class GatewayHttpProtocol(HttpToolsProtocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]  # a wrapper that forwards every transport method

@@ -57,4 +57,4 @@ def upstream_lines() -> list[bytes]:
 async def run_in_span(span: trace.Span, app: object, scope: Scope, receive: Receive, send: Send,
                       *args: object) -> None:
     with trace.use_span(span, end_on_exit=True):
-        await app(scope, receive, recording_send(span, send), *args)  # type: ignore[operator]
+        await app(scope, receive, recording_send(span, send), *args)  # type: ignore[operator]  # app is an ASGI app or the fast path's own (extra arguments)

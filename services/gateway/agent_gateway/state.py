@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import asyncpg
 import httpx
@@ -11,6 +12,7 @@ import redis.asyncio as aioredis
 from starlette.types import Scope
 
 from agent_common import db
+from agent_common.checks import Check
 from agent_common.forwarding import client_address
 from agent_common.redisconn import create_redis
 from agent_gateway import metrics
@@ -35,13 +37,16 @@ class LookupRefused(Exception):
 
 @dataclass
 class GatewayState:
+    """What the gateway holds open. The resources exist from open() on (the lifespan calls
+    it before the first request); close() closes those that open() got to."""
+
     settings: GatewaySettings
-    pool: asyncpg.Pool | None = None
-    redis: aioredis.Redis | None = None
-    runner: ScriptRunner | None = None
-    sessions: SessionStore | None = None
-    limiter: RateLimiter | None = None
-    http: httpx.AsyncClient | None = None
+    pool: asyncpg.Pool = field(init=False)
+    redis: aioredis.Redis = field(init=False)
+    runner: ScriptRunner = field(init=False)
+    sessions: SessionStore = field(init=False)
+    limiter: RateLimiter = field(init=False)
+    http: httpx.AsyncClient = field(init=False)
     upstreams: dict[str, UpstreamPool] = field(default_factory=dict)
     # address -> monotonic time until which its uncached tokens are refused
     blocked: dict[str, float] = field(default_factory=dict)
@@ -81,14 +86,19 @@ class GatewayState:
     async def close(self) -> None:
         for upstream in self.upstreams.values():
             await upstream.close()
-        if self.http is not None:
+        opened = vars(self)
+        if "http" in opened:
             await self.http.aclose()
-        if isinstance(self.runner, FastRedis):
-            self.runner.close()
-        if self.redis is not None:
+        if isinstance(runner := opened.get("runner"), FastRedis):
+            runner.close()
+        if "redis" in opened:
             await self.redis.aclose()
-        if self.pool is not None:
+        if "pool" in opened:
             await self.pool.close()
+
+    def ready_checks(self) -> dict[str, Check]:
+        """What /ready asks: PostgreSQL and Redis answer."""
+        return {"postgres": partial(db.ping, self.pool), "redis": self.redis.ping}
 
     async def authenticate(self, scope: Scope) -> Session | None:
         """The request's live session, or None. A token that is neither malformed nor cached

@@ -192,7 +192,7 @@ class Connection(asyncio.Protocol):
     # ---- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # asyncio gives a BaseTransport; TCP's is a Transport
 
     def data_received(self, data: bytes) -> None:
         response = self.response
@@ -264,8 +264,8 @@ class Connection(asyncio.Protocol):
         if self.stray:
             return
         response = self.response
-        response.headers.append((name.lower(), value))  # type: ignore[union-attr]
-        response.head_bytes += len(name) + len(value) + 4  # type: ignore[union-attr]
+        response.headers.append((name.lower(), value))  # type: ignore[union-attr]  # httptools calls back only while a response is read
+        response.head_bytes += len(name) + len(value) + 4  # type: ignore[union-attr]  # httptools calls back only while a response is read
 
     def on_headers_complete(self) -> None:
         response = self.response
@@ -303,7 +303,7 @@ class Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if not self.stray:
-            self.response._push(body)  # type: ignore[union-attr]
+            self.response._push(body)  # type: ignore[union-attr]  # set for as long as httptools calls back
 
     def on_message_complete(self) -> None:
         response = self.response
@@ -493,7 +493,7 @@ class UpstreamPool:
             conn = await self.acquire()
             response = Response(conn, is_head)
             conn.response = response
-            conn.transport.write(data)  # type: ignore[union-attr]
+            conn.transport.write(data)  # type: ignore[union-attr]  # acquire() returns connected ones
             try:
                 while not response.headers_done and response.error is None:
                     await response._wait(timeout, "headers")

@@ -13,6 +13,7 @@ import httpx
 import uvloop
 
 from agent_common import db, tracing
+from agent_common.checks import Check
 from agent_common.logs import setup_logging
 from agent_common.redisconn import create_redis
 from agent_worker import memory
@@ -43,7 +44,8 @@ async def amain(settings: WorkerSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
 
-    checks = {"postgres": lambda: db.ping(worker.pool), "redis": lambda: worker.redis.ping()}
+    checks: dict[str, Check] = {"postgres": lambda: db.ping(worker.pool),
+                                "redis": lambda: worker.redis.ping()}
     health = HealthServer(loop, checks, host=settings.host, port=settings.metrics_port)
     health.start()
     log.info("worker %s reading %s with concurrency %d", consumer, "task_queue", settings.worker_concurrency)

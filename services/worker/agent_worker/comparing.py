@@ -139,7 +139,7 @@ def _shared_points(sentences: list[_Sentence], sims: dict[tuple[int, int], float
                    limits: Limits) -> list[SharedPoint]:
     """The most similar cross-text pairs above the threshold, no sentence used twice."""
     used: set[int] = set()
-    points = []
+    points: list[SharedPoint] = []
     for (i, j), sim in sorted(sims.items(), key=lambda x: (-x[1], x[0])):
         if len(points) >= limits.max_shared or sim < limits.shared_min_similarity:
             break
@@ -159,7 +159,8 @@ def _same_words(a: str, b: str) -> bool:
 
 def _term_profiles(sources: list[Source]) -> tuple[list[Counter[str]], dict[str, str]]:
     """Per text, in how many of its sentences each term occurs; and the commonest word per term."""
-    profiles, surfaces = [], defaultdict(Counter)
+    profiles: list[Counter[str]] = []
+    surfaces: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for source in sources:
         profile: Counter[str] = Counter()
         for sentence in split_sentences(source.text):
@@ -201,7 +202,7 @@ def compare(sources: list[Source], limits: Limits | None = None) -> Comparison:
     pool = [s for sentences in per_text for s in sentences]
     vectors = _vectors(pool)
     sims = _cross_similarities(pool, vectors)
-    best_match = defaultdict(float)
+    best_match: defaultdict[int, float] = defaultdict(float)
     for (i, j), sim in sims.items():
         best_match[i] = max(best_match[i], sim)
         best_match[j] = max(best_match[j], sim)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from agent_common import db
 from agent_worker.store import NEXT_DUE
 
 
@@ -56,7 +57,7 @@ SELECT seq FROM nxt WHERE ready ORDER BY seq
 """  # noqa: S608 - constants only
 
 
-async def fail(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int, step_type: str,
+async def fail(conn: db.Conn, task_id: uuid.UUID, seq: int, step_type: str,
                message: str) -> Failure:
     """Fail the step. A step that is not optional fails its task (the steps not yet run are
     skipped); an optional one skips the optional steps after it and lets the others go on."""
@@ -72,7 +73,7 @@ async def fail(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int, step_type
         return Failure(False, tuple(r["seq"] for r in ready))
 
 
-async def release_for_retry(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int, message: str) -> None:
+async def release_for_retry(conn: db.Conn, task_id: uuid.UUID, seq: int, message: str) -> None:
     """A retryable failure: the step goes back to queued, keeping the last error."""
     await conn.execute(
         "UPDATE task_steps SET status = 'queued', error = $3 WHERE task_id = $1 AND seq = $2"

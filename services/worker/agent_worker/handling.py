@@ -14,7 +14,6 @@ import time
 import uuid
 from typing import Any
 
-import asyncpg
 import httpx
 from redis.exceptions import RedisError
 
@@ -114,7 +113,7 @@ class StepHandler:
             async with asyncio.timeout(self.settings.step_timeout_s):
                 output = await fn(claimed.params, inputs, ctx)
             if self.halting.finished(mid):  # told to stop as it finished: keep its output
-                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]  # always inside a task here
         except StepError as exc:
             await self._failed(delivery, task_id, step.seq, claimed, exc.message, exc.retryable)
             return
@@ -125,7 +124,7 @@ class StepHandler:
         except asyncio.CancelledError as exc:
             if not halted(exc):
                 raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]  # always inside a task here
             await self._stopped(delivery, task_id, step.seq, claimed)
             return
         except Exception as exc:
@@ -189,7 +188,7 @@ class StepHandler:
         await self.outbox.advance(delivery.message_id, task_id, messages(task_id, failure.ready, trace),
                                   "failed" if failure.task_failed else None)
 
-    async def _not_claimable(self, conn: asyncpg.Connection, delivery: queue.Delivery,
+    async def _not_claimable(self, conn: db.Conn, delivery: queue.Delivery,
                              task_id: uuid.UUID, seq: int) -> None:
         """Done, cancelled, unknown, a duplicate, or waiting for a dependency: acknowledge. A
         waiting step is enqueued again by the completion of its last dependency. If the step

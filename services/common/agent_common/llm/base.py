@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from agent_common.llm import errors, metrics, spans
@@ -32,7 +32,7 @@ class Provider(ABC):
     async def _complete(self, request: LLMRequest) -> Completion: ...
 
     @abstractmethod
-    def _stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]: ...
+    def _stream(self, request: LLMRequest) -> AsyncGenerator[StreamItem, None]: ...
 
     async def close(self) -> None:  # noqa: B027 - providers without a client have nothing to close
         pass
@@ -54,7 +54,7 @@ class Provider(ABC):
         metrics.record_usage(self.name, self.model, result.usage, self.settings.llm_prices)
         return result
 
-    async def stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[StreamItem, None]:
         started = time.perf_counter()
         outcome = "cancelled"  # stays so when the caller stops reading before the end
         with spans.call_span(self.name, self.model, self.max_tokens(request), current=False) as span:

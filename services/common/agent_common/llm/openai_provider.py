@@ -53,8 +53,9 @@ class OpenAIProvider(SDKProvider):
         )
 
     def _open_stream(self, request: LLMRequest) -> Awaitable[Any]:
-        return self.client.chat.completions.create(
+        opening: Awaitable[Any] = self.client.chat.completions.create(
             **self._params(request), stream=True, stream_options={"include_usage": True})
+        return opening
 
     def _stream_state(self) -> _StreamState:
         return _StreamState(model=self.model)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
@@ -72,7 +72,7 @@ class SDKProvider(Provider):
     @abstractmethod
     def _stream_state(self) -> StreamState: ...
 
-    async def _stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
+    async def _stream(self, request: LLMRequest) -> AsyncGenerator[StreamItem, None]:
         stream = await self._call(self._open_stream(request))
         state = self._stream_state()
         async with stream:
@@ -151,8 +151,8 @@ def error_text(body: object) -> str:
     """The human message inside an API error body ({"error": {"message": ...}} or {"message": ...})."""
     if isinstance(body, dict):
         inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return inner["message"]
+        if isinstance(inner, dict) and isinstance(message := inner.get("message"), str):
+            return message
         if isinstance(inner, str):
             return inner
     return ""

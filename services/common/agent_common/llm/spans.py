@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterator
 
 from opentelemetry import trace
+from opentelemetry.util.types import AttributeValue
 
 from agent_common import tracing
 from agent_common.llm.types import Completion
@@ -14,7 +15,7 @@ from agent_common.llm.types import Completion
 OPERATION = "chat"
 
 
-def _attributes(system: str, model: str, max_tokens: int) -> dict[str, object]:
+def _attributes(system: str, model: str, max_tokens: int) -> dict[str, AttributeValue]:
     return {
         "gen_ai.operation.name": OPERATION,
         "gen_ai.system": system,

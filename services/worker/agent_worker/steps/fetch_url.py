@@ -233,5 +233,5 @@ def transport_failure(url: httpx.URL, exc: httpx.HTTPError, settings: WorkerSett
     if isinstance(exc, httpx.ConnectError):
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             return StepError(f"{host} presented a TLS certificate that could not be verified ({exc})")
-        return StepError(f"could not connect to {host}: {exc or type(exc).__name__}", retryable=True)
-    return StepError(f"the connection to {host} failed: {exc or type(exc).__name__}", retryable=True)
+        return StepError(f"could not connect to {host}: {str(exc) or type(exc).__name__}", retryable=True)
+    return StepError(f"the connection to {host} failed: {str(exc) or type(exc).__name__}", retryable=True)

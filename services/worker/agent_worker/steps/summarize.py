@@ -81,8 +81,8 @@ async def _extractive(text: str, title: str | None, ctx: StepContext) -> dict[st
 def source(params: dict[str, Any], inputs: list[StepInput] | None) -> tuple[str, str | None]:
     """The text and title: extract_text's output (several inputs' texts one after another,
     the first's title), else the task's own {"text": ...}."""
-    texts = [(i.output or {}).get("text") for i in present(inputs)]
-    texts = [t for t in texts if isinstance(t, str) and t.strip()]
+    texts = [t for i in present(inputs)
+             if isinstance(t := (i.output or {}).get("text"), str) and t.strip()]
     if texts:
         return "\n\n".join(texts), _title(present(inputs)[0].output or {})
     text = params.get("text")
