@@ -80,8 +80,21 @@ def upgrades(lock_args: list[str]) -> list[str]:
 def compile_tool(name: str, extra: list[str]) -> None:
     """requirements/<name>.txt from requirements/<name>.in (network). uv keeps the versions
     the file already pins unless the .in asks for others (or lock_args say --upgrade)."""
-    run(["pip", "compile", f"requirements/{name}.in", "-o", f"requirements/{name}.txt", "--universal",
-         "--python-version", MIN_PYTHON, "--generate-hashes", "--quiet", *extra])
+    run(
+        [
+            "pip",
+            "compile",
+            f"requirements/{name}.in",
+            "-o",
+            f"requirements/{name}.txt",
+            "--universal",
+            "--python-version",
+            MIN_PYTHON,
+            "--generate-hashes",
+            "--quiet",
+            *extra,
+        ]
+    )
 
 
 def write_all(lock_args: list[str]) -> None:
@@ -95,8 +108,9 @@ def write_all(lock_args: list[str]) -> None:
 
 def stale() -> list[str]:
     """The exported files that differ from what uv.lock gives."""
-    return [f"requirements/{n}.txt" for n in EXPORTS
-            if (REQUIREMENTS / f"{n}.txt").read_text() != exported(n)]
+    return [
+        f"requirements/{n}.txt" for n in EXPORTS if (REQUIREMENTS / f"{n}.txt").read_text() != exported(n)
+    ]
 
 
 def main() -> None:

@@ -51,8 +51,11 @@ def current_names() -> tuple[str, str, str]:
     match = REPO_URL.search(root)
     if not match:
         raise Failure("apps/root.yaml names no https://github.com/<owner>/<repo> repoURL")
-    owners = {m["owner"] for p in sorted(REPO.glob("overlays/*/kustomization.yaml"))
-              for m in IMAGE_OWNER.finditer(p.read_text())}
+    owners = {
+        m["owner"]
+        for p in sorted(REPO.glob("overlays/*/kustomization.yaml"))
+        for m in IMAGE_OWNER.finditer(p.read_text())
+    }
     if len(owners) != 1:
         names = ", ".join(sorted(owners))
         raise Failure(f"the overlays name {len(owners)} image owners ({names}), expected one")
@@ -66,8 +69,9 @@ def yours(owner: str | None, repo: str | None) -> tuple[str, str]:
         match = ORIGIN.search(url)
         if owner is None:
             if not match:
-                raise Failure(f"origin ({url or 'none'}) is not a GitHub repository: "
-                              "give --owner (OWNER=you)")
+                raise Failure(
+                    f"origin ({url or 'none'}) is not a GitHub repository: give --owner (OWNER=you)"
+                )
             owner = match["owner"]
         repo = repo or (match["repo"] if match else None) or "agent-system"
     if not ACCOUNT.fullmatch(owner):
@@ -108,8 +112,11 @@ def rewrite(pairs: list[tuple[str, str]]) -> list[str]:
 
 def release_version() -> str | None:
     """The X.Y.Z image tag the overlays name (the dev overlay may name a sha- build instead)."""
-    versions = {m["version"] for p in REPO.glob("overlays/*/kustomization.yaml")
-                for m in VERSION.finditer(p.read_text())}
+    versions = {
+        m["version"]
+        for p in REPO.glob("overlays/*/kustomization.yaml")
+        for m in VERSION.finditer(p.read_text())
+    }
     if len(versions) > 1:
         raise Failure(f"the overlays name several releases ({', '.join(sorted(versions))}): tag one by hand")
     return versions.pop() if versions else None
@@ -117,8 +124,10 @@ def release_version() -> str | None:
 
 def push_tag(tag: str) -> str:
     if git("ls-remote", "--tags", "origin", f"refs/tags/{tag}"):
-        return (f"{tag} is already on origin: its release ran or runs (Actions > release; "
-                "Run workflow with the tag to build its images again)")
+        return (
+            f"{tag} is already on origin: its release ran or runs (Actions > release; "
+            "Run workflow with the tag to build its images again)"
+        )
     if not git("tag", "--list", tag):
         git("tag", "-a", tag, "-m", f"Release {tag}: the images the overlays name")
     git("push", "origin", f"refs/tags/{tag}")
@@ -157,8 +166,10 @@ def main() -> int:
     except Failure as exc:
         print(f"make fork: {exc}", file=sys.stderr)
         return 1
-    print(f"next: make the packages ghcr.io/{owner.lower()}/agent-system-* public once they exist "
-          "(or give the cluster a pull secret), then bootstrap (README, step 2)")
+    print(
+        f"next: make the packages ghcr.io/{owner.lower()}/agent-system-* public once they exist "
+        "(or give the cluster a pull secret), then bootstrap (README, step 2)"
+    )
     return 0
 
 

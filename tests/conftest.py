@@ -120,9 +120,13 @@ def anthropic_standin() -> Iterator[AnthropicStandIn]:
 def infra(pages: PageServer) -> Iterator[Stack]:
     """PostgreSQL and Redis (migrated), no services yet."""
     base = stack_dir()
-    stack = Stack(base, ports=Ports.free(), durable=False,
-                  env={**TEST_ENV, "FETCH_ALLOWED_HOSTS": pages.hostport},
-                  only=services_from_env(os.environ.get("AGENT_SERVICES")))
+    stack = Stack(
+        base,
+        ports=Ports.free(),
+        durable=False,
+        env={**TEST_ENV, "FETCH_ALLOWED_HOSTS": pages.hostport},
+        only=services_from_env(os.environ.get("AGENT_SERVICES")),
+    )
     stack.start_infra()
     yield stack
     stack.stop()

@@ -18,6 +18,7 @@ SHARED = REPO.parent / "shared"
 CACHE = Path(os.environ.get("AGENT_TEST_CACHE", Path.home() / ".cache" / "agent-system-tests"))
 
 READABILITY_COMMIT = "ab4027a8b37669745016869a37a504727992b2ba"
+# fmt: off
 PAGES_URL = (
     f"https://raw.githubusercontent.com/mozilla/readability/{READABILITY_COMMIT}/test/test-pages/{{page}}/{{file}}"
 )
@@ -26,8 +27,10 @@ PAGE_NAMES = (
     "guardian-1", "ietf-1", "lwn-1", "medium-1", "mozilla-1", "nytimes-1", "quanta-1",
     "salon-1", "telegraph", "theverge", "v8-blog", "wapo-1", "wikipedia",
 )
+# fmt: on
 PAGE_FILES = ("source.html", "expected.html", "expected-metadata.json")
 
+# fmt: off
 CRD_UPSTREAM = {
     "argoproj.io_applicationsets.yaml": "argoproj/argo-cd/v3.5.1/manifests/crds/applicationset-crd.yaml",
     "argoproj.io_applications.yaml": "argoproj/argo-cd/v3.5.1/manifests/crds/application-crd.yaml",
@@ -51,6 +54,7 @@ CRD_UPSTREAM = {
     "external-secrets.io_clustersecretstores.yaml":
         "external-secrets/external-secrets/v2.9.0/config/crds/bases/external-secrets.io_clustersecretstores.yaml",
 }
+# fmt: on
 
 
 def _download(url: str, dest: Path) -> Path:

@@ -65,8 +65,11 @@ class Token:
 
     @property
     def label(self) -> str:
-        return {"app": "the GitHub App token", "pat": "the BOT_TOKEN secret",
-                "github": "the workflow's GITHUB_TOKEN"}[self.kind]
+        return {
+            "app": "the GitHub App token",
+            "pat": "the BOT_TOKEN secret",
+            "github": "the workflow's GITHUB_TOKEN",
+        }[self.kind]
 
 
 class Summary:
@@ -129,8 +132,11 @@ def commit(paths: list[str], branch: str, message: str) -> bool:
     """Commit `paths` on `branch` (from HEAD). False when they hold no change."""
     if not git("status", "--porcelain", "--", *paths).stdout.strip():
         return False
-    for args in (("checkout", "-B", branch), ("add", "--", *paths),
-                 ("-c", f"user.name={BOT_NAME}", "-c", f"user.email={BOT_EMAIL}", "commit", "-m", message)):
+    for args in (
+        ("checkout", "-B", branch),
+        ("add", "--", *paths),
+        ("-c", f"user.name={BOT_NAME}", "-c", f"user.email={BOT_EMAIL}", "commit", "-m", message),
+    ):
         proc = git(*args)
         if proc.returncode != 0:
             raise SystemExit(f"::error::git {' '.join(args)} failed: {proc.stderr.strip()}")
@@ -146,8 +152,12 @@ def open_or_update(
     if status == 200 and isinstance(found, list) and found:
         number = found[0]["number"]
         return api(token, "PATCH", f"/repos/{repo}/pulls/{number}", {"title": title, "body": body})
-    return api(token, "POST", f"/repos/{repo}/pulls",
-               {"title": title, "body": body, "head": branch, "base": base, "maintainer_can_modify": True})
+    return api(
+        token,
+        "POST",
+        f"/repos/{repo}/pulls",
+        {"title": title, "body": body, "head": branch, "base": base, "maintainer_can_modify": True},
+    )
 
 
 def main() -> int:
@@ -157,8 +167,11 @@ def main() -> int:
     parser.add_argument("--title", required=True)
     parser.add_argument("--body", default="")
     parser.add_argument("--message", help="commit message (default: the title)")
-    parser.add_argument("--no-pull-request", action="store_true",
-                        help="push onto --branch (an open pull request's own branch) and stop there")
+    parser.add_argument(
+        "--no-pull-request",
+        action="store_true",
+        help="push onto --branch (an open pull request's own branch) and stop there",
+    )
     parser.add_argument("paths", nargs="+")
     args = parser.parse_args()
     repo = os.environ["GITHUB_REPOSITORY"]
@@ -188,9 +201,11 @@ def main() -> int:
         print(f"::notice::pushed {args.title!r} onto {args.branch}")
         summary.add(f"## Pushed onto `{args.branch}`\n\n{args.title}")
         if token.kind == "github":
-            print(f"::warning::pushed with the workflow's GITHUB_TOKEN: GitHub starts no workflow for "
-                  f"this push, so the checks of {args.branch} still show the previous commit. Re-run them "
-                  "by hand, or set up a GitHub App or BOT_TOKEN (see the job summary).")
+            print(
+                f"::warning::pushed with the workflow's GITHUB_TOKEN: GitHub starts no workflow for "
+                f"this push, so the checks of {args.branch} still show the previous commit. Re-run them "
+                "by hand, or set up a GitHub App or BOT_TOKEN (see the job summary)."
+            )
             summary.add(SETUP_STEPS)
         summary.write()
         return 0
@@ -201,20 +216,26 @@ def main() -> int:
         print(f"::notice::{verb} pull request #{pull['number']}: {pull.get('html_url', '')}")
         summary.add(f"## Pull request #{pull['number']} {verb}\n\n{pull.get('html_url', '')}")
         if token.kind == "github":
-            print(f"::warning::pull request #{pull['number']} was opened with the workflow's GITHUB_TOKEN: "
-                  "GitHub runs no workflow on it, so CI will not check it until someone pushes to it. "
-                  "Set up a GitHub App or BOT_TOKEN (see the job summary).")
+            print(
+                f"::warning::pull request #{pull['number']} was opened with the workflow's GITHUB_TOKEN: "
+                "GitHub runs no workflow on it, so CI will not check it until someone pushes to it. "
+                "Set up a GitHub App or BOT_TOKEN (see the job summary)."
+            )
             summary.add(SETUP_STEPS)
         summary.write()
         return 0
 
     message = pull.get("message", "") if isinstance(pull, dict) else str(pull)
     compare = f"{server}/{repo}/compare/{args.base}...{args.branch}?expand=1"
-    print(f"::error::GitHub refused the pull request ({status}: {message}) with {token.label}. "
-          f"The branch {args.branch} is pushed: open the pull request by hand at {compare}, "
-          "and see the job summary for the token setup.")
-    summary.add(f"## The branch is pushed, the pull request is not open\n\nGitHub answered {status}: "
-                f"{message}\n\nOpen it by hand: [{args.branch} into {args.base}]({compare})\n")
+    print(
+        f"::error::GitHub refused the pull request ({status}: {message}) with {token.label}. "
+        f"The branch {args.branch} is pushed: open the pull request by hand at {compare}, "
+        "and see the job summary for the token setup."
+    )
+    summary.add(
+        f"## The branch is pushed, the pull request is not open\n\nGitHub answered {status}: "
+        f"{message}\n\nOpen it by hand: [{args.branch} into {args.base}]({compare})\n"
+    )
     summary.add(SETUP_STEPS)
     summary.write()
     return 1

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / ".trivyignore"
-ENTRY = re.compile(r"(?P<id>(CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}|PYSEC-\d{4}-\d+))"
-                   r"(\s+exp:(?P<exp>\d{4}-\d{2}-\d{2}))?")
+ENTRY = re.compile(
+    r"(?P<id>(CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}|PYSEC-\d{4}-\d+))"
+    r"(\s+exp:(?P<exp>\d{4}-\d{2}-\d{2}))?"
+)
 
 
 @dataclass
@@ -78,8 +80,11 @@ def main() -> int:
     active = []
     for entry in entries:
         if entry.expires is not None and entry.expires < args.today:
-            print(f"::warning file={args.file.name},line={entry.line}::{entry.id} expired on "
-                  f"{entry.expires}: it counts again", file=sys.stderr)
+            print(
+                f"::warning file={args.file.name},line={entry.line}::{entry.id} expired on "
+                f"{entry.expires}: it counts again",
+                file=sys.stderr,
+            )
         else:
             active += ["--ignore-vuln", entry.id]
     print(" ".join(active))

@@ -19,8 +19,15 @@ from pathlib import Path
 
 from tests.bench.figures import ENV, read
 
-BENCHMARKS = ["bench_render", "bench_extract", "bench_pipeline", "bench_gateway", "bench_latency",
-              "bench_tracing", "bench_fanout"]
+BENCHMARKS = [
+    "bench_render",
+    "bench_extract",
+    "bench_pipeline",
+    "bench_gateway",
+    "bench_latency",
+    "bench_tracing",
+    "bench_fanout",
+]
 
 # (figure, how it is shown, goal as text, goal test); the seven the issue names come first
 HEADLINE = [
@@ -59,8 +66,12 @@ DETAIL = [
     ("fanout_task_ms", "{:.0f}", "ms, 3 pages (300 ms each) in one task", ""),
     ("fanout_sequential_ms", "{:.0f}", "ms, the same 3 summaries one after another", ""),
 ]
-GOALS = {">= 2": lambda v: v >= 2, "> 1": lambda v: v > 1, "< 1": lambda v: v < 1,
-         "<= 0.5": lambda v: v <= 0.5}
+GOALS = {
+    ">= 2": lambda v: v >= 2,
+    "> 1": lambda v: v > 1,
+    "< 1": lambda v: v < 1,
+    "<= 0.5": lambda v: v <= 0.5,
+}
 
 
 def show(figures: dict[str, float], name: str, fmt: str) -> str:

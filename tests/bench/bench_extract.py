@@ -40,9 +40,11 @@ def pages_per_s(seconds: dict[str, float]) -> float:
 def line(stage: str, seconds: dict[str, float]) -> str:
     per_page = [s * 1000 for s in seconds.values()]
     slowest = max(seconds, key=seconds.__getitem__)
-    return (f"{stage:<24} {pages_per_s(seconds):8.1f} pages/s   "
-            f"mean {statistics.mean(per_page):7.1f} ms   median {statistics.median(per_page):7.1f} ms   "
-            f"max {max(per_page):7.1f} ms ({slowest})")
+    return (
+        f"{stage:<24} {pages_per_s(seconds):8.1f} pages/s   "
+        f"mean {statistics.mean(per_page):7.1f} ms   median {statistics.median(per_page):7.1f} ms   "
+        f"max {max(per_page):7.1f} ms ({slowest})"
+    )
 
 
 def main() -> None:
@@ -52,8 +54,10 @@ def main() -> None:
     pages = {name: page_file(name, "source.html").read_text(encoding="utf-8") for name in PAGE_NAMES}
     texts = {name: extract(html).text for name, html in pages.items()}
     words = sum(word_count(t) for t in texts.values())
-    print(f"{len(pages)} pages, {sum(len(h) for h in pages.values()) / 1e6:.1f} MB of HTML, "
-          f"{words:,} words extracted; best of {rounds} rounds")
+    print(
+        f"{len(pages)} pages, {sum(len(h) for h in pages.values()) / 1e6:.1f} MB of HTML, "
+        f"{words:,} words extracted; best of {rounds} rounds"
+    )
     ours = timed(extract, pages, rounds)
     print(line("extract (ours)", ours))
     print(line("  trafilatura alone", timed(run_trafilatura, pages, rounds)))
@@ -63,11 +67,18 @@ def main() -> None:
     print(line("extract + summarize", both))
     long_text = "\n\n".join(texts[name] for name in LONG_ARTICLE)
     long_s = timed(summarize, {"long": long_text}, rounds)["long"]
-    print(f"{'summarize, long article':<24} {long_s * 1000:8.1f} ms for {word_count(long_text):,} words "
-          f"({' + '.join(LONG_ARTICLE)})")
-    record("extract", {"extract_pages_per_s": pages_per_s(ours),
-                       "extract_summarize_pages_per_s": pages_per_s(both),
-                       "summarize_long_article_ms": long_s * 1000})
+    print(
+        f"{'summarize, long article':<24} {long_s * 1000:8.1f} ms for {word_count(long_text):,} words "
+        f"({' + '.join(LONG_ARTICLE)})"
+    )
+    record(
+        "extract",
+        {
+            "extract_pages_per_s": pages_per_s(ours),
+            "extract_summarize_pages_per_s": pages_per_s(both),
+            "summarize_long_article_ms": long_s * 1000,
+        },
+    )
 
 
 if __name__ == "__main__":

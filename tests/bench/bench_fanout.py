@@ -43,8 +43,9 @@ def run_task(client: httpx.Client, headers: dict[str, str], description: str) ->
 
 
 def server_ms(task: dict[str, Any]) -> float:
-    return (datetime.fromisoformat(task["updated_at"])
-            - datetime.fromisoformat(task["created_at"])).total_seconds() * 1000
+    return (
+        datetime.fromisoformat(task["updated_at"]) - datetime.fromisoformat(task["created_at"])
+    ).total_seconds() * 1000
 
 
 def timeline(task: dict[str, Any]) -> dict[str, float]:
@@ -70,15 +71,22 @@ def branches_overlap(task: dict[str, Any]) -> bool:
 
 
 def main() -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--delay", type=float, default=0.3, help="seconds the server waits before each page")
     args = parser.parse_args()
     pages = PageServer().start()
-    stack = Devstack(stack_dir() / "data", {"FETCH_ALLOWED_HOSTS": pages.hostport, "LOG_LEVEL": "WARNING",
-                                            "RATE_LIMIT_CAPACITY": "1000000",
-                                            "RATE_LIMIT_REFILL_PER_S": "100000"})
+    stack = Devstack(
+        stack_dir() / "data",
+        {
+            "FETCH_ALLOWED_HOSTS": pages.hostport,
+            "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_CAPACITY": "1000000",
+            "RATE_LIMIT_REFILL_PER_S": "100000",
+        },
+    )
     fanout, sequential, overlapped = [], [], 0
     marks: dict[str, list[float]] = {}
     try:
@@ -99,14 +107,20 @@ def main() -> dict[str, float]:
     finally:
         stack.stop()
         pages.stop()
-    figures = {"fanout_task_ms": statistics.median(fanout),
-               "fanout_sequential_ms": statistics.median(sequential)}
+    figures = {
+        "fanout_task_ms": statistics.median(fanout),
+        "fanout_sequential_ms": statistics.median(sequential),
+    }
     figures["fanout_vs_sequential_ratio"] = figures["fanout_task_ms"] / figures["fanout_sequential_ms"]
     print(f"three pages, each delayed {args.delay * 1000:.0f} ms, {args.rounds} rounds (medians):")
-    print(f"  one task, three branches and a join: {figures['fanout_task_ms']:.0f} ms"
-          f" (branches overlapped in {overlapped}/{args.rounds} rounds)")
-    print("  its timeline, median ms after creation (the last of each step type): "
-          + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in marks.items()))
+    print(
+        f"  one task, three branches and a join: {figures['fanout_task_ms']:.0f} ms"
+        f" (branches overlapped in {overlapped}/{args.rounds} rounds)"
+    )
+    print(
+        "  its timeline, median ms after creation (the last of each step type): "
+        + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in marks.items())
+    )
     print(f"  three one-page tasks one after another: {figures['fanout_sequential_ms']:.0f} ms")
     print(f"fanout_vs_sequential_ratio: {figures['fanout_vs_sequential_ratio']:.2f} (goal <= 0.5)")
     record("fanout", figures)

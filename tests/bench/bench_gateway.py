@@ -81,15 +81,21 @@ class Result:
 
 def ensure_tools() -> None:
     """nginx and wrk from Debian's packages (the script may run on a fresh machine)."""
-    missing = [pkg for pkg, binary in (("nginx", "nginx"), ("wrk", "wrk"))
-               if not shutil.which(binary) and not Path(f"/usr/sbin/{binary}").exists()]
+    missing = [
+        pkg
+        for pkg, binary in (("nginx", "nginx"), ("wrk", "wrk"))
+        if not shutil.which(binary) and not Path(f"/usr/sbin/{binary}").exists()
+    ]
     if not missing:
         return
     if os.geteuid() != 0:
         sys.exit(f"missing {', '.join(missing)}: run `sudo apt-get install -y {' '.join(missing)}`")
     subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", *missing],
+        check=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 def nginx_binary() -> str:
@@ -101,8 +107,11 @@ def start_nginx(workdir: Path, upstream: int, port: int) -> subprocess.Popen[byt
     conf = workdir / "nginx.conf"
     # as root, the master switches its worker to `nobody` (nginx's default): no root worker
     conf.write_text(NGINX_CONF.format(dir=workdir, upstream=upstream, port=port))
-    proc = subprocess.Popen([nginx_binary(), "-p", str(workdir), "-c", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [nginx_binary(), "-p", str(workdir), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     wait_http_ready(f"http://127.0.0.1:{port}/tasks", timeout=10, proc=proc)
     return proc
 
@@ -110,25 +119,35 @@ def start_nginx(workdir: Path, upstream: int, port: int) -> subprocess.Popen[byt
 def start_upstream(port: int, log_dir: Path) -> subprocess.Popen[bytes]:
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "upstream.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.bench.gateway_upstream", str(port)],
-                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.gateway_upstream", str(port)],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     wait_http_ready(f"http://127.0.0.1:{port}/tasks", timeout=15, proc=proc)
     return proc
 
 
-def start_gateway(stack: Stack, port: int, upstream: int, *, name: str = "gateway",
-                  services: Path | None = None) -> ServiceProcess:
+def start_gateway(
+    stack: Stack, port: int, upstream: int, *, name: str = "gateway", services: Path | None = None
+) -> ServiceProcess:
     """The gateway; from the packages under `services` (a checkout's services/) when given."""
     env = {
-        **stack.env(), "PORT": str(port), "LOG_LEVEL": "WARNING",
-        "ORCHESTRATOR_URL": f"http://127.0.0.1:{upstream}", "CHAT_SERVICE_URL": f"http://127.0.0.1:{upstream}",
+        **stack.env(),
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "ORCHESTRATOR_URL": f"http://127.0.0.1:{upstream}",
+        "CHAT_SERVICE_URL": f"http://127.0.0.1:{upstream}",
         # the bucket is checked on every request but never runs dry during the benchmark
-        "RATE_LIMIT_CAPACITY": "1e12", "RATE_LIMIT_REFILL_PER_S": "1e12",
+        "RATE_LIMIT_CAPACITY": "1e12",
+        "RATE_LIMIT_REFILL_PER_S": "1e12",
     }
     if services is not None:
         env["PYTHONPATH"] = os.pathsep.join(str(services / pkg) for pkg in ("gateway", "common"))
-    proc = ServiceProcess(name, "agent_gateway", env, ready_url=f"http://127.0.0.1:{port}/ready",
-                          log_dir=stack.log_dir)
+    proc = ServiceProcess(
+        name, "agent_gateway", env, ready_url=f"http://127.0.0.1:{port}/ready", log_dir=stack.log_dir
+    )
     proc.start().wait_ready()
     return proc
 
@@ -188,9 +207,25 @@ def profile(pid: int, out_dir: Path, seconds: int, run: callable) -> None:  # ty
     if not Path(spy).exists():  # a profiling tool, not a dependency: installed when asked for
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "py-spy>=0.3.14"], check=True)
     raw = out_dir / "gateway.txt"
-    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
-                             "--format", "raw", "--nonblocking", "-o", str(raw)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "-o",
+            str(raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     run()
     proc.wait(timeout=seconds + 30)
     print(f"profile: {raw} (collapsed stacks; top self time below)")
@@ -219,10 +254,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the targets (median shown)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of load before each measured run")
     parser.add_argument("--profile", type=Path, help="record the gateway with py-spy into this folder")
-    parser.add_argument("--single", type=int, default=5,
-                        help="seconds per target with one connection (latency without queueing); 0: skip")
-    parser.add_argument("--baseline",
-                        help="also measure the gateway of this git revision (target `baseline`)")
+    parser.add_argument(
+        "--single",
+        type=int,
+        default=5,
+        help="seconds per target with one connection (latency without queueing); 0: skip",
+    )
+    parser.add_argument(
+        "--baseline", help="also measure the gateway of this git revision (target `baseline`)"
+    )
     args = parser.parse_args()
 
     ensure_tools()
@@ -244,16 +284,26 @@ def main() -> None:
             "nginx": (f"http://127.0.0.1:{nginx_port}/tasks", []),
         }
         # whose CPU time counts for each target: the proxy's (the upstream's when direct)
-        measured_pids = {"direct": [procs[0].pid], "gateway": [gateway.pid],
-                         "nginx": [procs[1].pid, *children(procs[1].pid)]}
+        measured_pids = {
+            "direct": [procs[0].pid],
+            "gateway": [gateway.pid],
+            "nginx": [procs[1].pid, *children(procs[1].pid)],
+        }
         if args.baseline:
             baseline_port = free_port()
-            baseline = start_gateway(stack, baseline_port, upstream_port, name="gateway-baseline",
-                                     services=export_services(args.baseline, work / "baseline"))
+            baseline = start_gateway(
+                stack,
+                baseline_port,
+                upstream_port,
+                name="gateway-baseline",
+                services=export_services(args.baseline, work / "baseline"),
+            )
             others.append(baseline)
             print(f"baseline: the gateway of {args.baseline}")
-            targets["baseline"] = (f"http://127.0.0.1:{baseline_port}/api/tasks",
-                                   [f"Authorization: Bearer {token}"])
+            targets["baseline"] = (
+                f"http://127.0.0.1:{baseline_port}/api/tasks",
+                [f"Authorization: Bearer {token}"],
+            )
             measured_pids["baseline"] = [baseline.pid]
         print(f"load average before: {loadavg()}  (cores: {os.cpu_count()})")
 
@@ -293,19 +343,27 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(best: dict[str, Result], all_results: dict[str, list[Result]],
-           args: argparse.Namespace) -> dict[str, float]:
+def report(
+    best: dict[str, Result], all_results: dict[str, list[Result]], args: argparse.Namespace
+) -> dict[str, float]:
     direct = best["direct"]
     print(f"\nwrk -t{WRK_THREADS} -c{args.connections} -d{args.duration}s, median of {args.rounds} rounds")
-    print(f"{'target':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'added p50 ms':>13} {'errors':>7}"
-          f" {'cpu us/req':>11}  rounds req/s")
+    print(
+        f"{'target':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'added p50 ms':>13} {'errors':>7}"
+        f" {'cpu us/req':>11}  rounds req/s"
+    )
     for name, r in best.items():
         added = "" if name == "direct" else f"{r.p50_ms - direct.p50_ms:.3f}"
         rounds = " ".join(f"{x.rps:.0f}" for x in all_results[name])
-        print(f"{name:<9} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {added:>13} {r.errors:>7}"
-              f" {r.cpu_us:>11.1f}  {rounds}")
-    figures = {f"gateway_bench_{name}_{key}": getattr(r, key) for name, r in best.items()
-               for key in ("rps", "p50_ms", "p99_ms", "cpu_us")}
+        print(
+            f"{name:<9} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {added:>13} {r.errors:>7}"
+            f" {r.cpu_us:>11.1f}  {rounds}"
+        )
+    figures = {
+        f"gateway_bench_{name}_{key}": getattr(r, key)
+        for name, r in best.items()
+        for key in ("rps", "p50_ms", "p99_ms", "cpu_us")
+    }
     figures["gateway_vs_nginx_ratio"] = best["gateway"].rps / best["nginx"].rps
     figures["gateway_added_p50_ms"] = best["gateway"].p50_ms - direct.p50_ms
     print(f"\ngateway_vs_nginx_ratio: {figures['gateway_vs_nginx_ratio']:.3f}")
@@ -321,8 +379,11 @@ def report_single(results: dict[str, Result], args: argparse.Namespace) -> dict[
     for name, r in results.items():
         added = "" if name == "direct" else f"{r.p50_ms - direct.p50_ms:.3f}"
         print(f"{name:<9} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {added:>13}")
-    added = {f"{name}_added_p50_ms_c1": results[name].p50_ms - direct.p50_ms for name in results
-             if name != "direct"}
+    added = {
+        f"{name}_added_p50_ms_c1": results[name].p50_ms - direct.p50_ms
+        for name in results
+        if name != "direct"
+    }
     print(f"\ngateway_added_p50_ms_c1: {added['gateway_added_p50_ms_c1']:.3f}")
     return added
 

@@ -46,10 +46,13 @@ class Devstack:
 
     def __init__(self, data: Path, env: dict[str, str]) -> None:
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent_common.devstack"], text=True,
-                                     env={**os.environ, **env, "AGENT_DATA_DIR": str(data),
-                                          "PYTHONUNBUFFERED": "1"},
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent_common.devstack"],
+            text=True,
+            env={**os.environ, **env, "AGENT_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self.lines: list[str] = []
         self.ready_at = 0.0
         threading.Thread(target=self._pump, daemon=True).start()
@@ -113,8 +116,9 @@ def measure_chat(client: httpx.Client, headers: dict[str, str], n: int) -> list[
     return times
 
 
-def measure_tasks(client: httpx.Client, headers: dict[str, str], url: str,
-                  n: int) -> tuple[list[float], list[float], dict[str, list[float]]]:
+def measure_tasks(
+    client: httpx.Client, headers: dict[str, str], url: str, n: int
+) -> tuple[list[float], list[float], dict[str, list[float]]]:
     """(server-side submit -> completed ms, client-side ms including the polling, ms spent
     in each step type and between steps)."""
     server, observed = [], []
@@ -137,8 +141,9 @@ def measure_tasks(client: httpx.Client, headers: dict[str, str], url: str,
         server.append((updated - created).total_seconds() * 1000)
         in_steps = 0.0
         for step in task["steps"]:
-            ms = (datetime.fromisoformat(step["finished_at"])
-                  - datetime.fromisoformat(step["started_at"])).total_seconds() * 1000
+            ms = (
+                datetime.fromisoformat(step["finished_at"]) - datetime.fromisoformat(step["started_at"])
+            ).total_seconds() * 1000
             parts.setdefault(step["type"], []).append(ms)
             in_steps += ms
         parts.setdefault("between steps", []).append(server[-1] - in_steps)
@@ -146,17 +151,24 @@ def measure_tasks(client: httpx.Client, headers: dict[str, str], url: str,
 
 
 def main() -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=30)
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--settle", type=float, default=8.0, help="quiet seconds before reading RSS")
     args = parser.parse_args()
     pages = PageServer().start()
     # a bench-sized rate limit, so the figures are latency, not 429s
-    stack = Devstack(stack_dir() / "data", {"FETCH_ALLOWED_HOSTS": pages.hostport, "LOG_LEVEL": "WARNING",
-                                            "RATE_LIMIT_CAPACITY": "1000000",
-                                            "RATE_LIMIT_REFILL_PER_S": "100000"})
+    stack = Devstack(
+        stack_dir() / "data",
+        {
+            "FETCH_ALLOWED_HOSTS": pages.hostport,
+            "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_CAPACITY": "1000000",
+            "RATE_LIMIT_REFILL_PER_S": "100000",
+        },
+    )
     figures: dict[str, float] = {}
     try:
         figures["ready_s"] = stack.wait_ready()
@@ -172,18 +184,27 @@ def main() -> dict[str, float]:
     finally:
         stack.stop()
         pages.stop()
-    figures.update(chat_p50_ms=statistics.median(chats), chat_p99_ms=percentile(chats, 99),
-                   article_task_p50_ms=statistics.median(server), article_task_p99_ms=percentile(server, 99),
-                   article_task_observed_p50_ms=statistics.median(observed),
-                   max_idle_rss_mb=max(rss.values()))
+    figures.update(
+        chat_p50_ms=statistics.median(chats),
+        chat_p99_ms=percentile(chats, 99),
+        article_task_p50_ms=statistics.median(server),
+        article_task_p99_ms=percentile(server, 99),
+        article_task_observed_p50_ms=statistics.median(observed),
+        max_idle_rss_mb=max(rss.values()),
+    )
     print(f"ready_s {figures['ready_s']:.2f}")
-    print(f"chat ms: p50 {figures['chat_p50_ms']:.2f}, p99 {figures['chat_p99_ms']:.2f}"
-          f" ({len(chats)} requests)")
-    print(f"article task ms (submit -> completed, {PAGE}): p50 {figures['article_task_p50_ms']:.1f}, "
-          f"p99 {figures['article_task_p99_ms']:.1f}; as a polling client saw it: p50 "
-          f"{figures['article_task_observed_p50_ms']:.1f}")
-    print("  where it goes, median ms: "
-          + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in parts.items()))
+    print(
+        f"chat ms: p50 {figures['chat_p50_ms']:.2f}, p99 {figures['chat_p99_ms']:.2f} ({len(chats)} requests)"
+    )
+    print(
+        f"article task ms (submit -> completed, {PAGE}): p50 {figures['article_task_p50_ms']:.1f}, "
+        f"p99 {figures['article_task_p99_ms']:.1f}; as a polling client saw it: p50 "
+        f"{figures['article_task_observed_p50_ms']:.1f}"
+    )
+    print(
+        "  where it goes, median ms: "
+        + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in parts.items())
+    )
     print("idle RSS MB: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(rss.items())))
     figures.update({f"idle_rss_mb_{name}": mb for name, mb in rss.items()})
     record("latency", figures)

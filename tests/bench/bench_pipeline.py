@@ -108,13 +108,20 @@ def completed_ours(ports: list[int]) -> Callable[[], int]:
     return count
 
 
-def start_ours(stack: Stack, processes: int,
-               log_dir: Path) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+def start_ours(
+    stack: Stack, processes: int, log_dir: Path
+) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
     procs, ports = [], []
     for i in range(processes):  # all started at once, so that none drains the queue alone for long
         port = free_port()
-        env = {"DATABASE_URL": stack.pg.url, "REDIS_URL": stack.redis.url, "METRICS_PORT": str(port),
-               "WORKER_CONCURRENCY": str(OUR_CONCURRENCY), "LOG_LEVEL": "WARNING", "HOST": "127.0.0.1"}
+        env = {
+            "DATABASE_URL": stack.pg.url,
+            "REDIS_URL": stack.redis.url,
+            "METRICS_PORT": str(port),
+            "WORKER_CONCURRENCY": str(OUR_CONCURRENCY),
+            "LOG_LEVEL": "WARNING",
+            "HOST": "127.0.0.1",
+        }
         log = log_dir / f"ours-{processes}-{i}.log"
         procs.append(spawn([sys.executable, "-m", "agent_worker"], env, log))
         ports.append(port)
@@ -163,9 +170,27 @@ def bench_other(system: str, stack: Stack, n: int, processes: int, log_dir: Path
     """Measured by tests.bench.others in its own environment (see there why)."""
     python = tool_python("bench-others")  # requirements/bench-others.in, locked
     out = subprocess.run(
-        [str(python), "-m", "tests.bench.others", "--system", system, "--processes", str(processes),
-         "--tasks", str(n), "--redis", stack.redis.url.rsplit("/", 1)[0], "--log-dir", str(log_dir)],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, check=False)
+        [
+            str(python),
+            "-m",
+            "tests.bench.others",
+            "--system",
+            system,
+            "--processes",
+            str(processes),
+            "--tasks",
+            str(n),
+            "--redis",
+            stack.redis.url.rsplit("/", 1)[0],
+            "--log-dir",
+            str(log_dir),
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"{system} benchmark failed:\n{out.stderr[-3000:]}")
     figures = json.loads(out.stdout.strip().splitlines()[-1])
@@ -185,17 +210,26 @@ def report(rows: list[Figures]) -> dict[str, float]:
     print(f"{'system':<14}{'processes':>10}{'enqueue/s':>12}{'drain/s':>12}{'end-to-end/s':>14}")
     for r in rows:
         print(f"{r.system:<14}{r.processes:>10}{r.enqueue:>12.0f}{r.drain:>12.0f}{r.end_to_end:>14.0f}")
-    figures = {f"pipeline_{r.system}_{r.processes}p_{kind}_per_s": getattr(r, kind)
-               for r in rows for kind in ("enqueue", "drain", "end_to_end")}
+    figures = {
+        f"pipeline_{r.system}_{r.processes}p_{kind}_per_s": getattr(r, kind)
+        for r in rows
+        for kind in ("enqueue", "drain", "end_to_end")
+    }
     ours = [r for r in rows if r.cpu_ms_per_1k]
     if ours:
         parts = list(ours[0].cpu_ms_per_1k or {})
-        print(f"\nCPU ms per 1,000 tasks, end to end (ours)\n{'processes':<10}"
-              + "".join(f"{p:>10}" for p in parts) + f"{'total':>10}")
+        print(
+            f"\nCPU ms per 1,000 tasks, end to end (ours)\n{'processes':<10}"
+            + "".join(f"{p:>10}" for p in parts)
+            + f"{'total':>10}"
+        )
         for r in ours:
             cpu = r.cpu_ms_per_1k or {}
-            print(f"{r.processes:<10}" + "".join(f"{cpu[p]:>10.0f}" for p in parts)
-                  + f"{sum(cpu.values()):>10.0f}")
+            print(
+                f"{r.processes:<10}"
+                + "".join(f"{cpu[p]:>10.0f}" for p in parts)
+                + f"{sum(cpu.values()):>10.0f}"
+            )
             figures.update({f"pipeline_cpu_ms_per_1k_{r.processes}p_{p}": cpu[p] for p in parts})
     by = {(r.system, r.processes): r for r in rows}
     for other in ("celery", "dramatiq"):
@@ -211,14 +245,19 @@ def report(rows: list[Figures]) -> dict[str, float]:
 
 
 def main() -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--processes", default="1,2", help="process counts for every system")
     parser.add_argument("--scale", default="4", help="further process counts for ours alone ('' for none)")
     parser.add_argument("--systems", default="agent-system,celery,dramatiq")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds over every system and process count; the median is reported")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds over every system and process count; the median is reported",
+    )
     args = parser.parse_args()
     stack = Stack(stack_dir(), ports=Ports.free(), durable=True, workers=0)
     stack.start_infra()
@@ -228,9 +267,12 @@ def main() -> dict[str, float]:
     runs += [("agent-system", int(p)) for p in args.scale.split(",") if p]
     measured: dict[tuple[str, int], list[Figures]] = {run: [] for run in runs}
     try:
-        print(f"load before: {os.getloadavg()[0]:.2f}; {args.tasks} tasks per measurement, {args.rounds}"
-              f" interleaved rounds; in flight per process: ours {OUR_CONCURRENCY} (its default),"
-              f" Dramatiq {others.THREADS} threads (its default), Celery 1 (prefork)", flush=True)
+        print(
+            f"load before: {os.getloadavg()[0]:.2f}; {args.tasks} tasks per measurement, {args.rounds}"
+            f" interleaved rounds; in flight per process: ours {OUR_CONCURRENCY} (its default),"
+            f" Dramatiq {others.THREADS} threads (its default), Celery 1 (prefork)",
+            flush=True,
+        )
         # rounds over everything rather than each system's runs back to back: a neighbour's
         # load on this shared machine then falls on every system alike
         for _ in range(args.rounds):

@@ -27,8 +27,10 @@ from tests.bench.bench_gateway import Result, create_session, loadavg, median, s
 from tests.bench.figures import record
 from tests.support.otlp import Collector
 
-TEXT = ("Tracing follows one request through every process it touches. Each span records "
-        "where the time went. A sampler decides which traces are kept. ") * 6
+TEXT = (
+    "Tracing follows one request through every process it touches. Each span records "
+    "where the time went. A sampler decides which traces are kept. "
+) * 6
 
 
 def traced_env(on: bool, collector: Collector) -> dict[str, str]:
@@ -37,11 +39,17 @@ def traced_env(on: bool, collector: Collector) -> dict[str, str]:
     return {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_TRACES_SAMPLER": "always_on"}
 
 
-def start(stack: Stack, name: str, module: str, env: dict[str, str],
-          port_var: str = "PORT") -> ServiceProcess:
+def start(
+    stack: Stack, name: str, module: str, env: dict[str, str], port_var: str = "PORT"
+) -> ServiceProcess:
     port = free_port()
-    proc = ServiceProcess(name, module, {**stack.env(), "LOG_LEVEL": "WARNING", port_var: str(port), **env},
-                          ready_url=f"http://127.0.0.1:{port}/ready", log_dir=stack.log_dir)
+    proc = ServiceProcess(
+        name,
+        module,
+        {**stack.env(), "LOG_LEVEL": "WARNING", port_var: str(port), **env},
+        ready_url=f"http://127.0.0.1:{port}/ready",
+        log_dir=stack.log_dir,
+    )
     proc.start().wait_ready()
     proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     return proc
@@ -50,11 +58,17 @@ def start(stack: Stack, name: str, module: str, env: dict[str, str],
 def bench_gateway(stack: Stack, collector: Collector, args: argparse.Namespace) -> dict[str, Result]:
     upstream_port = free_port()
     upstream = start_upstream(upstream_port, stack.log_dir)
-    to_upstream = {"ORCHESTRATOR_URL": f"http://127.0.0.1:{upstream_port}",
-                   "RATE_LIMIT_CAPACITY": "1e12", "RATE_LIMIT_REFILL_PER_S": "1e12"}
-    gateways = {mode: start(stack, f"gateway-{mode}", "agent_gateway",
-                            {**to_upstream, **traced_env(mode == "on", collector)})
-                for mode in ("off", "on")}
+    to_upstream = {
+        "ORCHESTRATOR_URL": f"http://127.0.0.1:{upstream_port}",
+        "RATE_LIMIT_CAPACITY": "1e12",
+        "RATE_LIMIT_REFILL_PER_S": "1e12",
+    }
+    gateways = {
+        mode: start(
+            stack, f"gateway-{mode}", "agent_gateway", {**to_upstream, **traced_env(mode == "on", collector)}
+        )
+        for mode in ("off", "on")
+    }
     try:
         rounds: dict[str, list[Result]] = {"off": [], "on": []}
         for _ in range(args.rounds):
@@ -112,8 +126,9 @@ def overhead(off: float, on: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=200, help="tasks per pipeline run")
@@ -130,21 +145,30 @@ def main() -> None:
         stack.stop()
         collector.stop()
     print(f"\nload average before {load_before}, after {loadavg()} (2 cores, shared)")
-    print(f"gateway: wrk -t1 -c32 -d{args.duration}s, median of {args.rounds} interleaved rounds;"
-          f" pipeline: {args.tasks} tasks, median of 2 runs each; collector exports received:"
-          f" {collector.requests}")
+    print(
+        f"gateway: wrk -t1 -c32 -d{args.duration}s, median of {args.rounds} interleaved rounds;"
+        f" pipeline: {args.tasks} tasks, median of 2 runs each; collector exports received:"
+        f" {collector.requests}"
+    )
     print("\n| tracing | gateway req/s | gateway p50 ms | gateway p99 ms | pipeline tasks/s |")
     print("| --- | --- | --- | --- | --- |")
     for mode in ("off", "on"):
         g = gateway[mode]
         print(f"| {mode} | {g.rps:,.0f} | {g.p50_ms:.2f} | {g.p99_ms:.2f} | {pipeline[mode]:.1f} |")
-    print(f"\ngateway throughput overhead: {overhead(gateway['off'].rps, gateway['on'].rps)}"
-          f" (p50 {gateway['on'].p50_ms - gateway['off'].p50_ms:+.2f} ms);"
-          f" pipeline throughput overhead: {overhead(pipeline['off'], pipeline['on'])}")
-    record("tracing", {
-        "tracing_gateway_overhead_pct": (gateway["off"].rps - gateway["on"].rps) / gateway["off"].rps * 100,
-        "tracing_pipeline_overhead_pct": (pipeline["off"] - pipeline["on"]) / pipeline["off"] * 100,
-    })
+    print(
+        f"\ngateway throughput overhead: {overhead(gateway['off'].rps, gateway['on'].rps)}"
+        f" (p50 {gateway['on'].p50_ms - gateway['off'].p50_ms:+.2f} ms);"
+        f" pipeline throughput overhead: {overhead(pipeline['off'], pipeline['on'])}"
+    )
+    record(
+        "tracing",
+        {
+            "tracing_gateway_overhead_pct": (gateway["off"].rps - gateway["on"].rps)
+            / gateway["off"].rps
+            * 100,
+            "tracing_pipeline_overhead_pct": (pipeline["off"] - pipeline["on"]) / pipeline["off"] * 100,
+        },
+    )
 
 
 if __name__ == "__main__":

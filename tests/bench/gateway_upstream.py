@@ -11,8 +11,10 @@ import sys
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-BODY = (b'[{"task_id":"7d4f0c1e-2b7a-4c1e-9d57-0f3e1c2b3a4d","status":"completed",'
-        b'"title":"Summarize","result":"A short summary.","error":null}]')
+BODY = (
+    b'[{"task_id":"7d4f0c1e-2b7a-4c1e-9d57-0f3e1c2b3a4d","status":"completed",'
+    b'"title":"Summarize","result":"A short summary.","error":null}]'
+)
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
 
 
@@ -24,8 +26,17 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def main() -> None:
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
-                log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=75)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=75,
+    )
 
 
 if __name__ == "__main__":

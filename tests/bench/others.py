@@ -128,14 +128,35 @@ def _sender(system: str) -> Callable[[], object]:
 def _start(system: str, processes: int, env: dict[str, str], log_dir: Path) -> list[subprocess.Popen[bytes]]:
     log = log_dir / f"{system}-{processes}.log"
     if system == "celery":
-        args = [sys.executable, "-m", "celery", "-A", "tests.bench.celery_app", "worker",
-                "-c", str(processes), "-P", "prefork", "--without-gossip", "--without-mingle",
-                "--without-heartbeat", "--loglevel=INFO"]
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.bench.celery_app",
+            "worker",
+            "-c",
+            str(processes),
+            "-P",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=INFO",
+        ]
         proc = spawn(args, env, log)
         wait_log(log, "ready.", 1)
     else:
-        args = [sys.executable, "-m", "dramatiq", "tests.bench.dramatiq_app", "-p", str(processes),
-                "-t", str(THREADS)]
+        args = [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "tests.bench.dramatiq_app",
+            "-p",
+            str(processes),
+            "-t",
+            str(THREADS),
+        ]
         proc = spawn(args, env, log)
         wait_log(log, "is ready for action", processes)
     return [proc]

@@ -15,12 +15,20 @@ from agent_common.devstack.processes import ServiceProcess, free_port
 from agent_common.devstack.stack import Stack, installed
 from tests.conftest import ARTIFACTS
 
-playwright_api = pytest.importorskip("playwright.sync_api",
-                                     reason="pip install -e '.[dev]' brings playwright")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="pip install -e '.[dev]' brings playwright"
+)
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DESKTOP = {"width": 1280, "height": 860}
 MOBILE = {"width": 375, "height": 740}
 
@@ -39,8 +47,11 @@ class PageLog:
     page_errors: list[str] = field(default_factory=list)
 
     def csp_messages(self) -> list[str]:
-        return [m for m in self.console_errors
-                if "Content Security Policy" in m or "Trusted Type" in m or "TrustedHTML" in m]
+        return [
+            m
+            for m in self.console_errors
+            if "Content Security Policy" in m or "Trusted Type" in m or "TrustedHTML" in m
+        ]
 
 
 # Module scope, not session: Playwright's sync API leaves its event loop set as running in
@@ -58,8 +69,10 @@ def browser() -> Iterator[playwright_api.Browser]:
             try:
                 browser = pw.chromium.launch(args=CHROMIUM_ARGS)
             except playwright_api.Error as exc:
-                pytest.skip(f"no Chromium: {CHROMIUM} is missing (apt-get install -y chromium; "
-                            f".ci/run does) and Playwright has none of its own: {exc.message[:200]}")
+                pytest.skip(
+                    f"no Chromium: {CHROMIUM} is missing (apt-get install -y chromium; "
+                    f".ci/run does) and Playwright has none of its own: {exc.message[:200]}"
+                )
         yield browser
         browser.close()
 
@@ -69,8 +82,9 @@ def page_log() -> PageLog:
     return PageLog()
 
 
-def open_context(browser: playwright_api.Browser, log: PageLog, **options: object
-                 ) -> playwright_api.BrowserContext:
+def open_context(
+    browser: playwright_api.Browser, log: PageLog, **options: object
+) -> playwright_api.BrowserContext:
     context = browser.new_context(**{"viewport": DESKTOP, **options})
     context.set_default_timeout(10_000)
     context.add_init_script(WATCH_CSP)
@@ -84,8 +98,7 @@ def open_context(browser: playwright_api.Browser, log: PageLog, **options: objec
 
 
 @pytest.fixture
-def context(browser: playwright_api.Browser, page_log: PageLog
-            ) -> Iterator[playwright_api.BrowserContext]:
+def context(browser: playwright_api.Browser, page_log: PageLog) -> Iterator[playwright_api.BrowserContext]:
     context = open_context(browser, page_log)
     yield context
     context.close()
@@ -100,8 +113,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
-def page(request: pytest.FixtureRequest, context: playwright_api.BrowserContext, page_log: PageLog
-         ) -> Iterator[playwright_api.Page]:
+def page(
+    request: pytest.FixtureRequest, context: playwright_api.BrowserContext, page_log: PageLog
+) -> Iterator[playwright_api.Page]:
     page = context.new_page()
     yield page
     failed = getattr(request.node, "report_call", None)
@@ -109,8 +123,11 @@ def page(request: pytest.FixtureRequest, context: playwright_api.BrowserContext,
         # what the page looked like when the test gave up, for CI's artifacts
         screenshot(page, f"failed-{request.node.name}.png")
         (ARTIFACTS / f"failed-{request.node.name}.log").write_text(
-            "console errors:\n" + "\n".join(page_log.console_errors)
-            + "\npage errors:\n" + "\n".join(page_log.page_errors))
+            "console errors:\n"
+            + "\n".join(page_log.console_errors)
+            + "\npage errors:\n"
+            + "\n".join(page_log.page_errors)
+        )
     violations = [] if page.is_closed() else page.evaluate("window.__cspViolations || []")
     assert not violations, f"CSP violations: {violations}"
     assert not page_log.csp_messages(), f"CSP messages in the console: {page_log.csp_messages()}"
@@ -131,9 +148,11 @@ def lone_frontend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The frontend alone, its gateway address closed: the page must say the server is down."""
     port = free_port()
     proc = ServiceProcess(
-        "frontend-alone", "agent_frontend",
+        "frontend-alone",
+        "agent_frontend",
         {"PORT": str(port), "HOST": "127.0.0.1", "API_GATEWAY_URL": f"http://127.0.0.1:{free_port()}"},
-        ready_url=f"http://127.0.0.1:{port}/ready", log_dir=tmp_path_factory.mktemp("frontend-alone"),
+        ready_url=f"http://127.0.0.1:{port}/ready",
+        log_dir=tmp_path_factory.mktemp("frontend-alone"),
     ).start()
     try:
         proc.wait_ready()
@@ -146,8 +165,15 @@ def assert_accessible(page: playwright_api.Page) -> None:
     """axe-core's WCAG 2.x A and AA rules: no violation, contrast included."""
     from axe_playwright_python.sync_playwright import Axe
 
-    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": [
-        "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}})
+    results = Axe().run(
+        page,
+        options={
+            "runOnly": {
+                "type": "tag",
+                "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"],
+            }
+        },
+    )
     assert results.violations_count == 0, results.generate_report()
 
 

@@ -87,8 +87,9 @@ def test_chat_round_trip_streams_the_offline_answer(page: Page, app_url: str) ->
     expect(message_box(page)).to_be_focused()
 
 
-def test_task_on_a_fixture_page_completes_with_its_summary(page: Page, app_url: str,
-                                                            pages: PageServer) -> None:
+def test_task_on_a_fixture_page_completes_with_its_summary(
+    page: Page, app_url: str, pages: PageServer
+) -> None:
     page.goto(app_url)
     expect(tasks_region(page)).to_contain_text("No tasks yet")
     card = submit_task(page, "Mozilla on Wikipedia", f"Summarize {pages.url('/pages/wikipedia.html')}")
@@ -121,8 +122,9 @@ def test_a_failed_task_shows_its_error(page: Page, app_url: str, pages: PageServ
     expect(card.locator(".step-failed")).to_have_count(1)
 
 
-def test_asking_in_the_chat_starts_a_task_shown_under_tasks(page: Page, app_url: str,
-                                                           pages: PageServer) -> None:
+def test_asking_in_the_chat_starts_a_task_shown_under_tasks(
+    page: Page, app_url: str, pages: PageServer
+) -> None:
     page.goto(app_url)
     expect(tasks_region(page)).to_contain_text("No tasks yet")
     reply = send_message(page, f"summarize {pages.url('/pages/wikipedia.html')}")
@@ -231,8 +233,9 @@ def test_phone_width_and_dark_mode(page: Page, app_url: str, pages: PageServer, 
     screenshot(page, "page-mobile.png")
     assert_accessible(page)
 
-    dark = open_context(browser, page_log, color_scheme="dark", viewport=MOBILE,
-                        storage_state=page.context.storage_state())
+    dark = open_context(
+        browser, page_log, color_scheme="dark", viewport=MOBILE, storage_state=page.context.storage_state()
+    )
     try:
         dark_page = dark.new_page()
         dark_page.goto(app_url)

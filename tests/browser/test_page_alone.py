@@ -17,8 +17,14 @@ def test_security_headers_on_the_page(page: Page, lone_frontend: str) -> None:
     assert response is not None and response.ok
     headers = response.headers
     csp = headers["content-security-policy"]
-    for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'",
-                      "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"):
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ):
         assert directive in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert headers["x-content-type-options"] == "nosniff"
@@ -26,8 +32,9 @@ def test_security_headers_on_the_page(page: Page, lone_frontend: str) -> None:
     assert "camera=()" in headers["permissions-policy"]
 
 
-def test_gateway_down_shows_an_alert_and_the_form_still_works(page: Page, lone_frontend: str,
-                                                               page_log: PageLog) -> None:
+def test_gateway_down_shows_an_alert_and_the_form_still_works(
+    page: Page, lone_frontend: str, page_log: PageLog
+) -> None:
     page.goto(lone_frontend)
     alert = page.get_by_role("alert").filter(has_text="unavailable")
     expect(alert).to_be_visible()
@@ -94,10 +101,13 @@ def test_event_stream_parser_handles_any_split(page: Page, lone_frontend: str) -
     page.goto(lone_frontend)
     src = page.locator("script[type=module]").get_attribute("src")
     assert src
-    stream = ('event: delta\r\ndata: {"text": "Hel"}\r\n\r\n: keep-alive\n\n'
-              'event: delta\ndata: {"text": "lo"}\n\n'
-              'event: done\ndata: {"chat_id": 7,\ndata: "usage": null}\n\n')
-    events = page.evaluate("""async ([src, stream]) => {
+    stream = (
+        'event: delta\r\ndata: {"text": "Hel"}\r\n\r\n: keep-alive\n\n'
+        'event: delta\ndata: {"text": "lo"}\n\n'
+        'event: done\ndata: {"chat_id": 7,\ndata: "usage": null}\n\n'
+    )
+    events = page.evaluate(
+        """async ([src, stream]) => {
         const { SseParser } = await import(src.replace("main.js", "sse.js"));
         const all = [];
         for (let size = 1; size <= stream.length; size++) {
@@ -108,9 +118,13 @@ def test_event_stream_parser_handles_any_split(page: Page, lone_frontend: str) -
             all.push(JSON.stringify(got));
         }
         return [...new Set(all)].map((s) => JSON.parse(s));
-    }""", [src, stream])
-    assert events == [[
-        {"event": "delta", "data": '{"text": "Hel"}'},
-        {"event": "delta", "data": '{"text": "lo"}'},
-        {"event": "done", "data": '{"chat_id": 7,\n"usage": null}'},
-    ]]
+    }""",
+        [src, stream],
+    )
+    assert events == [
+        [
+            {"event": "delta", "data": '{"text": "Hel"}'},
+            {"event": "delta", "data": '{"text": "lo"}'},
+            {"event": "done", "data": '{"chat_id": 7,\n"usage": null}'},
+        ]
+    ]

@@ -38,8 +38,9 @@ def test_a_compare_task_shows_its_branches_side_by_side_and_the_join_below(
         expect(steps).to_have_count(2)
         # what a screen reader reads for each step: its name, what it works on, status, time
         fetch = branch.locator("summary").first
-        expect(fetch).to_have_accessible_name(re.compile(
-            rf"^Fetch page 127\.0\.0\.1:\d+/pages/{names[n]}\.html, completed \(optional\), "))
+        expect(fetch).to_have_accessible_name(
+            re.compile(rf"^Fetch page 127\.0\.0\.1:\d+/pages/{names[n]}\.html, completed \(optional\), ")
+        )
         for i in range(2):
             expect(steps.nth(i).locator("summary")).to_have_accessible_name(TIMING)
     join = plan.get_by_role("list", name="Step 4, after branches 1, 2 and 3", exact=True)

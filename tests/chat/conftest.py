@@ -27,8 +27,13 @@ class LLMChat:
 
 def _start_chat(stack: Stack, name: str, env: dict[str, str]) -> tuple[ServiceProcess, str]:
     port = free_port()
-    proc = ServiceProcess(name, "agent_chat", {**stack.env(), "PORT": str(port), **env},
-                          ready_url=f"http://127.0.0.1:{port}/ready", log_dir=stack.log_dir)
+    proc = ServiceProcess(
+        name,
+        "agent_chat",
+        {**stack.env(), "PORT": str(port), **env},
+        ready_url=f"http://127.0.0.1:{port}/ready",
+        log_dir=stack.log_dir,
+    )
     stack.services[name] = proc  # stopped with the stack
     proc.start()
     proc.wait_ready()
@@ -37,15 +42,21 @@ def _start_chat(stack: Stack, name: str, env: dict[str, str]) -> tuple[ServicePr
 
 @pytest.fixture(scope="session")
 def openai_chat(stack: Stack, openai_standin: OpenAIStandIn) -> LLMChat:
-    proc, url = _start_chat(stack, "chat-openai", {
-        **LLM_ENV, "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{openai_standin.origin}/v1"})
+    proc, url = _start_chat(
+        stack,
+        "chat-openai",
+        {**LLM_ENV, "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{openai_standin.origin}/v1"},
+    )
     return LLMChat("openai", openai_standin, proc, url)
 
 
 @pytest.fixture(scope="session")
 def anthropic_chat(stack: Stack, anthropic_standin: AnthropicStandIn) -> LLMChat:
-    proc, url = _start_chat(stack, "chat-anthropic", {
-        **LLM_ENV, "LLM_PROVIDER": "anthropic", "LLM_BASE_URL": anthropic_standin.origin})
+    proc, url = _start_chat(
+        stack,
+        "chat-anthropic",
+        {**LLM_ENV, "LLM_PROVIDER": "anthropic", "LLM_BASE_URL": anthropic_standin.origin},
+    )
     return LLMChat("anthropic", anthropic_standin, proc, url)
 
 

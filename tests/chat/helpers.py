@@ -48,12 +48,14 @@ def parse_events(buffer: str) -> tuple[list[tuple[str, dict[str, Any]]], str]:
     return out, buffer
 
 
-async def stream(client: httpx.AsyncClient, base_url: str, user: str, message: str,
-                 stop_after_deltas: int | None = None) -> Stream:
+async def stream(
+    client: httpx.AsyncClient, base_url: str, user: str, message: str, stop_after_deltas: int | None = None
+) -> Stream:
     """POST /chat as SSE, reading the events as they arrive (stamped with arrival times).
     With stop_after_deltas, close the connection after that many deltas."""
-    async with client.stream("POST", f"{base_url}/chat", json={"message": message},
-                             headers={"X-User-Id": user, **SSE}) as response:
+    async with client.stream(
+        "POST", f"{base_url}/chat", json={"message": message}, headers={"X-User-Id": user, **SSE}
+    ) as response:
         result = Stream(response.status_code, response.headers.get("content-type", ""))
         if not result.content_type.startswith("text/event-stream"):
             await response.aread()
@@ -71,5 +73,6 @@ async def stream(client: httpx.AsyncClient, base_url: str, user: str, message: s
 
 
 async def rows(db: asyncpg.Pool, user: str) -> list[dict[str, Any]]:
-    return [dict(r) for r in await db.fetch(
-        "SELECT * FROM chat_messages WHERE user_id = $1 ORDER BY id", user)]
+    return [
+        dict(r) for r in await db.fetch("SELECT * FROM chat_messages WHERE user_id = $1 ORDER BY id", user)
+    ]

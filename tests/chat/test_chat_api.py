@@ -31,30 +31,50 @@ async def test_round_trip_is_stored_with_its_accounting(chat: httpx.AsyncClient,
     assert answer["cost_usd"] is None and answer["error"] is None
 
 
-@pytest.mark.parametrize("content, status", [
-    (b'{}', 422),
-    (b'{"message": ""}', 422),
-    (b'{"message": "   \\n\\t "}', 422),
-    (('{"message": "' + "x" * (MAX_CHARS + 1) + '"}').encode(), 422),
-    (b'{"message": 5}', 422),
-    (b'{"message": null}', 422),
-    (b'{"message": ["hi"]}', 422),
-    (b'{"message": {"text": "hi"}}', 422),
-    (b'{"message": "hi", "stream": true}', 422),
-    (b'{"message": "nul \\u0000 inside"}', 422),
-    (b'["hi"]', 422),
-    (b'{"message": "hi"', 400),
-    (b'not json at all', 400),
-    (b'', 422),
-    (b'{"message": "' + b"y" * 70_000 + b'"}', 413),
-], ids=["no-field", "empty", "blank", "over-length", "number", "null", "list", "object", "extra-field",
-        "nul", "array-body", "truncated-json", "not-json", "no-body", "over-body-limit"])
+@pytest.mark.parametrize(
+    "content, status",
+    [
+        (b"{}", 422),
+        (b'{"message": ""}', 422),
+        (b'{"message": "   \\n\\t "}', 422),
+        (('{"message": "' + "x" * (MAX_CHARS + 1) + '"}').encode(), 422),
+        (b'{"message": 5}', 422),
+        (b'{"message": null}', 422),
+        (b'{"message": ["hi"]}', 422),
+        (b'{"message": {"text": "hi"}}', 422),
+        (b'{"message": "hi", "stream": true}', 422),
+        (b'{"message": "nul \\u0000 inside"}', 422),
+        (b'["hi"]', 422),
+        (b'{"message": "hi"', 400),
+        (b"not json at all", 400),
+        (b"", 422),
+        (b'{"message": "' + b"y" * 70_000 + b'"}', 413),
+    ],
+    ids=[
+        "no-field",
+        "empty",
+        "blank",
+        "over-length",
+        "number",
+        "null",
+        "list",
+        "object",
+        "extra-field",
+        "nul",
+        "array-body",
+        "truncated-json",
+        "not-json",
+        "no-body",
+        "over-body-limit",
+    ],
+)
 async def test_bad_bodies_get_4xx_json_and_store_nothing(
     chat: httpx.AsyncClient, db: asyncpg.Pool, content: bytes, status: int
 ) -> None:
     user = new_user()
-    r = await chat.post("/chat", content=content,
-                        headers={"X-User-Id": user, "Content-Type": "application/json"})
+    r = await chat.post(
+        "/chat", content=content, headers={"X-User-Id": user, "Content-Type": "application/json"}
+    )
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/json")
     assert "detail" in r.json()
@@ -84,8 +104,10 @@ async def test_history_is_oldest_first_and_only_ones_own(chat: httpx.AsyncClient
     history = r.json()
     assert [(m["role"], m["content"]) for m in history][::2] == [("user", "hi"), ("user", "help")]
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
-    assert all(set(m) == {"role", "content", "created_at", "model", "prompt_tokens", "completion_tokens"}
-               for m in history)
+    assert all(
+        set(m) == {"role", "content", "created_at", "model", "prompt_tokens", "completion_tokens"}
+        for m in history
+    )
     # an answer carries its model and tokens (the offline assistant counts none); a message none
     assert [(m["model"], m["prompt_tokens"]) for m in history] == [(None, None), ("offline", 0)] * 2
     assert [m["created_at"] for m in history] == sorted(m["created_at"] for m in history)
@@ -133,7 +155,10 @@ async def test_health_ready_metrics(chat: httpx.AsyncClient) -> None:
 
 async def test_accept_header_picks_sse_or_json(chat: httpx.AsyncClient) -> None:
     user = new_user()
-    for accept, kind in (("text/event-stream, application/json;q=0.5", "text/event-stream"),
-                         ("application/json", "application/json"), ("*/*", "application/json")):
+    for accept, kind in (
+        ("text/event-stream, application/json;q=0.5", "text/event-stream"),
+        ("application/json", "application/json"),
+        ("*/*", "application/json"),
+    ):
         r = await chat.post("/chat", json={"message": "hi"}, headers={"X-User-Id": user, "Accept": accept})
         assert r.status_code == 200 and r.headers["content-type"].startswith(kind), accept

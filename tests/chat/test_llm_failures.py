@@ -72,8 +72,9 @@ async def test_stream_failing_before_any_text_is_a_plain_json_error(
     await assert_failure_recorded(db, user, "stream please", result.events[0].data["detail"])
 
 
-@pytest.mark.parametrize("mode, status, words",
-                         [("broken", 502, "broke off"), ("stall", 504, "did not answer")])
+@pytest.mark.parametrize(
+    "mode, status, words", [("broken", 502, "broke off"), ("stall", 504, "did not answer")]
+)
 async def test_stream_failing_midway_ends_with_an_error_event(
     llm_chat: LLMChat, db: asyncpg.Pool, mode: str, status: int, words: str
 ) -> None:
@@ -108,8 +109,9 @@ async def test_client_disconnect_cancels_the_upstream_call(llm_chat: LLMChat, db
     deadline = time.monotonic() + 3
     while (await rows(db, user))[0]["error"] is None and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    await assert_failure_recorded(db, user, "a long answer please",
-                                  "the answer was cut off: the client disconnected")
+    await assert_failure_recorded(
+        db, user, "a long answer please", "the answer was cut off: the client disconnected"
+    )
 
 
 async def test_unreachable_provider_is_503(stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -118,10 +120,19 @@ async def test_unreachable_provider_is_503(stack, tmp_path) -> None:  # type: ig
     from tests.conftest import LLM_ENV
 
     dead, port = free_port(), free_port()
-    proc = ServiceProcess("chat-unreachable", "agent_chat", {
-        **stack.env(), **LLM_ENV, "PORT": str(port), "LLM_PROVIDER": "openai",
-        "LLM_BASE_URL": f"http://127.0.0.1:{dead}/v1"}, ready_url=f"http://127.0.0.1:{port}/ready",
-        log_dir=tmp_path)
+    proc = ServiceProcess(
+        "chat-unreachable",
+        "agent_chat",
+        {
+            **stack.env(),
+            **LLM_ENV,
+            "PORT": str(port),
+            "LLM_PROVIDER": "openai",
+            "LLM_BASE_URL": f"http://127.0.0.1:{dead}/v1",
+        },
+        ready_url=f"http://127.0.0.1:{port}/ready",
+        log_dir=tmp_path,
+    )
     proc.start()
     try:
         proc.wait_ready()

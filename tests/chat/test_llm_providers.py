@@ -101,8 +101,12 @@ async def test_token_usage_and_cost_are_metrics(llm_chat: LLMChat) -> None:
     prompt, completion = llm_chat.standin.usage_sent[-1]
     assert after["tokens_prompt"] - before.get("tokens_prompt", 0) == prompt
     assert after["tokens_completion"] - before.get("tokens_completion", 0) == completion
-    cost = after["cost_prompt"] + after["cost_completion"] - before.get("cost_prompt", 0) \
+    cost = (
+        after["cost_prompt"]
+        + after["cost_completion"]
+        - before.get("cost_prompt", 0)
         - before.get("cost_completion", 0)
+    )
     assert abs(cost - float(expected_cost(prompt, completion))) < 1e-9
     assert after["calls_ok"] - before.get("calls_ok", 0) == 1
 
@@ -140,8 +144,12 @@ async def test_tool_call_starts_a_real_task_that_workers_complete(
 ) -> None:
     user = new_user()
     url = pages.url("/pages/wikipedia.html")
-    llm_chat.standin.queue(Reply("Starting that now.", [("create_task", {
-        "title": "Summarize the Wikipedia page", "description": f"Summarize {url}"})]))
+    llm_chat.standin.queue(
+        Reply(
+            "Starting that now.",
+            [("create_task", {"title": "Summarize the Wikipedia page", "description": f"Summarize {url}"})],
+        )
+    )
     async with httpx.AsyncClient(base_url=llm_chat.url, timeout=30) as client:
         r = await send(client, user, f"Please summarize {url}")
     assert r.status_code == 200, r.text

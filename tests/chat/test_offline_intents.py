@@ -66,8 +66,10 @@ async def test_status_while_running_and_for_someone_elses_task(
     assert re.search(r"is (queued|processing)", status), status
     foreign = (await ask(chat, other, f"status of task {task_id}"))["response"]
     assert "can't find" in foreign and "Result" not in foreign
-    assert "can't find" in (await ask(chat, owner, "status of task 00000000-0000-0000-0000-000000000000"))[
-        "response"]
+    assert (
+        "can't find"
+        in (await ask(chat, owner, "status of task 00000000-0000-0000-0000-000000000000"))["response"]
+    )
 
 
 async def test_pasted_text_gets_an_extractive_summary_without_a_task(
@@ -89,5 +91,5 @@ async def test_anything_else_gets_a_short_useful_answer(chat: httpx.AsyncClient,
     user = new_user()
     answer = (await ask(chat, user, "What is the capital of France?"))["response"]
     assert "offline assistant" in answer and "summarize" in answer and len(answer) < 600
-    about_url = (await ask(chat, user, f"what do you think of {pages.url('/text')}?"))
+    about_url = await ask(chat, user, f"what do you think of {pages.url('/text')}?")
     assert about_url["tasks_started"] == [] and f"summarize {pages.url('/text')}" in about_url["response"]

@@ -25,22 +25,33 @@ from tests.support.llm_standins import OpenAIStandIn, Reply
 
 MAX_TOKENS = 2000
 MESSAGE = "What is the weather like?"
-RESERVED = estimate_prompt_tokens(LLMRequest(SYSTEM_PROMPT, [Message("user", MESSAGE)], list(TOOL_SPECS))) \
+RESERVED = (
+    estimate_prompt_tokens(LLMRequest(SYSTEM_PROMPT, [Message("user", MESSAGE)], list(TOOL_SPECS)))
     + MAX_TOKENS
+)
 BUDGET = RESERVED * 5 // 2
 
 
 @pytest.fixture(scope="module")
 async def budget_chat(stack: Stack, openai_standin: OpenAIStandIn) -> AsyncIterator[httpx.AsyncClient]:
-    _, url = _start_chat(stack, "chat-budget", {
-        **LLM_ENV, "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{openai_standin.origin}/v1",
-        "LLM_MAX_TOKENS": str(MAX_TOKENS), "LLM_DAILY_TOKEN_BUDGET": str(BUDGET)})
+    _, url = _start_chat(
+        stack,
+        "chat-budget",
+        {
+            **LLM_ENV,
+            "LLM_PROVIDER": "openai",
+            "LLM_BASE_URL": f"{openai_standin.origin}/v1",
+            "LLM_MAX_TOKENS": str(MAX_TOKENS),
+            "LLM_DAILY_TOKEN_BUDGET": str(BUDGET),
+        },
+    )
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         yield client
 
 
-async def test_concurrent_messages_cannot_spend_past_the_budget(budget_chat: httpx.AsyncClient,
-        openai_standin: OpenAIStandIn, db: asyncpg.Pool) -> None:
+async def test_concurrent_messages_cannot_spend_past_the_budget(
+    budget_chat: httpx.AsyncClient, openai_standin: OpenAIStandIn, db: asyncpg.Pool
+) -> None:
     """Six messages at once: two reservations fit, the other four are refused before any
     model call, with a clear 429 until the day rolls over; the model was asked twice, and
     another session is still served."""
@@ -48,8 +59,9 @@ async def test_concurrent_messages_cannot_spend_past_the_budget(budget_chat: htt
     openai_standin.queue(*[Reply("Sunny and warm.", chunk_delay_s=0.5) for _ in range(6)])
     user = str(uuid.uuid4())
     streamed = {"X-User-Id": user, **SSE}  # the stand-in's answers take 0.5 s a chunk: all in flight at once
-    answers = await asyncio.gather(*(budget_chat.post("/chat", json={"message": MESSAGE}, headers=streamed)
-                                     for _ in range(6)))
+    answers = await asyncio.gather(
+        *(budget_chat.post("/chat", json={"message": MESSAGE}, headers=streamed) for _ in range(6))
+    )
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [200, 200, 429, 429, 429, 429], [a.text for a in answers]
     refused = next(a for a in answers if a.status_code == 429)

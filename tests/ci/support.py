@@ -43,8 +43,9 @@ def load_script(path: Path) -> ModuleType:
     return module
 
 
-def run(args: list[str], cwd: Path = REPO, env: dict[str, str] | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -50,14 +50,18 @@ def test_mypy_finds_no_type_errors() -> None:
 UNTYPED = "def twice(x):\n    return x * 2\n"
 
 
-@pytest.mark.parametrize(("module", "strict"), [
-    ("services/common/agent_common/urls.py", True),
-    ("services/worker/agent_worker/steps/summarize.py", True),
-    ("services/worker/agent_worker/links.py", False),
-    ("services/gateway/agent_gateway/errors.py", False),
-])
+@pytest.mark.parametrize(
+    ("module", "strict"),
+    [
+        ("services/common/agent_common/urls.py", True),
+        ("services/worker/agent_worker/steps/summarize.py", True),
+        ("services/worker/agent_worker/links.py", False),
+        ("services/gateway/agent_gateway/errors.py", False),
+    ],
+)
 def test_mypy_is_strict_on_the_shared_package_and_the_step_contract(
-        tmp_path: Path, module: str, strict: bool) -> None:
+    tmp_path: Path, module: str, strict: bool
+) -> None:
     """An unannotated function is an error in agent_common and the worker's steps, and
     allowed elsewhere (mypy's defaults)."""
     shadow = tmp_path / "shadow.py"
@@ -84,8 +88,9 @@ def test_vulture_finds_no_dead_code() -> None:
 
 
 def test_vulture_would_see_dead_code(tmp_path: Path) -> None:
-    (tmp_path / "dead.py").write_text("def used() -> int:\n    return 1\n\n\ndef unused() -> int:\n"
-                                      "    return 2\n\n\nprint(used())\n")
+    (tmp_path / "dead.py").write_text(
+        "def used() -> int:\n    return 1\n\n\ndef unused() -> int:\n    return 2\n\n\nprint(used())\n"
+    )
     done = tool("vulture", "--min-confidence", "60", str(tmp_path / "dead.py"))
     assert done.returncode != 0 and "unused function 'unused'" in done.stdout
 

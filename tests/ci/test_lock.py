@@ -47,8 +47,12 @@ def asked(req: str, extra: str = "") -> tuple[str, tuple[str, ...], str, str]:
 
 
 def recorded(entry: dict) -> tuple[str, tuple[str, ...], str, str]:
-    return (norm(entry["name"]), tuple(sorted(entry.get("extras", []))),
-            str(SpecifierSet(entry.get("specifier", ""))), entry.get("marker", "").replace('"', "'"))
+    return (
+        norm(entry["name"]),
+        tuple(sorted(entry.get("extras", []))),
+        str(SpecifierSet(entry.get("specifier", ""))),
+        entry.get("marker", "").replace('"', "'"),
+    )
 
 
 def test_lock_records_what_each_pyproject_asks_for() -> None:
@@ -178,7 +182,7 @@ def test_make_install_installs_from_the_lock() -> None:
 
 def test_tool_environments_install_from_their_locks() -> None:
     toolvenv = (REPO / "tests" / "support" / "toolvenv.py").read_text()
-    assert '"--require-hashes", "--no-deps"' in toolvenv and '"check"' in toolvenv
+    assert re.search(r'"--require-hashes",\s*"--no-deps"', toolvenv) and '"check"' in toolvenv
     users = {p: p.read_text() for p in REPO.glob("tests/**/*.py") if "tool_python(" in p.read_text()}
     names = {m for text in users.values() for m in re.findall(r'tool_python\("([\w-]+)"\)', text)}
     assert names == set(LOCK_SCRIPT.COMPILED)

@@ -22,8 +22,13 @@ from tests.ci.support import REPO, SCRIPTS, run
 
 APP, PAT, WORKFLOW = "ghs_app_installation_token", "github_pat_fine_grained", "ghs_workflow_token"
 REFUSED = "GitHub Actions is not permitted to create or approve pull requests."
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_NOSYSTEM": "1"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 DIGEST = "sha256:" + "cd" * 32
 
 
@@ -60,7 +65,9 @@ class Handler(BaseHTTPRequestHandler):
         token = auth.removeprefix("Bearer ").removeprefix("token ")
         self.server.calls.append((self.command, self.path, token))
         if token not in (APP, PAT, WORKFLOW) or self.headers.get("Accept") != "application/vnd.github+json":
-            self.reply(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+            self.reply(
+                401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+            )
             return None
         return token
 
@@ -74,8 +81,16 @@ class Handler(BaseHTTPRequestHandler):
         assert url.path == "/repos/me/agent-system/pulls", url.path
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         head = query["head"].split(":", 1)[1]
-        self.reply(200, [p for p in self.server.pulls if p["head"]["ref"] == head and p["state"] == "open"
-                         and p["base"]["ref"] == query.get("base", p["base"]["ref"])])
+        self.reply(
+            200,
+            [
+                p
+                for p in self.server.pulls
+                if p["head"]["ref"] == head
+                and p["state"] == "open"
+                and p["base"]["ref"] == query.get("base", p["base"]["ref"])
+            ],
+        )
 
     def do_POST(self) -> None:  # noqa: N802
         token = self.token()
@@ -84,16 +99,28 @@ class Handler(BaseHTTPRequestHandler):
         assert self.path == "/repos/me/agent-system/pulls", self.path
         body = self.body()
         if token not in self.server.may_open:
-            self.reply(403, {"message": REFUSED, "status": "403",
-                             "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"})
+            self.reply(
+                403,
+                {
+                    "message": REFUSED,
+                    "status": "403",
+                    "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+                },
+            )
             return
         if not body.get("title") or not body.get("head") or not body.get("base"):
             self.reply(422, {"message": "Validation Failed", "status": "422"})
             return
         number = len(self.server.pulls) + 1
-        pull = {"number": number, "state": "open", "title": body["title"], "body": body.get("body", ""),
-                "head": {"ref": body["head"]}, "base": {"ref": body["base"]},
-                "html_url": f"https://github.com/me/agent-system/pull/{number}"}
+        pull = {
+            "number": number,
+            "state": "open",
+            "title": body["title"],
+            "body": body.get("body", ""),
+            "head": {"ref": body["head"]},
+            "base": {"ref": body["base"]},
+            "html_url": f"https://github.com/me/agent-system/pull/{number}",
+        }
         self.server.pulls.append(pull)
         self.reply(201, pull)
 
@@ -117,8 +144,13 @@ def github() -> Iterator[GitHubAPI]:
 
 
 def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **GIT_ENV, "HOME": str(cwd.parent)})
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV, "HOME": str(cwd.parent)},
+    )
     assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
     return proc.stdout.strip()
 
@@ -146,11 +178,23 @@ def bump_dev(work: Path, tag: str = "sha-0123456789ab") -> None:
 def propose(work: Path, github: GitHubAPI, tokens: dict[str, str], *extra: str) -> tuple[int, str, str]:
     summary = work.parent / "summary.md"
     env = {k: v for k, v in os.environ.items() if k not in ("APP_TOKEN", "BOT_TOKEN", "GITHUB_TOKEN")}
-    env.update(GIT_ENV, HOME=str(work.parent), GITHUB_REPOSITORY="me/agent-system", GITHUB_API_URL=github.url,
-               GITHUB_SERVER_URL="https://github.com", GITHUB_STEP_SUMMARY=str(summary), GITHUB_RUN_ID="42",
-               **tokens)
-    args = extra or ("--branch", "bot/dev-images", "--title", "dev: images from 0123456789ab",
-                     "overlays/dev/kustomization.yaml")
+    env.update(
+        GIT_ENV,
+        HOME=str(work.parent),
+        GITHUB_REPOSITORY="me/agent-system",
+        GITHUB_API_URL=github.url,
+        GITHUB_SERVER_URL="https://github.com",
+        GITHUB_STEP_SUMMARY=str(summary),
+        GITHUB_RUN_ID="42",
+        **tokens,
+    )
+    args = extra or (
+        "--branch",
+        "bot/dev-images",
+        "--title",
+        "dev: images from 0123456789ab",
+        "overlays/dev/kustomization.yaml",
+    )
     proc = run(["python3", str(SCRIPTS / "propose.py"), *args], cwd=work, env=env)
     return proc.returncode, proc.stdout + proc.stderr, summary.read_text() if summary.exists() else ""
 
@@ -182,8 +226,16 @@ def test_the_open_pull_request_is_updated_not_duplicated(
     git(work, "checkout", "-q", "main")
     bump_dev(work, "sha-ba9876543210")
     tokens = {"BOT_TOKEN": PAT, "GITHUB_TOKEN": WORKFLOW}
-    code, out, _ = propose(work, github, tokens, "--branch", "bot/dev-images",
-                           "--title", "dev: images from ba9876543210", "overlays/dev/kustomization.yaml")
+    code, out, _ = propose(
+        work,
+        github,
+        tokens,
+        "--branch",
+        "bot/dev-images",
+        "--title",
+        "dev: images from ba9876543210",
+        "overlays/dev/kustomization.yaml",
+    )
     assert code == 0, out
     (pull,) = github.pulls
     assert pull["title"] == "dev: images from ba9876543210" and "updated pull request #1" in out
@@ -203,8 +255,12 @@ def test_without_an_app_or_pat_it_pushes_the_branch_and_explains(
     assert "https://github.com/me/agent-system/compare/main...bot/dev-images?expand=1" in out
     assert git(remote, "rev-parse", "main") == main and git(remote, "rev-parse", "bot/dev-images")
     assert not github.pulls
-    for step in ("RELEASE_APP_CLIENT_ID", "RELEASE_APP_PRIVATE_KEY", "BOT_TOKEN",
-                 "Allow GitHub Actions to create and approve pull requests"):
+    for step in (
+        "RELEASE_APP_CLIENT_ID",
+        "RELEASE_APP_PRIVATE_KEY",
+        "BOT_TOKEN",
+        "Allow GitHub Actions to create and approve pull requests",
+    ):
         assert step in summary
 
 
@@ -233,8 +289,17 @@ def test_push_only_onto_an_open_pull_requests_branch(checkout: tuple[Path, Path]
     git(work, "checkout", "-q", "-b", "renovate/lock-file-maintenance")
     git(work, "push", "-q", "origin", "renovate/lock-file-maintenance")
     (work / "overlays" / "dev" / "namespace.yaml").write_text("# regenerated\n")
-    code, out, summary = propose(work, github, {"GITHUB_TOKEN": WORKFLOW}, "--no-pull-request", "--branch",
-                                 "renovate/lock-file-maintenance", "--title", "make lock", "overlays")
+    code, out, summary = propose(
+        work,
+        github,
+        {"GITHUB_TOKEN": WORKFLOW},
+        "--no-pull-request",
+        "--branch",
+        "renovate/lock-file-maintenance",
+        "--title",
+        "make lock",
+        "overlays",
+    )
     assert code == 0, out
     pushed = git(remote, "show", "renovate/lock-file-maintenance:overlays/dev/namespace.yaml")
     assert pushed == "# regenerated"

@@ -16,8 +16,10 @@ from tests.manifests.support import render
 
 IMAGE_REF = load_script(SCRIPTS / "image_ref.py")
 OVERLAYS = sorted(p.parent for p in REPO.glob("overlays/*/kustomization.yaml"))
-OURS = re.compile(r"(?P<name>ghcr\.io/(?P<owner>[^/]+)/agent-system-(?P<service>[\w-]+)):(?P<tag>[\w.-]+)"
-                  r"(@sha256:[0-9a-f]{64})?")
+OURS = re.compile(
+    r"(?P<name>ghcr\.io/(?P<owner>[^/]+)/agent-system-(?P<service>[\w-]+)):(?P<tag>[\w.-]+)"
+    r"(@sha256:[0-9a-f]{64})?"
+)
 PINNED = re.compile(r"[\w./-]+(:\d+)?/?[\w./-]*:[\w.-]+@sha256:[0-9a-f]{64}")
 # what `make fork` replaces; any other owner must be written as the registry spells it
 PLACEHOLDER = "OWNER"

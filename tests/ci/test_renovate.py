@@ -13,8 +13,7 @@ import json5
 from tests.ci.support import REPO, run
 
 CONFIG: dict[str, Any] = json5.loads((REPO / ".github" / "renovate.json5").read_text())
-TRACKED = [n for n in run(["git", "ls-files"]).stdout.splitlines()
-           if (REPO / n).is_file()]
+TRACKED = [n for n in run(["git", "ls-files"]).stdout.splitlines() if (REPO / n).is_file()]
 
 
 def js_regex(pattern: str) -> re.Pattern[str]:

@@ -17,8 +17,18 @@ pytestmark = pytest.mark.slow
 
 TESTS = REPO / "tests"
 SERVICES = {p.name for p in (REPO / "services").iterdir() if (p / "pyproject.toml").is_file()}
-CROSS_CUTTING = {"integration", "browser", "manifests", "ci", "reliability", "security", "observability",
-                 "cluster", "docs", "bench"}
+CROSS_CUTTING = {
+    "integration",
+    "browser",
+    "manifests",
+    "ci",
+    "reliability",
+    "security",
+    "observability",
+    "cluster",
+    "docs",
+    "bench",
+}
 HELPERS = {"support"}
 
 # Each starts a whole system (the shared stack, a suite's own, `make run`'s) or runs checkov;
@@ -36,8 +46,11 @@ STARTS_A_SYSTEM = (
     "tests/cli/test_commands.py::",
     "tests/manifests/test_lint.py::test_checkov_finds_no_failure",
 )
-QUICK = ("tests/worker/test_ssrf.py::", "tests/orchestrator/test_planner.py::",
-         "tests/manifests/test_invariants.py::")
+QUICK = (
+    "tests/worker/test_ssrf.py::",
+    "tests/orchestrator/test_planner.py::",
+    "tests/manifests/test_invariants.py::",
+)
 
 # prints the tests an `-m` expression selects and those it leaves out
 COLLECT = """
@@ -77,8 +90,9 @@ def fast() -> tuple[set[str], set[str]]:
     makefile = (REPO / "Makefile").read_text()
     found = re.search(r'^test-fast:.*\n\t\$\(PY\) -m pytest -m "([^"]+)"', makefile, re.M)
     assert found, "the Makefile has no test-fast target running pytest -m"
-    proc = subprocess.run([sys.executable, "-c", COLLECT, found[1]], cwd=REPO, capture_output=True, text=True,
-                          timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-c", COLLECT, found[1]], cwd=REPO, capture_output=True, text=True, timeout=240
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     selected = {line[3:] for line in proc.stdout.splitlines() if line.startswith("IN ")}
     left_out = {line[4:] for line in proc.stdout.splitlines() if line.startswith("OUT ")}

@@ -36,14 +36,21 @@ class Result:
 Run = Callable[..., Result]
 
 
-def run_agentctl(*args: str, url: str | None, config_dir: Path, env: dict[str, str] | None = None,
-                 stdin: str | None = None, timeout: float = 120) -> Result:
+def run_agentctl(
+    *args: str,
+    url: str | None,
+    config_dir: Path,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 120,
+) -> Result:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCTL_")}
     environ.update({"AGENTCTL_CONFIG_DIR": str(config_dir), "COLUMNS": "160", **(env or {})})
     if url:
         environ["AGENTCTL_URL"] = url
-    proc = subprocess.run([str(AGENTCTL), *args], env=environ, input=stdin, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [str(AGENTCTL), *args], env=environ, input=stdin, capture_output=True, text=True, timeout=timeout
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -87,10 +94,13 @@ def own_gateways(infra: Stack, stack: Stack) -> Iterator[dict[str, str]]:
     try:
         for name, env in configs.items():
             port = free_port()
-            procs[name] = ServiceProcess(f"gateway-cli-{name}", "agent_gateway",
-                                         {**infra.env(), "PORT": str(port), **env},
-                                         ready_url=f"http://127.0.0.1:{port}/health",
-                                         log_dir=infra.log_dir).start()
+            procs[name] = ServiceProcess(
+                f"gateway-cli-{name}",
+                "agent_gateway",
+                {**infra.env(), "PORT": str(port), **env},
+                ready_url=f"http://127.0.0.1:{port}/health",
+                log_dir=infra.log_dir,
+            ).start()
             urls[name] = f"http://127.0.0.1:{port}"
         for proc in procs.values():
             proc.wait_ready()

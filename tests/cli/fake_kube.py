@@ -41,12 +41,18 @@ class FakeKubeApi:
         return f"http://127.0.0.1:{self.port}"
 
     def kubeconfig(self, path: Path, context: str = "fake") -> Path:
-        path.write_text(json.dumps({  # JSON is YAML
-            "apiVersion": "v1", "kind": "Config", "current-context": context,
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "fake", "user": {"token": "fake-token"}}],
-            "contexts": [{"name": context, "context": {"cluster": "fake", "user": "fake"}}],
-        }))
+        path.write_text(
+            json.dumps(
+                {  # JSON is YAML
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": context,
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+                    "contexts": [{"name": context, "context": {"cluster": "fake", "user": "fake"}}],
+                }
+            )
+        )
         return path
 
     def start(self) -> FakeKubeApi:
@@ -64,8 +70,13 @@ class FakeKubeApi:
 
     async def _main(self, ready: threading.Event) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        async with serve(self._stream, "127.0.0.1", self.port, process_request=self._rest,
-                         subprotocols=["v4.channel.k8s.io"]):  # type: ignore[list-item]
+        async with serve(
+            self._stream,
+            "127.0.0.1",
+            self.port,
+            process_request=self._rest,
+            subprotocols=["v4.channel.k8s.io"],
+        ):  # type: ignore[list-item]
             ready.set()
             await self._stop.wait()
 
@@ -81,20 +92,42 @@ class FakeKubeApi:
             return _json(200, self._service())
         if path == f"{ns}/pods":
             return _json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [self._pod()]})
-        return _json(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                           "message": f"{path} not found", "code": 404})
+        return _json(
+            404,
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "status": "Failure",
+                "reason": "NotFound",
+                "message": f"{path} not found",
+                "code": 404,
+            },
+        )
 
     def _service(self) -> dict[str, Any]:
-        return {"kind": "Service", "apiVersion": "v1",
-                "metadata": {"name": SERVICE, "namespace": self.namespace},
-                "spec": {"selector": LABELS, "ports": [{"name": "http", "port": 8080, "targetPort": "http"}]}}
+        return {
+            "kind": "Service",
+            "apiVersion": "v1",
+            "metadata": {"name": SERVICE, "namespace": self.namespace},
+            "spec": {"selector": LABELS, "ports": [{"name": "http", "port": 8080, "targetPort": "http"}]},
+        }
 
     def _pod(self) -> dict[str, Any]:
-        return {"kind": "Pod", "apiVersion": "v1",
-                "metadata": {"name": POD, "namespace": self.namespace, "labels": LABELS},
-                "spec": {"containers": [{"name": "gateway", "image": "gateway",
-                                         "ports": [{"name": "http", "containerPort": 8080}]}]},
-                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+        return {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "metadata": {"name": POD, "namespace": self.namespace, "labels": LABELS},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "gateway",
+                        "image": "gateway",
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                    }
+                ]
+            },
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+        }
 
     # ---- the port-forward stream --------------------------------------------------------------
 
@@ -131,6 +164,7 @@ class FakeKubeApi:
 def _json(status: int, body: dict[str, Any]) -> Response:
     data = json.dumps(body).encode()
     reason = {200: "OK", 404: "Not Found"}[status]
-    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-                       ("Connection", "close")])
+    headers = Headers(
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data))), ("Connection", "close")]
+    )
     return Response(status, reason, headers, data)

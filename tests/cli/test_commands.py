@@ -11,10 +11,34 @@ import pytest
 from tests.cli.conftest import Run, stored
 from tests.support.pageserver import PageServer
 
-TASK_KEYS = {"task_id", "status", "title", "description", "result", "error", "steps", "created_at",
-             "updated_at", "plan_source", "plan_note", "plan"}
-STEP_KEYS = {"id", "type", "status", "error", "attempts", "depends_on", "optional", "params", "started_at",
-             "finished_at", "duration_ms", "output"}
+TASK_KEYS = {
+    "task_id",
+    "status",
+    "title",
+    "description",
+    "result",
+    "error",
+    "steps",
+    "created_at",
+    "updated_at",
+    "plan_source",
+    "plan_note",
+    "plan",
+}
+STEP_KEYS = {
+    "id",
+    "type",
+    "status",
+    "error",
+    "attempts",
+    "depends_on",
+    "optional",
+    "params",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "output",
+}
 COMMANDS = ("chat", "history", "task", "tasks", "status", "cancel", "tools", "load", "health")
 
 
@@ -132,8 +156,9 @@ def test_wait_timeout_exits_7_then_cancel(agentctl: Run, pages: PageServer) -> N
     assert too_late.code == 2 and "already completed" in too_late.err
 
 
-@pytest.mark.parametrize(("task_id", "status"), [("5b6d6f0e-0000-4000-8000-000000000000", 404),
-                                                 ("not-a-uuid", 422)])
+@pytest.mark.parametrize(
+    ("task_id", "status"), [("5b6d6f0e-0000-4000-8000-000000000000", 404), ("not-a-uuid", 422)]
+)
 def test_unknown_or_malformed_task_ids_exit_2(agentctl: Run, task_id: str, status: int) -> None:
     result = agentctl("status", task_id)
     assert result.code == 2
@@ -161,8 +186,9 @@ def test_health(agentctl: Run, gateway_url: str) -> None:
     assert f"length {queue['length']}" in result.out
 
 
-def test_the_session_is_kept_per_target_in_a_private_file(agentctl: Run, config_dir: Path,
-                                                          gateway_url: str) -> None:
+def test_the_session_is_kept_per_target_in_a_private_file(
+    agentctl: Run, config_dir: Path, gateway_url: str
+) -> None:
     assert agentctl("tasks").code == 0
     first = stored(config_dir)[gateway_url]
     assert set(first) == {"token", "user_id", "expires_at"}

@@ -16,14 +16,16 @@ from agent_common.devstack import ServiceProcess, Stack, free_port
 from tests.cli.conftest import Run, run_agentctl, stored
 
 
-async def test_a_session_expired_in_the_database_is_renewed(db: asyncpg.Pool, own_gateways: dict[str, str],
-                                                            config_dir: Path) -> None:
+async def test_a_session_expired_in_the_database_is_renewed(
+    db: asyncpg.Pool, own_gateways: dict[str, str], config_dir: Path
+) -> None:
     url = own_gateways["strict"]  # no session cache: the database's word counts at once
     assert run_agentctl("task", "One sentence to summarize here.", url=url, config_dir=config_dir).code == 0
     old = stored(config_dir)[url]
     token_hash = hashlib.sha256(old["token"].encode()).digest()
-    await db.execute("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
-                     token_hash)
+    await db.execute(
+        "UPDATE sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1", token_hash
+    )
     result = run_agentctl("tasks", "--json", url=url, config_dir=config_dir)
     assert result.code == 0, result.err
     assert "session" in result.err and "started a new one" in result.err
@@ -33,8 +35,9 @@ async def test_a_session_expired_in_the_database_is_renewed(db: asyncpg.Pool, ow
     assert await db.fetchval("SELECT count(*) FROM sessions WHERE user_id = $1", new["user_id"]) == 1
 
 
-def test_a_locally_expired_session_is_replaced_before_use(agentctl: Run, config_dir: Path,
-                                                         gateway_url: str) -> None:
+def test_a_locally_expired_session_is_replaced_before_use(
+    agentctl: Run, config_dir: Path, gateway_url: str
+) -> None:
     assert agentctl("tasks").code == 0
     sessions = stored(config_dir)
     old_token = sessions[gateway_url]["token"]
@@ -71,8 +74,13 @@ def test_rate_limited_exits_5_with_the_wait(own_gateways: dict[str, str], config
 def test_a_gateway_that_is_down_is_a_clear_message_and_exit_3(stack: Stack, tmp_path: Path) -> None:
     # `stack`, not `infra`: `agentctl health` is 0 only when the services behind the gateway answer
     port = free_port()
-    gateway = ServiceProcess("gateway-cli-down", "agent_gateway", {**stack.env(), "PORT": str(port)},
-                             ready_url=f"http://127.0.0.1:{port}/health", log_dir=stack.log_dir).start()
+    gateway = ServiceProcess(
+        "gateway-cli-down",
+        "agent_gateway",
+        {**stack.env(), "PORT": str(port)},
+        ready_url=f"http://127.0.0.1:{port}/health",
+        log_dir=stack.log_dir,
+    ).start()
     url = f"http://127.0.0.1:{port}"
     try:
         gateway.wait_ready()

@@ -28,11 +28,22 @@ def requests_by_route(gateway_url: str) -> Counter[tuple[str, str]]:
     return counts
 
 
-async def test_load_50_tasks_all_complete_and_figures_are_printed(agentctl: Run, pages: PageServer,
-                                                                  gateway_url: str, db: asyncpg.Pool) -> None:
+async def test_load_50_tasks_all_complete_and_figures_are_printed(
+    agentctl: Run, pages: PageServer, gateway_url: str, db: asyncpg.Pool
+) -> None:
     before = requests_by_route(gateway_url)
-    result = agentctl("load", "--tasks", "50", "--url", pages.url("/pages/wikipedia.html"),
-                      "--concurrency", "10", "--timeout", "240", timeout=300)
+    result = agentctl(
+        "load",
+        "--tasks",
+        "50",
+        "--url",
+        pages.url("/pages/wikipedia.html"),
+        "--concurrency",
+        "10",
+        "--timeout",
+        "240",
+        timeout=300,
+    )
     after = requests_by_route(gateway_url)
     print(result.out)  # the figures, for the record (pytest -s)
     assert result.code == 0, result.err
@@ -47,22 +58,52 @@ async def test_load_50_tasks_all_complete_and_figures_are_printed(agentctl: Run,
     assert after[("POST", "/api/task")] - before[("POST", "/api/task")] == 50
     assert after[("GET", "/api/tasks/{id}")] - before[("GET", "/api/tasks/{id}")] < 5
     assert after[("GET", "/api/tasks")] > before[("GET", "/api/tasks")]
-    rows = await db.fetch("SELECT user_id, status, result FROM tasks WHERE title LIKE 'load %/50'"
-                          " AND created_at > now() - interval '5 minutes'")
+    rows = await db.fetch(
+        "SELECT user_id, status, result FROM tasks WHERE title LIKE 'load %/50'"
+        " AND created_at > now() - interval '5 minutes'"
+    )
     assert len(rows) == 50 and {r["status"] for r in rows} == {"completed"}
     assert len({r["user_id"] for r in rows}) == 1  # one throw-away user per 200 tasks
     assert all(r["result"].startswith("Summary:") for r in rows)
 
 
 def test_load_json_shape(agentctl: Run, pages: PageServer) -> None:
-    result = agentctl("--json", "load", "--tasks", "6", "--url", pages.url("/pages/wikipedia.html"),
-                      "--concurrency", "3", timeout=180)
+    result = agentctl(
+        "--json",
+        "load",
+        "--tasks",
+        "6",
+        "--url",
+        pages.url("/pages/wikipedia.html"),
+        "--concurrency",
+        "3",
+        timeout=180,
+    )
     assert result.code == 0, result.err
     report = result.json()
-    assert set(report) >= {"tasks", "url", "concurrency", "users", "submitted", "rejected", "unsent",
-                           "completed", "failed", "cancelled", "unfinished", "cancelled_at_timeout",
-                           "timed_out", "rate_limited_retries", "wall_s", "submit_s", "span_s",
-                           "throughput_per_s", "latency_s", "submit_latency_ms", "errors"}
+    assert set(report) >= {
+        "tasks",
+        "url",
+        "concurrency",
+        "users",
+        "submitted",
+        "rejected",
+        "unsent",
+        "completed",
+        "failed",
+        "cancelled",
+        "unfinished",
+        "cancelled_at_timeout",
+        "timed_out",
+        "rate_limited_retries",
+        "wall_s",
+        "submit_s",
+        "span_s",
+        "throughput_per_s",
+        "latency_s",
+        "submit_latency_ms",
+        "errors",
+    }
     assert (report["tasks"], report["submitted"], report["completed"], report["users"]) == (6, 6, 6, 1)
     assert report["timed_out"] is False and report["errors"] == []
     assert set(report["latency_s"]) == {"p50", "p90", "p99", "max"}
@@ -72,8 +113,9 @@ def test_load_json_shape(agentctl: Run, pages: PageServer) -> None:
     assert "load" not in result.err  # no progress bar with --json
 
 
-async def test_load_is_bounded_in_time_and_cancels_what_is_left(agentctl: Run, pages: PageServer,
-                                                                db: asyncpg.Pool) -> None:
+async def test_load_is_bounded_in_time_and_cancels_what_is_left(
+    agentctl: Run, pages: PageServer, db: asyncpg.Pool
+) -> None:
     slow = pages.url("/slow/wikipedia.html?delay=6")
     result = agentctl("--json", "load", "--tasks", "4", "--url", slow, "--timeout", "2", timeout=60)
     assert result.code == 7

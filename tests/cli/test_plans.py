@@ -54,7 +54,7 @@ def test_wait_shows_an_answer_with_its_sources(agentctl: Run, pages: PageServer)
     assert result.code == 0, result.err
     out = result.out
     assert "╭─ steps" in out and "answer  completed" in out
-    answer = out[out.index("answer:\n"):]
+    answer = out[out.index("answer:\n") :]
     assert "8.4 pounds" in answer
     assert re.search(r"sources:\n\[1\] “.+”\n    " + re.escape(url), answer)
     assert "result:" not in out  # the answer is not shown twice

@@ -27,8 +27,9 @@ def kube_api(stack: Stack) -> Iterator[FakeKubeApi]:
 
 def kube(api: FakeKubeApi, tmp_path: Path, *args: str, config_dir: Path | None = None) -> Result:
     kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
-    return run_agentctl(*args, url=None, config_dir=config_dir or tmp_path / "config",
-                        env={"KUBECONFIG": str(kubeconfig)})
+    return run_agentctl(
+        *args, url=None, config_dir=config_dir or tmp_path / "config", env={"KUBECONFIG": str(kubeconfig)}
+    )
 
 
 def test_commands_go_through_the_port_forward(kube_api: FakeKubeApi, tmp_path: Path) -> None:
@@ -40,11 +41,23 @@ def test_commands_go_through_the_port_forward(kube_api: FakeKubeApi, tmp_path: P
     assert report["gateway"]["url"].startswith("http://127.0.0.1:")
     assert kube_api.streams > streams  # the requests went through pods/portforward
     assert f"/api/v1/namespaces/{NAMESPACE}/services/api-gateway-service" in kube_api.requests
-    assert any(p.startswith(f"/api/v1/namespaces/{NAMESPACE}/pods/gateway-") and "ports=8080" in p
-               for p in kube_api.requests)  # the Service's named targetPort resolved on the pod
+    assert any(
+        p.startswith(f"/api/v1/namespaces/{NAMESPACE}/pods/gateway-") and "ports=8080" in p
+        for p in kube_api.requests
+    )  # the Service's named targetPort resolved on the pod
 
-    done = kube(kube_api, tmp_path, "--kube-context", "fake", "-n", NAMESPACE, "task",
-                "Text to summarize through a port-forward. It has a second sentence.", "--wait", "--json")
+    done = kube(
+        kube_api,
+        tmp_path,
+        "--kube-context",
+        "fake",
+        "-n",
+        NAMESPACE,
+        "task",
+        "Text to summarize through a port-forward. It has a second sentence.",
+        "--wait",
+        "--json",
+    )
     assert done.code == 0, done.err
     assert done.json()["status"] == "completed"
     # the session belongs to the namespace, not to the forward's local port (new every run)
@@ -72,8 +85,22 @@ def test_an_unknown_context_is_a_usage_error(kube_api: FakeKubeApi, tmp_path: Pa
 
 def test_load_through_the_port_forward(kube_api: FakeKubeApi, tmp_path: Path, pages: PageServer) -> None:
     streams = kube_api.streams
-    result = kube(kube_api, tmp_path, "--kube-context", "fake", "-n", NAMESPACE, "--json", "load",
-                  "--tasks", "10", "--concurrency", "5", "--url", pages.url("/pages/wikipedia.html"))
+    result = kube(
+        kube_api,
+        tmp_path,
+        "--kube-context",
+        "fake",
+        "-n",
+        NAMESPACE,
+        "--json",
+        "load",
+        "--tasks",
+        "10",
+        "--concurrency",
+        "5",
+        "--url",
+        pages.url("/pages/wikipedia.html"),
+    )
     assert result.code == 0, result.err
     assert result.json()["completed"] == 10
     assert kube_api.streams - streams >= 2  # concurrent requests, one stream per local connection

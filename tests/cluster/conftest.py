@@ -63,8 +63,9 @@ def served_repo() -> Path:
     """The clone of the served commit (tests/cluster/kind/bootstrap.sh prints its path)."""
     path = Path(os.environ.get("E2E_REPO", ""))
     if not os.environ.get("E2E_REPO") or not (path / ".git").exists():
-        pytest.fail("E2E_REPO must name the served clone that tests/cluster/kind/bootstrap.sh made",
-                    pytrace=False)
+        pytest.fail(
+            "E2E_REPO must name the served clone that tests/cluster/kind/bootstrap.sh made", pytrace=False
+        )
     return path
 
 
@@ -92,9 +93,11 @@ def expected_applications(served_repo: Path) -> set[str]:
     profile = render(served_repo / "apps")
     appset = profile.get("ApplicationSet", "agent-system")
     envs = expand_applicationset(appset, root=served_repo)
-    return {"root"} | {a["metadata"]["name"] for a in profile.of_kind("Application")} | {
-        a["metadata"]["name"] for a in envs.values()
-    }
+    return (
+        {"root"}
+        | {a["metadata"]["name"] for a in profile.of_kind("Application")}
+        | {a["metadata"]["name"] for a in envs.values()}
+    )
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +108,12 @@ def synced(api: Any, served_repo: Path) -> set[str]:
     def not_there_yet() -> dict[str, tuple[str, str]]:
         return {n: s for n in names if (s := app_state(api, n)) != ("Synced", "Healthy")}
 
-    wait_for(lambda: not not_there_yet() or None, BOOTSTRAP_TIMEOUT,
-             "every Application Synced and Healthy", interval=10)
+    wait_for(
+        lambda: not not_there_yet() or None,
+        BOOTSTRAP_TIMEOUT,
+        "every Application Synced and Healthy",
+        interval=10,
+    )
     return names
 
 
@@ -152,12 +159,20 @@ def git_remote(port_forward: Any) -> str:
 def refresh(api: Any, name: str) -> None:
     """What the UI's Refresh button does: Argo CD reads Git now instead of at its next poll."""
     apps = api.resources.get(api_version="argoproj.io/v1alpha1", kind="Application")
-    apps.patch(name=name, namespace=ARGOCD, content_type="application/merge-patch+json",
-               body={"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}})
+    apps.patch(
+        name=name,
+        namespace=ARGOCD,
+        content_type="application/merge-patch+json",
+        body={"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}},
+    )
 
 
 def refresh_applicationset(api: Any, name: str = "agent-system") -> None:
     """Have the ApplicationSet controller read argocd/environments now."""
     sets = api.resources.get(api_version="argoproj.io/v1alpha1", kind="ApplicationSet")
-    sets.patch(name=name, namespace=ARGOCD, content_type="application/merge-patch+json",
-               body={"metadata": {"annotations": {"argocd.argoproj.io/application-set-refresh": "true"}}})
+    sets.patch(
+        name=name,
+        namespace=ARGOCD,
+        content_type="application/merge-patch+json",
+        body={"metadata": {"annotations": {"argocd.argoproj.io/application-set-refresh": "true"}}},
+    )

@@ -54,11 +54,13 @@ def use_loaded_images(repo: Path, tag: str) -> None:
         doc["images"] = images
         patches = doc.setdefault("patches", [])
         for group, kind in PULLED_KINDS:
-            patches.append({
-                "target": {"group": group, "kind": kind},
-                "patch": "- op: replace\n  path: /spec/template/spec/containers/0/imagePullPolicy\n"
-                         "  value: IfNotPresent\n",
-            })
+            patches.append(
+                {
+                    "target": {"group": group, "kind": kind},
+                    "patch": "- op: replace\n  path: /spec/template/spec/containers/0/imagePullPolicy\n"
+                    "  value: IfNotPresent\n",
+                }
+            )
         _dump(kustomization, doc)
 
 
@@ -90,9 +92,19 @@ def enable_keda(repo: Path, env: str) -> None:
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=agent-system e2e",
-         "-c", "user.email=e2e@agent-system.invalid", *args],
-        check=True, capture_output=True, text=True,
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=agent-system e2e",
+            "-c",
+            "user.email=e2e@agent-system.invalid",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 

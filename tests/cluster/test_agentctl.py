@@ -24,8 +24,9 @@ AGENTCTL = Path(sys.executable).with_name("agentctl")
 def agentctl(config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCTL_")}
     env["AGENTCTL_CONFIG_DIR"] = str(config_dir)
-    return subprocess.run([str(AGENTCTL), "--namespace", NAMESPACE, *args], env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [str(AGENTCTL), "--namespace", NAMESPACE, *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +47,15 @@ def test_agentctl_through_its_own_port_forward(available: None, tmp_path: Path) 
     assert report["ok"] is True and report["target"] == f"kube:<current>/{NAMESPACE}"
     assert all(u["ready"] for u in report["upstreams"].values())
 
-    done = agentctl(tmp_path, "task", "A task from agentctl on the cluster. It has a second sentence.",
-                    "--wait", "--timeout", "180", "--json")
+    done = agentctl(
+        tmp_path,
+        "task",
+        "A task from agentctl on the cluster. It has a second sentence.",
+        "--wait",
+        "--timeout",
+        "180",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     task = json.loads(done.stdout)
     assert task["status"] == "completed" and task["result"].startswith("Summary:")

@@ -75,8 +75,11 @@ def test_a_pushed_replica_count_reaches_the_deployment(
 
     served.set_replicas(served_repo, "dev", "gateway", 1)  # back to overlays/dev's count
     sha = push(api, served_repo, git_remote, "dev: one gateway again")
-    wait_for(lambda: _get(api, "apps/v1", "Deployment", "gateway").spec.replicas == 1, FOLLOW_TIMEOUT,
-             "dev's gateway back at 1 replica")
+    wait_for(
+        lambda: _get(api, "apps/v1", "Deployment", "gateway").spec.replicas == 1,
+        FOLLOW_TIMEOUT,
+        "dev's gateway back at 1 replica",
+    )
     wait_for(lambda: synced_to(api, sha), FOLLOW_TIMEOUT, f"{DEV_APP} Synced and Healthy at {sha[:12]}")
 
 
@@ -90,8 +93,11 @@ def test_a_deleted_service_comes_back(api: Any, synced: set[str]) -> None:
         return bool(found) and found[0].metadata.uid != before
 
     wait_for(recreated, FOLLOW_TIMEOUT, "self-heal to recreate chat-service")
-    wait_for(lambda: app_state(api, DEV_APP) == ("Synced", "Healthy"), FOLLOW_TIMEOUT,
-             f"{DEV_APP} Synced and Healthy again")
+    wait_for(
+        lambda: app_state(api, DEV_APP) == ("Synced", "Healthy"),
+        FOLLOW_TIMEOUT,
+        f"{DEV_APP} Synced and Healthy again",
+    )
 
 
 def test_keda_scales_the_worker_under_load(
@@ -114,13 +120,30 @@ def test_keda_scales_the_worker_under_load(
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCTL_")}
     env["AGENTCTL_CONFIG_DIR"] = str(tmp_path)
     load = subprocess.Popen(  # noqa: S603
-        [str(AGENTCTL), "--namespace", NAMESPACE, "load", "--tasks", "1500", "--concurrency", "50",
-         "--url", LOAD_URL, "--timeout", "900", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            str(AGENTCTL),
+            "--namespace",
+            NAMESPACE,
+            "load",
+            "--tasks",
+            "1500",
+            "--concurrency",
+            "50",
+            "--url",
+            LOAD_URL,
+            "--timeout",
+            "900",
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     seen: list[tuple[float, int, str]] = []
     start = time.monotonic()
     try:
+
         def scaled_out() -> bool:
             replicas = _get(api, "apps/v1", "Deployment", "worker").spec.replicas
             seen.append((round(time.monotonic() - start), replicas, app_state(api, DEV_APP)[0]))

@@ -79,8 +79,15 @@ def test_keda_for_dev_is_prods_scaling(repo: Path) -> None:
     assert trigger["streamLength"] == prod_trigger["streamLength"]
     appset = render(repo / "apps").get("ApplicationSet", "agent-system")
     ignored = expand_applicationset(appset, root=repo)["dev"]["spec"]["ignoreDifferences"]
-    assert ignored == [{"group": "apps", "kind": "Deployment", "name": "worker",
-                        "namespace": "agent-system-dev", "jsonPointers": ["/spec/replicas"]}]
+    assert ignored == [
+        {
+            "group": "apps",
+            "kind": "Deployment",
+            "name": "worker",
+            "namespace": "agent-system-dev",
+            "jsonPointers": ["/spec/replicas"],
+        }
+    ]
 
 
 def listening(port: int) -> bool:
@@ -95,7 +102,8 @@ def git_server(tmp_path: Path) -> Iterator[str]:
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, str(SERVER), "--root", str(tmp_path / "srv"), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while not listening(port):

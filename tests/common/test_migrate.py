@@ -15,8 +15,9 @@ from agent_common.devstack import Stack
 
 def _run_migrate(url: str) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).parent / "agent-migrate"
-    return subprocess.run([str(script)], env={**os.environ, "DATABASE_URL": url}, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [str(script)], env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True, timeout=60
+    )
 
 
 async def test_migrate_command_is_idempotent(infra: Stack, db: asyncpg.Pool) -> None:

@@ -21,8 +21,9 @@ LOCK = "SELECT 1 FROM task_steps WHERE task_id = $1 AND seq = 0 FOR UPDATE"
 
 async def _step_rows(orch: httpx.AsyncClient, count: int) -> list[str]:
     user = new_user()
-    ids = [await submit(orch, user, f"Text number {i} to summarize. It has two sentences.")
-           for i in range(count)]
+    ids = [
+        await submit(orch, user, f"Text number {i} to summarize. It has two sentences.") for i in range(count)
+    ]
     await wait_done(orch, user, ids)
     return ids
 
@@ -31,8 +32,9 @@ async def _stream_id(db: asyncpg.Pool, task_id: str) -> str | None:
     return await db.fetchval("SELECT stream_id FROM task_steps WHERE task_id = $1 AND seq = 0", task_id)
 
 
-async def test_a_locked_row_is_skipped_now_and_written_later(orch: httpx.AsyncClient,
-                                                            db: asyncpg.Pool) -> None:
+async def test_a_locked_row_is_skipped_now_and_written_later(
+    orch: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
     locked_task, free_task = await _step_rows(orch, 2)
     recorder = StreamIdRecorder(db)
     recorder.add(uuid.UUID(free_task), 0, "9-1")

@@ -29,8 +29,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 # folders that are never the project's, even when they sit in the work tree
 UNTRACKED = {".git", ".venv", ".data", "test-artifacts", "node_modules", "__pycache__", ".pytest_cache"}
-HASH_COMMENTS = {".yaml", ".yml", ".sh", ".toml", ".txt", ".in", ".cfg", ".yamllint", ".trivyignore",
-                 ".gitignore", ".dockerignore"}
+HASH_COMMENTS = {
+    ".yaml",
+    ".yml",
+    ".sh",
+    ".toml",
+    ".txt",
+    ".in",
+    ".cfg",
+    ".yamllint",
+    ".trivyignore",
+    ".gitignore",
+    ".dockerignore",
+}
 HASH_COMMENT_NAMES = {"Makefile", "Dockerfile", "run"}
 SLASH_COMMENTS = {".js", ".json5", ".css"}
 
@@ -76,15 +87,23 @@ def tracked_files(root: Path = REPO) -> list[Path]:
     """The files git tracks or would (new, not ignored); in a copy without git, every file
     outside the usual clutter."""
     try:
-        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                             cwd=root, capture_output=True, check=True).stdout
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        ).stdout
         return [root / name for name in out.decode().split("\0") if name and (root / name).is_file()]
     except (OSError, subprocess.CalledProcessError):
-        return sorted(p for p in root.rglob("*")
-                      if p.is_file() and not UNTRACKED.intersection(p.relative_to(root).parts))
+        return sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file() and not UNTRACKED.intersection(p.relative_to(root).parts)
+        )
 
 
 # --- headings ---------------------------------------------------------------------------
+
 
 def slug(text: str) -> str:
     """GitHub's anchor for a heading (github-slugger): lower case, punctuation dropped,
@@ -115,6 +134,7 @@ def anchors(path: Path) -> frozenset[str]:
 
 # --- references in Markdown -----------------------------------------------------------------
 
+
 def markdown_refs(path: Path) -> Iterator[Ref]:
     for token in MARKDOWN.parse(path.read_text(encoding="utf-8")):
         first = token.map[0] + 1 if token.map else 0
@@ -143,6 +163,7 @@ def link_ref(source: Path, line: int, target: str) -> Iterator[Ref]:
 
 # --- references in comments -----------------------------------------------------------------
 
+
 def comment_blocks(path: Path) -> list[tuple[int, str]]:
     """(first line, text) of each comment (consecutive comment lines joined) and docstring."""
     if path.suffix == ".py":
@@ -169,12 +190,18 @@ def line_comments(path: Path, pattern: re.Pattern[str]) -> list[tuple[int, str]]
 
 def python_comments(path: Path) -> list[tuple[int, str]]:
     source = path.read_text(encoding="utf-8")
-    comments = [(tok.start[0], tok.string.lstrip("#").strip())
-                for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-                if tok.type == tokenize.COMMENT]
-    docstrings = [(node.lineno, node.value.value) for node in ast.walk(ast.parse(source))
-                  if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-                  and isinstance(node.value.value, str)]
+    comments = [
+        (tok.start[0], tok.string.lstrip("#").strip())
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT
+    ]
+    docstrings = [
+        (node.lineno, node.value.value)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    ]
     return join_lines(comments) + docstrings
 
 
@@ -194,23 +221,28 @@ def join_lines(numbered: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
 def comment_refs(path: Path, root: Path = REPO) -> Iterator[Ref]:
     for first, text in comment_blocks(path):
         for match in MD_PATH.finditer(text):
-            rest = text[match.end():]
+            rest = text[match.end() :]
             if OUTSIDE.match(rest):
                 continue
             section = SECTION.match(rest)
-            yield Ref(path, first + text.count("\n", 0, match.start()), match.group(1),
-                      anchor=match.group(2), section=section.group(1) if section else None)
+            yield Ref(
+                path,
+                first + text.count("\n", 0, match.start()),
+                match.group(1),
+                anchor=match.group(2),
+                section=section.group(1) if section else None,
+            )
         for match in DOCS_PATH.finditer(text):
             if not match.group(1).endswith(".md"):  # those are the paths above
                 yield Ref(path, first, match.group(1))
         for match in BARE_README.finditer(text):
-            section = SECTION.match(text[match.end():].lstrip())
+            section = SECTION.match(text[match.end() :].lstrip())
             if section:
                 yield Ref(path, first, nearest_readme(path, root), section=section.group(1))
 
 
 def nearest_readme(path: Path, root: Path) -> str:
-    """"the README" of a comment: the one of its folder or the closest folder above it."""
+    """ "the README" of a comment: the one of its folder or the closest folder above it."""
     for folder in path.parents:
         if (folder / "README.md").is_file() or folder == root:
             return os.path.relpath(folder / "README.md", path.parent)
@@ -218,6 +250,7 @@ def nearest_readme(path: Path, root: Path) -> str:
 
 
 # --- resolution -----------------------------------------------------------------------------
+
 
 def resolve(ref: Ref, root: Path = REPO) -> Path | None:
     for base in (ref.source.parent, root):

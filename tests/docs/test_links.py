@@ -19,7 +19,12 @@ from tests.docs.links import (
 
 SERVICES = ("common", "orchestrator", "worker", "chat", "gateway", "frontend", "cli")
 FOLDER_READMES = (
-    "argocd", "overlays", "base", "apps", "tests", "tests/bench",
+    "argocd",
+    "overlays",
+    "base",
+    "apps",
+    "tests",
+    "tests/bench",
     *(f"services/{name}" for name in SERVICES),
 )
 ROOT_README_MAX_LINES = 200
@@ -61,10 +66,12 @@ def test_the_root_readme_fits_on_about_four_screens() -> None:
     lines = (REPO / "README.md").read_text().count("\n")
     assert lines <= ROOT_README_MAX_LINES, (
         f"README.md has {lines} lines (at most {ROOT_README_MAX_LINES}): move the detail into the "
-        "README beside what it describes")
+        "README beside what it describes"
+    )
 
 
 # --- the checker itself, on a small tree of its own -------------------------------------------
+
 
 def test_headings_get_the_anchors_github_gives_them() -> None:
     assert slug("Replicas by git push") == "replicas-by-git-push"
@@ -81,18 +88,21 @@ def test_the_checker_reports_each_kind_of_broken_reference(tmp_path: Path) -> No
         "# Guide\n\n## Secrets\n\n## Tests\n\n## Tests\n\n"
         "[ok](../README.md#top-level) [dup](#tests-1) [self](#secrets) ![pic](shot.png)\n"
         "[gone](missing.md) [bad anchor](../README.md#nowhere) [web](https://example.com/x.md)\n"
-        "[outside](../../elsewhere.md)\n\n```\n[in code](nothing.md)\n```\n")
+        "[outside](../../elsewhere.md)\n\n```\n[in code](nothing.md)\n```\n"
+    )
     (repo / "README.md").write_text("# Top level\n\nSee [the guide](guide/README.md#secrets).\n")
     (repo / "guide" / "shot.png").write_bytes(b"\x89PNG")
     (repo / "app.py").write_text(
         '"""Names as in DESIGN.md, outside this repository; see guide/README.md "Secrets"."""\n'
         "x = 1  # figures in docs/gateway.md and DESIGN.md\n"
-        "# the README (\"Nothing like it\") and guide/README.md#tests-1\n"
-        'y = "not a comment: missing.md"\n')
+        '# the README ("Nothing like it") and guide/README.md#tests-1\n'
+        'y = "not a comment: missing.md"\n'
+    )
     (repo / "deploy.yaml").write_text("# names as in DESIGN.md's\n# section\nkind: x  # guide/README.md\n")
 
-    found = problems([*markdown_refs(repo / "guide" / "README.md"), *markdown_refs(repo / "README.md")],
-                     root=repo)
+    found = problems(
+        [*markdown_refs(repo / "guide" / "README.md"), *markdown_refs(repo / "README.md")], root=repo
+    )
     assert [p.split(": ", 1)[1] for p in found] == [
         "missing.md: no such file in the repository",
         f"../README.md#nowhere: {repo / 'README.md'} has no heading with that anchor",
@@ -101,8 +111,11 @@ def test_the_checker_reports_each_kind_of_broken_reference(tmp_path: Path) -> No
 
     refs = [*comment_refs(repo / "app.py", root=repo), *comment_refs(repo / "deploy.yaml", root=repo)]
     assert {(r.path, r.anchor, r.section) for r in refs} == {
-        ("guide/README.md", None, "Secrets"), ("docs/gateway.md", None, None), ("DESIGN.md", None, None),
-        ("README.md", None, "Nothing like it"), ("guide/README.md", "tests-1", None),
+        ("guide/README.md", None, "Secrets"),
+        ("docs/gateway.md", None, None),
+        ("DESIGN.md", None, None),
+        ("README.md", None, "Nothing like it"),
+        ("guide/README.md", "tests-1", None),
         ("guide/README.md", None, None),
     }
     assert sorted(p.split(": ", 1)[1] for p in problems(refs, root=repo)) == [

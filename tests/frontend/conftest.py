@@ -24,22 +24,27 @@ class StandInGateway:
 
     def __init__(self) -> None:
         self.release = threading.Event()
-        self.app = Starlette(routes=[
-            Route("/api/echo", self.echo, methods=["GET", "POST", "PUT", "DELETE"]),
-            Route("/api/stream", self.stream, methods=["POST", "GET"]),
-            Route("/api/session", self.session, methods=["POST"]),
-            Route("/api/slow", self.slow),
-            Route("/api/weak-csp", self.weak_csp),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/api/echo", self.echo, methods=["GET", "POST", "PUT", "DELETE"]),
+                Route("/api/stream", self.stream, methods=["POST", "GET"]),
+                Route("/api/session", self.session, methods=["POST"]),
+                Route("/api/slow", self.slow),
+                Route("/api/weak-csp", self.weak_csp),
+            ]
+        )
 
     async def echo(self, request: Request) -> Response:
-        return JSONResponse({
-            "method": request.method,
-            "path": request.scope["raw_path"].decode(),
-            "query": request.url.query,
-            "headers": [[k, v] for k, v in request.headers.items()],
-            "body": (await request.body()).decode(),
-        }, headers={"x-upstream": "yes"})
+        return JSONResponse(
+            {
+                "method": request.method,
+                "path": request.scope["raw_path"].decode(),
+                "query": request.url.query,
+                "headers": [[k, v] for k, v in request.headers.items()],
+                "body": (await request.body()).decode(),
+            },
+            headers={"x-upstream": "yes"},
+        )
 
     async def stream(self, request: Request) -> Response:
         async def events() -> AsyncIterator[bytes]:
@@ -75,8 +80,11 @@ def gateway() -> Iterator[StandInGateway]:
 
 @pytest.fixture(scope="module")
 def frontend(gateway: StandInGateway) -> Iterator[str]:
-    settings = FrontendSettings(api_gateway_url=gateway.url, proxy_read_timeout_s=0.5,  # type: ignore[attr-defined]
-                                max_body_bytes=4096)
+    settings = FrontendSettings(
+        api_gateway_url=gateway.url,
+        proxy_read_timeout_s=0.5,  # type: ignore[attr-defined]
+        max_body_bytes=4096,
+    )
     with serve(create_app(settings)) as url:
         yield url
 

@@ -70,8 +70,12 @@ def raw_get(base: str, raw_path: str) -> httpx.Response:
 
 
 def test_no_file_outside_the_static_folder(frontend: str) -> None:
-    for path in ("/assets/v/../app.py", "/assets/v/%2e%2e/app.py", "/assets/v/..%2fapp.py",
-                 "/assets/v/../../settings.py"):
+    for path in (
+        "/assets/v/../app.py",
+        "/assets/v/%2e%2e/app.py",
+        "/assets/v/..%2fapp.py",
+        "/assets/v/../../settings.py",
+    ):
         response = raw_get(frontend, path)
         assert response.status_code == 404, path
         assert "create_app" not in response.text

@@ -9,23 +9,37 @@ from tests.frontend.test_page_serving import raw_get
 
 
 def test_forwards_method_path_query_body_and_cookies(frontend: str) -> None:
-    response = httpx.post(f"{frontend}/api/echo?a=1&b=%2F", content=b'{"x": 1}',
-                          headers={"content-type": "application/json", "cookie": "session=abc"})
+    response = httpx.post(
+        f"{frontend}/api/echo?a=1&b=%2F",
+        content=b'{"x": 1}',
+        headers={"content-type": "application/json", "cookie": "session=abc"},
+    )
     assert response.status_code == 200
     seen = response.json()
     headers = dict(seen["headers"])
-    assert (seen["method"], seen["path"], seen["query"], seen["body"]) == \
-        ("POST", "/api/echo", "a=1&b=%2F", '{"x": 1}')
+    assert (seen["method"], seen["path"], seen["query"], seen["body"]) == (
+        "POST",
+        "/api/echo",
+        "a=1&b=%2F",
+        '{"x": 1}',
+    )
     assert headers["cookie"] == "session=abc"
     assert headers["content-type"] == "application/json"
     assert response.headers["x-upstream"] == "yes"
 
 
 def test_sets_forwarded_headers_and_drops_hop_by_hop(frontend: str) -> None:
-    response = httpx.get(f"{frontend}/api/echo", headers={
-        "x-forwarded-for": "203.0.113.9", "connection": "keep-alive, x-private", "x-private": "secret",
-        "keep-alive": "timeout=5", "te": "trailers", "x-request-id": "abc-123",
-    })
+    response = httpx.get(
+        f"{frontend}/api/echo",
+        headers={
+            "x-forwarded-for": "203.0.113.9",
+            "connection": "keep-alive, x-private",
+            "x-private": "secret",
+            "keep-alive": "timeout=5",
+            "te": "trailers",
+            "x-request-id": "abc-123",
+        },
+    )
     headers = dict(response.json()["headers"])
     # from loopback (a trusted proxy to uvicorn) the chain's last address is the client
     assert headers["x-forwarded-for"] == "203.0.113.9"
@@ -54,8 +68,13 @@ def test_one_browsers_cookie_never_reaches_another(frontend: str) -> None:
 
 def test_event_stream_passes_through_event_by_event(frontend: str, gateway: StandInGateway) -> None:
     gateway.release.clear()
-    with httpx.stream("POST", f"{frontend}/api/stream", headers={"accept": "text/event-stream"},
-                      json={"message": "hi"}, timeout=5) as response:
+    with httpx.stream(
+        "POST",
+        f"{frontend}/api/stream",
+        headers={"accept": "text/event-stream"},
+        json={"message": "hi"},
+        timeout=5,
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         chunks = response.iter_raw()
         # the second event is held upstream until we let it go: the first must already be here
@@ -94,6 +113,7 @@ def test_body_over_the_limit_is_a_413(frontend: str) -> None:
 
 def test_upstream_cannot_weaken_the_security_headers(frontend: str) -> None:
     response = httpx.get(f"{frontend}/api/weak-csp")
-    assert response.headers.get_list("content-security-policy") == \
-        [response.headers["content-security-policy"]]
+    assert response.headers.get_list("content-security-policy") == [
+        response.headers["content-security-policy"]
+    ]
     assert "default-src 'self'" in response.headers["content-security-policy"]

@@ -15,9 +15,12 @@ from tests.gateway.upstreams import BrokenUpstream, EchoUpstream
 
 # limits that never refuse, for gateways whose tests are about something else
 UNLIMITED = {
-    "RATE_LIMIT_CAPACITY": "100000", "SESSION_CREATE_CAPACITY": "100000",
-    "TASK_CREATE_RATE_CAPACITY": "100000", "TASK_CREATE_ADDRESS_CAPACITY": "100000",
-    "CHAT_RATE_CAPACITY": "100000", "CHAT_ADDRESS_CAPACITY": "100000",
+    "RATE_LIMIT_CAPACITY": "100000",
+    "SESSION_CREATE_CAPACITY": "100000",
+    "TASK_CREATE_RATE_CAPACITY": "100000",
+    "TASK_CREATE_ADDRESS_CAPACITY": "100000",
+    "CHAT_RATE_CAPACITY": "100000",
+    "CHAT_ADDRESS_CAPACITY": "100000",
 }
 
 
@@ -61,29 +64,58 @@ def gateways(infra: Stack, echo: EchoUpstream, broken: BrokenUpstream) -> Iterat
     small_bucket = {"RATE_LIMIT_CAPACITY": "3", "RATE_LIMIT_REFILL_PER_S": "0.5"}
     configs: dict[str, dict[str, str]] = {
         # short read timeout (the SSE test pauses longer), small body limit, short session cache
-        "echo": {**on_echo, "UPSTREAM_TIMEOUT_S": "1", "MAX_BODY_BYTES": "4096", "SESSION_CACHE_TTL_S": "1",
-                 **UNLIMITED},
-        "faulty": {"ORCHESTRATOR_URL": f"http://127.0.0.1:{dead_port}", "CHAT_SERVICE_URL": broken.url,
-                   **UNLIMITED},
-        "limited": {**on_echo, **small_bucket, "SESSION_CREATE_CAPACITY": "2",
-                    "SESSION_CREATE_REFILL_PER_S": "0.01", "TRUSTED_PROXY_HOPS": "1"},
+        "echo": {
+            **on_echo,
+            "UPSTREAM_TIMEOUT_S": "1",
+            "MAX_BODY_BYTES": "4096",
+            "SESSION_CACHE_TTL_S": "1",
+            **UNLIMITED,
+        },
+        "faulty": {
+            "ORCHESTRATOR_URL": f"http://127.0.0.1:{dead_port}",
+            "CHAT_SERVICE_URL": broken.url,
+            **UNLIMITED,
+        },
+        "limited": {
+            **on_echo,
+            **small_bucket,
+            "SESSION_CREATE_CAPACITY": "2",
+            "SESSION_CREATE_REFILL_PER_S": "0.01",
+            "TRUSTED_PROXY_HOPS": "1",
+        },
         "noredis": {**on_echo, **small_bucket, "REDIS_URL": dead_redis},
         "closed": {**on_echo, **small_bucket, "REDIS_URL": dead_redis, "RATE_LIMIT_ON_REDIS_ERROR": "closed"},
         "nodb": {**on_echo, "DATABASE_URL": f"postgresql://agent:agent@127.0.0.1:{free_port()}/agent"},
         # few upstream connections, a short wait for one, a body deadline the tests can wait out
-        "slowbody": {**on_echo, "UPSTREAM_MAX_CONNECTIONS": "8", "UPSTREAM_POOL_TIMEOUT_S": "1",
-                     "BODY_READ_TIMEOUT_S": "3", **UNLIMITED},
+        "slowbody": {
+            **on_echo,
+            "UPSTREAM_MAX_CONNECTIONS": "8",
+            "UPSTREAM_POOL_TIMEOUT_S": "1",
+            "BODY_READ_TIMEOUT_S": "3",
+            **UNLIMITED,
+        },
         # small buckets for the costly routes and failed lookups, a small long-lived session
         # cache, and the upstreams report with URLs; the client is the X-Forwarded-For entry
-        "costly": {**on_echo, "TRUSTED_PROXY_HOPS": "1", "RATE_LIMIT_CAPACITY": "100000",
-                   "SESSION_CREATE_CAPACITY": "100000",
-                   "CHAT_RATE_CAPACITY": "2", "CHAT_RATE_REFILL_PER_S": "0.01",
-                   "CHAT_ADDRESS_CAPACITY": "3", "CHAT_ADDRESS_REFILL_PER_S": "0.01",
-                   "TASK_CREATE_RATE_CAPACITY": "2", "TASK_CREATE_RATE_REFILL_PER_S": "0.01",
-                   "TASK_CREATE_ADDRESS_CAPACITY": "3", "TASK_CREATE_ADDRESS_REFILL_PER_S": "0.01",
-                   "SESSION_LOOKUP_FAILURES_CAPACITY": "3", "SESSION_LOOKUP_FAILURES_REFILL_PER_S": "0.01",
-                   "SESSION_CACHE_MAX": "4", "SESSION_CACHE_TTL_S": "60",
-                   "UPSTREAMS_REPORT_URLS": "true", "UPSTREAMS_REPORT_TTL_S": "30"},
+        "costly": {
+            **on_echo,
+            "TRUSTED_PROXY_HOPS": "1",
+            "RATE_LIMIT_CAPACITY": "100000",
+            "SESSION_CREATE_CAPACITY": "100000",
+            "CHAT_RATE_CAPACITY": "2",
+            "CHAT_RATE_REFILL_PER_S": "0.01",
+            "CHAT_ADDRESS_CAPACITY": "3",
+            "CHAT_ADDRESS_REFILL_PER_S": "0.01",
+            "TASK_CREATE_RATE_CAPACITY": "2",
+            "TASK_CREATE_RATE_REFILL_PER_S": "0.01",
+            "TASK_CREATE_ADDRESS_CAPACITY": "3",
+            "TASK_CREATE_ADDRESS_REFILL_PER_S": "0.01",
+            "SESSION_LOOKUP_FAILURES_CAPACITY": "3",
+            "SESSION_LOOKUP_FAILURES_REFILL_PER_S": "0.01",
+            "SESSION_CACHE_MAX": "4",
+            "SESSION_CACHE_TTL_S": "60",
+            "UPSTREAMS_REPORT_URLS": "true",
+            "UPSTREAMS_REPORT_TTL_S": "30",
+        },
     }
     started: dict[str, Gateway] = {}
     try:
@@ -91,9 +123,13 @@ def gateways(infra: Stack, echo: EchoUpstream, broken: BrokenUpstream) -> Iterat
             port = free_port()
             # a gateway without Redis or PostgreSQL is alive but not ready: wait for /health there
             probe = "/health" if "REDIS_URL" in env or "DATABASE_URL" in env else "/ready"
-            proc = ServiceProcess(f"gateway-{name}", "agent_gateway",
-                                  {**infra.env(), "PORT": str(port), **env},
-                                  ready_url=f"http://127.0.0.1:{port}{probe}", log_dir=infra.log_dir)
+            proc = ServiceProcess(
+                f"gateway-{name}",
+                "agent_gateway",
+                {**infra.env(), "PORT": str(port), **env},
+                ready_url=f"http://127.0.0.1:{port}{probe}",
+                log_dir=infra.log_dir,
+            )
             started[name] = Gateway(name, f"http://127.0.0.1:{port}", proc.start())
         for gateway in started.values():
             gateway.proc.wait_ready()

@@ -31,10 +31,12 @@ def _as(session: Session, address: str) -> dict[str, str]:
     return {**session.bearer, "X-Forwarded-For": address}
 
 
-@pytest.mark.parametrize(("path", "body"), [("/api/chat", {"message": "hi"}),
-                                            ("/api/task", {"title": "t", "description": "d"})])
-async def test_costly_routes_have_their_own_bucket_per_session(client: Http, costly: str, path: str,
-                                                               body: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("path", "body"), [("/api/chat", {"message": "hi"}), ("/api/task", {"title": "t", "description": "d"})]
+)
+async def test_costly_routes_have_their_own_bucket_per_session(
+    client: Http, costly: str, path: str, body: dict[str, str]
+) -> None:
     address = f"198.51.100.{10 + len(path)}"
     session = await _session(client, costly, address)
     answers = [await client.post(costly + path, headers=_as(session, address), json=body) for _ in range(3)]
@@ -49,18 +51,23 @@ async def test_costly_routes_have_a_bucket_per_client_address(client: Http, cost
     """Three chats per address here: new sessions from the same address do not add more."""
     address = "198.51.100.30"
     sessions = [await _session(client, costly, address) for _ in range(3)]
-    statuses = [(await client.post(f"{costly}/api/chat", headers=_as(s, address), json={"message": "hi"}))
-                .status_code for s in sessions for _ in range(1 if s is not sessions[0] else 2)]
+    statuses = [
+        (await client.post(f"{costly}/api/chat", headers=_as(s, address), json={"message": "hi"})).status_code
+        for s in sessions
+        for _ in range(1 if s is not sessions[0] else 2)
+    ]
     assert statuses == [200, 200, 200, 429]
     other = sessions[2]
-    assert (await client.post(f"{costly}/api/chat", headers=_as(other, "198.51.100.31"),
-                              json={"message": "hi"})).status_code == 200
+    assert (
+        await client.post(f"{costly}/api/chat", headers=_as(other, "198.51.100.31"), json={"message": "hi"})
+    ).status_code == 200
 
 
 async def test_failed_session_lookups_are_limited_per_client_address(client: Http, costly: str) -> None:
     address = "203.0.113.40"
-    made_up = [{"Authorization": f"Bearer {secrets.token_urlsafe(32)}", "X-Forwarded-For": address}
-               for _ in range(5)]
+    made_up = [
+        {"Authorization": f"Bearer {secrets.token_urlsafe(32)}", "X-Forwarded-For": address} for _ in range(5)
+    ]
     statuses = [(await client.get(f"{costly}/api/tasks", headers=h)).status_code for h in made_up]
     assert statuses == [401, 401, 401, 429, 429]
     refused = await client.get(f"{costly}/api/tasks", headers=made_up[0])
@@ -75,30 +82,38 @@ async def test_failed_session_lookups_are_limited_per_client_address(client: Htt
     assert (await client.get(f"{costly}/api/tasks", headers=short)).status_code == 401
 
 
-async def test_made_up_tokens_never_evict_cached_sessions(client: Http, costly: str,
-                                                          db: asyncpg.Connection) -> None:
+async def test_made_up_tokens_never_evict_cached_sessions(
+    client: Http, costly: str, db: asyncpg.Connection
+) -> None:
     """The cache holds 4 sessions for 60 s here. A session revoked straight in the table still
     works from the cache: proof that unknown tokens (no negative entries) did not evict it."""
     session = await _session(client, costly, "192.0.2.50")
     assert (await client.get(f"{costly}/api/tasks", headers=_as(session, "192.0.2.50"))).status_code == 200
     for i in range(9):  # three addresses, three failed lookups each
-        made_up = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}",
-                   "X-Forwarded-For": f"192.0.2.{60 + i // 3}"}
+        made_up = {
+            "Authorization": f"Bearer {secrets.token_urlsafe(32)}",
+            "X-Forwarded-For": f"192.0.2.{60 + i // 3}",
+        }
         assert (await client.get(f"{costly}/api/tasks", headers=made_up)).status_code == 401
     await db.execute("UPDATE sessions SET revoked_at = now() WHERE user_id = $1", session.user_id)
     assert (await client.get(f"{costly}/api/tasks", headers=_as(session, "192.0.2.50"))).status_code == 200
 
 
-async def test_the_upstreams_report_is_shared_between_callers(client: Http, costly: str,
-                                                              echo: EchoUpstream) -> None:
+async def test_the_upstreams_report_is_shared_between_callers(
+    client: Http, costly: str, echo: EchoUpstream
+) -> None:
     """Made once per UPSTREAMS_REPORT_TTL_S (30 s here) whoever asks: 20 calls, at most one
     probe per upstream (chat and orchestrator are both the echo upstream here)."""
     sessions = [await _session(client, costly, f"192.0.2.{80 + i}") for i in range(4)]
     await client.get(f"{costly}/api/upstreams", headers=_as(sessions[0], "192.0.2.80"))
     before = echo.ready_calls
-    answers = await asyncio.gather(*(
-        client.get(f"{costly}/api/upstreams", headers=_as(s, f"192.0.2.{80 + i}"))
-        for i, s in enumerate(sessions) for _ in range(5)))
+    answers = await asyncio.gather(
+        *(
+            client.get(f"{costly}/api/upstreams", headers=_as(s, f"192.0.2.{80 + i}"))
+            for i, s in enumerate(sessions)
+            for _ in range(5)
+        )
+    )
     assert {a.status_code for a in answers} == {200}
     assert echo.ready_calls == before
     # this gateway was asked to include the upstreams' URLs
@@ -106,7 +121,8 @@ async def test_the_upstreams_report_is_shared_between_callers(client: Http, cost
 
 
 async def test_the_upstreams_report_leaves_internal_urls_out_and_is_rate_limited(
-        client: Http, gateways: dict[str, Gateway]) -> None:
+    client: Http, gateways: dict[str, Gateway]
+) -> None:
     base = gateways["limited"].url  # 3 tokens per session
     session = await new_session(client, base, headers={"X-Forwarded-For": "192.0.2.90"})
     answers = [await client.get(f"{base}/api/upstreams", headers=session.bearer) for _ in range(4)]

@@ -20,8 +20,9 @@ CROSS_SITE = [
 
 
 @pytest.mark.parametrize("headers", CROSS_SITE)
-async def test_a_cross_site_page_cannot_create_a_session(client: Http, gw: str,
-                                                         headers: dict[str, str]) -> None:
+async def test_a_cross_site_page_cannot_create_a_session(
+    client: Http, gw: str, headers: dict[str, str]
+) -> None:
     answer = await client.post(f"{gw}/api/session", headers=headers)
     assert answer.status_code == 403
     assert answer.json()["detail"].startswith(("cross-site request refused", "cross-origin request refused"))
@@ -29,8 +30,9 @@ async def test_a_cross_site_page_cannot_create_a_session(client: Http, gw: str,
 
 
 @pytest.mark.parametrize("headers", CROSS_SITE)
-async def test_a_cross_site_page_cannot_act_with_the_cookie(client: Http, gw: str,
-                                                           headers: dict[str, str]) -> None:
+async def test_a_cross_site_page_cannot_act_with_the_cookie(
+    client: Http, gw: str, headers: dict[str, str]
+) -> None:
     session = await new_session(client, gw)
     cookie = {"Cookie": f"session={session.token}"}
     for path in ("/api/tasks/abc/cancel", "/api/task", "/api/chat", "/api/session/revoke"):
@@ -41,11 +43,14 @@ async def test_a_cross_site_page_cannot_act_with_the_cookie(client: Http, gw: st
     assert (await client.get(f"{gw}/api/session", headers=cookie)).status_code == 200
 
 
-@pytest.mark.parametrize("headers", [
-    {"Sec-Fetch-Site": "same-origin", "Origin": "http://wherever"},  # Sec-Fetch-Site decides
-    {"Sec-Fetch-Site": "none"},  # the user's own action
-    {},  # not a browser (curl, agentctl)
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://wherever"},  # Sec-Fetch-Site decides
+        {"Sec-Fetch-Site": "none"},  # the user's own action
+        {},  # not a browser (curl, agentctl)
+    ],
+)
 async def test_own_page_and_non_browsers_are_served(client: Http, gw: str, headers: dict[str, str]) -> None:
     created = await client.post(f"{gw}/api/session", headers=headers)
     assert created.status_code == 201
@@ -57,23 +62,30 @@ async def test_own_page_and_non_browsers_are_served(client: Http, gw: str, heade
 async def test_origin_matching_the_host_or_the_forwarded_host_is_served(client: Http, gw: str) -> None:
     host = gw.removeprefix("http://")
     assert (await client.post(f"{gw}/api/session", headers={"Origin": gw})).status_code == 201
-    through_proxy = {"Origin": "http://app.example:3000", "X-Forwarded-Host": "app.example:3000",
-                     "Host": host}
+    through_proxy = {
+        "Origin": "http://app.example:3000",
+        "X-Forwarded-Host": "app.example:3000",
+        "Host": host,
+    }
     assert (await client.post(f"{gw}/api/session", headers=through_proxy)).status_code == 201
 
 
 async def test_bearer_requests_are_not_cookie_requests(client: Http, gw: str) -> None:
     """A page cannot add an Authorization header cross-site without a CORS preflight."""
     session = await new_session(client, gw)
-    answer = await client.post(f"{gw}/api/tasks/abc/cancel",
-                               headers={**session.bearer, "Sec-Fetch-Site": "cross-site"})
+    answer = await client.post(
+        f"{gw}/api/tasks/abc/cancel", headers={**session.bearer, "Sec-Fetch-Site": "cross-site"}
+    )
     assert answer.status_code == 200
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x"])
-async def test_json_routes_refuse_bodies_that_are_not_declared_json(client: Http, gw: str,
-                                                                    content_type: str | None) -> None:
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+async def test_json_routes_refuse_bodies_that_are_not_declared_json(
+    client: Http, gw: str, content_type: str | None
+) -> None:
     """What a form or a no-cors fetch can send without a preflight is never taken as JSON."""
     session = await new_session(client, gw)
     headers = {**session.bearer, **({"Content-Type": content_type} if content_type else {})}
@@ -81,8 +93,11 @@ async def test_json_routes_refuse_bodies_that_are_not_declared_json(client: Http
         answer = await client.post(gw + path, headers=headers, content=b'{"title": "t", "message": "m"}')
         assert answer.status_code == 415, (path, answer.text)
         assert answer.json() == {"detail": "the request body must be JSON (Content-Type: application/json)"}
-    ok = await client.post(f"{gw}/api/task", headers={**session.bearer, "Content-Type": "application/json"},
-                           content=b'{"title": "t"}')
+    ok = await client.post(
+        f"{gw}/api/task",
+        headers={**session.bearer, "Content-Type": "application/json"},
+        content=b'{"title": "t"}',
+    )
     assert ok.status_code == 200
 
 

@@ -16,7 +16,8 @@ def test_a_settings_override_sets_the_new_session_limit(infra: Stack) -> None:
     base = {"database_url": infra.pg.url, "redis_url": infra.redis.url, "trusted_proxy_hops": 1}
     app = create_app(GatewaySettings(**base))  # 100 new sessions per address by default
     app.api.dependency_overrides[deps.get_settings] = lambda: GatewaySettings(
-        **base, session_create_capacity=1, session_create_refill_per_s=0.001)
+        **base, session_create_capacity=1, session_create_refill_per_s=0.001
+    )
     with serve(app) as url:
         address = {"X-Forwarded-For": "198.51.100.77"}
         first, second = (httpx.post(f"{url}/api/session", headers=address) for _ in range(2))

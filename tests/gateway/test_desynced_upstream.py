@@ -15,8 +15,10 @@ from agent_gateway.upstream import UpstreamPool
 from tests.gateway.conftest import Gateway, new_session
 
 Http = httpx.AsyncClient
-STRAY = (b"HTTP/1.1 302 Found\r\nlocation: https://evil.example/\r\nset-cookie: session=stolen\r\n"
-         b"content-length: 5\r\n\r\nHELLO")
+STRAY = (
+    b"HTTP/1.1 302 Found\r\nlocation: https://evil.example/\r\nset-cookie: session=stolen\r\n"
+    b"content-length: 5\r\n\r\nHELLO"
+)
 
 
 @pytest.fixture
@@ -47,8 +49,9 @@ async def test_oversized_response_headers_are_a_502(client: Http, faulty: str) -
     assert answer.json() == {"detail": "upstream chat sent response headers over 65536 bytes"}
 
 
-async def test_headers_named_in_the_upstreams_connection_header_are_dropped(client: Http,
-                                                                          faulty: str) -> None:
+async def test_headers_named_in_the_upstreams_connection_header_are_dropped(
+    client: Http, faulty: str
+) -> None:
     answer = await _chat(client, faulty, "hopheader")
     assert answer.status_code == 200
     assert "x-internal-hop" not in answer.headers
@@ -73,8 +76,14 @@ async def scripted() -> AsyncIterator[Callable[[Script], Awaitable[UpstreamPool]
         server = await asyncio.start_server(script, "127.0.0.1", 0)
         servers.append(server)
         port = server.sockets[0].getsockname()[1]
-        return UpstreamPool("up", f"http://127.0.0.1:{port}", max_connections=4, keepalive_s=30,
-                            connect_timeout_s=2, pool_timeout_s=2)
+        return UpstreamPool(
+            "up",
+            f"http://127.0.0.1:{port}",
+            max_connections=4,
+            keepalive_s=30,
+            connect_timeout_s=2,
+            pool_timeout_s=2,
+        )
 
     yield start
     for server in servers:
@@ -83,6 +92,7 @@ async def scripted() -> AsyncIterator[Callable[[Script], Awaitable[UpstreamPool]
 
 async def test_stray_bytes_before_release_do_not_change_the_response(scripted) -> None:  # type: ignore[no-untyped-def]
     """The 302 arrives after the 200 completed but before the proxy released it."""
+
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")

@@ -16,10 +16,15 @@ def faulty(gateways: dict[str, Gateway]) -> str:
     return gateways["faulty"].url
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", "/api/task"), ("GET", "/api/tasks"), ("GET", "/api/tasks/abc"),
-    ("POST", "/api/tasks/abc/cancel"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/task"),
+        ("GET", "/api/tasks"),
+        ("GET", "/api/tasks/abc"),
+        ("POST", "/api/tasks/abc/cancel"),
+    ],
+)
 async def test_upstream_down_is_503_naming_it(client: Http, faulty: str, method: str, path: str) -> None:
     session = await new_session(client, faulty)
     answer = await client.request(method, faulty + path, headers=session.bearer, json={"title": "t"})
@@ -54,8 +59,9 @@ async def test_the_pool_recovers_after_broken_connections(client: Http, faulty: 
         assert answer.json() == {"ok": True}
 
 
-async def test_database_down_is_503_json_not_a_stack_trace(client: Http,
-                                                           gateways: dict[str, Gateway]) -> None:
+async def test_database_down_is_503_json_not_a_stack_trace(
+    client: Http, gateways: dict[str, Gateway]
+) -> None:
     base = gateways["nodb"].url
     created = await client.post(f"{base}/api/session")
     assert created.status_code == 503

@@ -77,8 +77,14 @@ def feed(pieces: list[bytes]) -> Response:
     async def run() -> Response:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair()
-        pool = UpstreamPool("up", "http://127.0.0.1:9", max_connections=1, keepalive_s=30,
-                            connect_timeout_s=1, pool_timeout_s=1)
+        pool = UpstreamPool(
+            "up",
+            "http://127.0.0.1:9",
+            max_connections=1,
+            keepalive_s=30,
+            connect_timeout_s=1,
+            pool_timeout_s=1,
+        )
         _, conn = await loop.create_connection(lambda: Connection(pool), sock=ours)
         response = Response(conn)
         conn.response = response
@@ -107,11 +113,14 @@ def _relayable(answer: Answer) -> list[tuple[bytes, bytes]]:
 
 
 @EXAMPLES
-@given(answer=answers(),
-       after=st.one_of(st.just(b""), answers().map(lambda a: a.data), st.binary(max_size=200)),
-       cuts=st.lists(st.integers(0, 10_000), max_size=12))
-def test_a_well_formed_answer_comes_out_exactly_whatever_follows(answer: Answer, after: bytes,
-                                                                 cuts: list[int]) -> None:
+@given(
+    answer=answers(),
+    after=st.one_of(st.just(b""), answers().map(lambda a: a.data), st.binary(max_size=200)),
+    cuts=st.lists(st.integers(0, 10_000), max_size=12),
+)
+def test_a_well_formed_answer_comes_out_exactly_whatever_follows(
+    answer: Answer, after: bytes, cuts: list[int]
+) -> None:
     response = feed(splits(answer.data + after, cuts))
     assert response.error is None, response.error
     assert response.complete  # never waiting once the upstream has closed
@@ -123,9 +132,12 @@ def test_a_well_formed_answer_comes_out_exactly_whatever_follows(answer: Answer,
 
 
 @EXAMPLES
-@given(data=st.one_of(st.binary(max_size=400),
-                      st.binary(max_size=300).map(lambda b: b"HTTP/1.1 200 OK\r\n" + b)),
-       cuts=st.lists(st.integers(0, 10_000), max_size=12))
+@given(
+    data=st.one_of(
+        st.binary(max_size=400), st.binary(max_size=300).map(lambda b: b"HTTP/1.1 200 OK\r\n" + b)
+    ),
+    cuts=st.lists(st.integers(0, 10_000), max_size=12),
+)
 def test_arbitrary_bytes_never_hang_and_never_make_up_an_answer(data: bytes, cuts: list[int]) -> None:
     response = feed(splits(data, cuts))
     assert response.complete or response.error is not None

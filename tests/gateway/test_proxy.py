@@ -27,8 +27,9 @@ ROUTES = [
 
 
 @pytest.mark.parametrize(("method", "path", "upstream_path"), ROUTES)
-async def test_each_route_reaches_its_upstream_path(client: Http, gw: str, method: str, path: str,
-        upstream_path: str) -> None:
+async def test_each_route_reaches_its_upstream_path(
+    client: Http, gw: str, method: str, path: str, upstream_path: str
+) -> None:
     session = await new_session(client, gw)
     body = b'{"message":"hi"}' if method == "POST" else None
     headers = {**session.bearer, "Content-Type": "application/json"}
@@ -77,27 +78,38 @@ async def test_parameters_that_are_not_ids_do_not_route(client: Http, gw: str) -
 # ---- headers ------------------------------------------------------------------------------------
 
 
-async def test_request_headers_hop_by_hop_dropped_and_forwarding_headers_set(client: Http, gw: str,
-        echo: EchoUpstream) -> None:
+async def test_request_headers_hop_by_hop_dropped_and_forwarding_headers_set(
+    client: Http, gw: str, echo: EchoUpstream
+) -> None:
     session = await new_session(client, gw)
-    answer = await client.get(f"{gw}/api/tasks", headers={
-        **session.bearer,
-        "Connection": "keep-alive, X-Private-Hop",
-        "X-Private-Hop": "secret",
-        "Keep-Alive": "timeout=5",
-        "TE": "trailers",
-        "Proxy-Authorization": "Basic Zm9vOmJhcg==",
-        "X-Forwarded-For": "203.0.113.7",
-        "X-Forwarded-Proto": "https",
-        "Forwarded": "for=198.51.100.1",
-        "X-User-Id": "someone-else",
-        "Cookie": "tracking=1",
-        "X-Custom": "kept",
-    })
+    answer = await client.get(
+        f"{gw}/api/tasks",
+        headers={
+            **session.bearer,
+            "Connection": "keep-alive, X-Private-Hop",
+            "X-Private-Hop": "secret",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "Proxy-Authorization": "Basic Zm9vOmJhcg==",
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Forwarded-Proto": "https",
+            "Forwarded": "for=198.51.100.1",
+            "X-User-Id": "someone-else",
+            "Cookie": "tracking=1",
+            "X-Custom": "kept",
+        },
+    )
     assert answer.status_code == 200
     seen = upstream_headers(answer.json())
-    for dropped in ("x-private-hop", "keep-alive", "te", "proxy-authorization", "forwarded", "authorization",
-                    "cookie"):
+    for dropped in (
+        "x-private-hop",
+        "keep-alive",
+        "te",
+        "proxy-authorization",
+        "forwarded",
+        "authorization",
+        "cookie",
+    ):
         assert dropped not in seen, dropped
     assert seen["x-custom"] == ["kept"]
     assert seen["x-user-id"] == [session.user_id]
@@ -113,8 +125,9 @@ async def test_forwarded_proto_is_the_scheme_without_a_proxy_header(client: Http
     assert seen["x-forwarded-for"] == ["127.0.0.1"]
 
 
-async def test_response_headers_hop_by_hop_server_and_upstream_request_id_dropped(client: Http,
-                                                                                  gw: str) -> None:
+async def test_response_headers_hop_by_hop_server_and_upstream_request_id_dropped(
+    client: Http, gw: str
+) -> None:
     session = await new_session(client, gw)
     answer = await client.get(f"{gw}/api/tasks", headers=session.bearer)
     assert answer.headers["x-upstream"] == "yes"
@@ -154,13 +167,17 @@ def _raw_request(base: str, request: bytes) -> bytes:
             data += chunk
 
 
-@pytest.mark.parametrize("evil", [
-    b"X-Request-ID: abc\rX-Injected: 1",
-    b"X-Forwarded-For: 1.2.3.4\rX-Injected: 1",
-    b"X-Custom: a\x00b",
-])
-async def test_crlf_and_control_characters_in_headers_never_reach_the_upstream(client: Http, gw: str,
-        evil: bytes) -> None:
+@pytest.mark.parametrize(
+    "evil",
+    [
+        b"X-Request-ID: abc\rX-Injected: 1",
+        b"X-Forwarded-For: 1.2.3.4\rX-Injected: 1",
+        b"X-Custom: a\x00b",
+    ],
+)
+async def test_crlf_and_control_characters_in_headers_never_reach_the_upstream(
+    client: Http, gw: str, evil: bytes
+) -> None:
     session = await new_session(client, gw)
     head = b"GET /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + session.token.encode()
     raw = await asyncio.to_thread(_raw_request, gw, head + b"\r\n" + evil + b"\r\nConnection: close\r\n\r\n")
@@ -176,8 +193,9 @@ async def test_bare_lf_header_injection_is_just_another_client_header(client: Ht
     no worse than sending it outright. What matters is that X-User-Id stays the session's."""
     session = await new_session(client, gw)
     head = b"GET /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + session.token.encode()
-    raw = await asyncio.to_thread(_raw_request, gw, head + b"\r\nX-Note: a\nX-User-Id: forged\r\n"
-                                  b"Connection: close\r\n\r\n")
+    raw = await asyncio.to_thread(
+        _raw_request, gw, head + b"\r\nX-Note: a\nX-User-Id: forged\r\nConnection: close\r\n\r\n"
+    )
     if b" 200 " in raw.split(b"\r\n", 1)[0]:
         body = raw.split(b"\r\n\r\n", 1)[1]
         assert b"forged" not in body
@@ -187,8 +205,9 @@ async def test_bare_lf_header_injection_is_just_another_client_header(client: Ht
 # ---- streaming ----------------------------------------------------------------------------------
 
 
-async def test_event_stream_arrives_chunk_by_chunk_with_no_read_timeout(client: Http, gw: str,
-        echo: EchoUpstream) -> None:
+async def test_event_stream_arrives_chunk_by_chunk_with_no_read_timeout(
+    client: Http, gw: str, echo: EchoUpstream
+) -> None:
     session = await new_session(client, gw)
     echo.sse_pause_s = 1.5  # longer than this gateway's 1 s read timeout for other responses
     headers = {**session.bearer, "Accept": "text/event-stream"}
@@ -205,8 +224,9 @@ async def test_event_stream_arrives_chunk_by_chunk_with_no_read_timeout(client: 
     assert rest.endswith(SSE_DONE)
 
 
-async def test_client_leaving_an_event_stream_closes_the_upstream_stream(client: Http, gw: str,
-        echo: EchoUpstream) -> None:
+async def test_client_leaving_an_event_stream_closes_the_upstream_stream(
+    client: Http, gw: str, echo: EchoUpstream
+) -> None:
     session = await new_session(client, gw)
     headers = {**session.bearer, "Accept": "text/event-stream"}
     async with client.stream("POST", f"{gw}/api/chat", headers=headers, json={"message": "hi"}) as stream:
@@ -217,8 +237,9 @@ async def test_client_leaving_an_event_stream_closes_the_upstream_stream(client:
     assert echo.sse_disconnected.is_set()
 
 
-async def test_a_chunked_request_body_reaches_the_upstream_whole(client: Http, gw: str,
-                                                                   echo: EchoUpstream) -> None:
+async def test_a_chunked_request_body_reaches_the_upstream_whole(
+    client: Http, gw: str, echo: EchoUpstream
+) -> None:
     """The gateway reads the body before it takes an upstream connection: a body the client
     sent in pieces, without a length, goes upstream whole with its Content-Length."""
     session = await new_session(client, gw)
@@ -253,8 +274,9 @@ async def test_large_response_streams_through_intact(client: Http, gw: str) -> N
     assert digest.hexdigest() == expected.hexdigest()
 
 
-async def test_connections_to_the_upstream_are_kept_alive_and_shared(client: Http, gw: str,
-        echo: EchoUpstream) -> None:
+async def test_connections_to_the_upstream_are_kept_alive_and_shared(
+    client: Http, gw: str, echo: EchoUpstream
+) -> None:
     session = await new_session(client, gw)
     ports = set()
     for _ in range(20):
@@ -262,8 +284,11 @@ async def test_connections_to_the_upstream_are_kept_alive_and_shared(client: Htt
     assert len(ports) <= 2
 
     async def one(i: int) -> int:
-        answer = await client.post(f"{gw}/api/task", content=b"%d" % i,
-                                   headers={**session.bearer, "Content-Type": "application/json"})
+        answer = await client.post(
+            f"{gw}/api/task",
+            content=b"%d" % i,
+            headers={**session.bearer, "Content-Type": "application/json"},
+        )
         assert answer.json()["body"] == str(i)
         return answer.status_code
 

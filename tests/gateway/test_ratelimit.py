@@ -41,8 +41,9 @@ async def test_buckets_are_per_session(client: Http, gateways: dict[str, Gateway
     assert [a.status_code for a in await _burst(client, base, second, CAPACITY)] == [200] * CAPACITY
 
 
-async def test_the_bucket_lives_in_redis_keyed_by_the_token_hash(client: Http, gateways: dict[str, Gateway],
-        infra: Stack) -> None:
+async def test_the_bucket_lives_in_redis_keyed_by_the_token_hash(
+    client: Http, gateways: dict[str, Gateway], infra: Stack
+) -> None:
     base = gateways["limited"].url
     session = await new_session(client, base, headers={"X-Forwarded-For": "192.0.2.3"})
     await client.get(f"{base}/api/tasks", headers=session.bearer)
@@ -57,21 +58,26 @@ async def test_the_bucket_lives_in_redis_keyed_by_the_token_hash(client: Http, g
         await redis.aclose()
 
 
-async def test_concurrent_requests_never_take_more_than_the_bucket(client: Http, gateways: dict[str,
-        Gateway]) -> None:
+async def test_concurrent_requests_never_take_more_than_the_bucket(
+    client: Http, gateways: dict[str, Gateway]
+) -> None:
     base = gateways["limited"].url
     session = await new_session(client, base, headers={"X-Forwarded-For": "192.0.2.4"})
-    answers = await asyncio.gather(*(client.get(f"{base}/api/tasks", headers=session.bearer)
-                                     for _ in range(12)))
+    answers = await asyncio.gather(
+        *(client.get(f"{base}/api/tasks", headers=session.bearer) for _ in range(12))
+    )
     assert sorted(a.status_code for a in answers).count(200) == CAPACITY
 
 
-async def test_creating_sessions_is_limited_per_client_address(client: Http,
-                                                                gateways: dict[str, Gateway]) -> None:
+async def test_creating_sessions_is_limited_per_client_address(
+    client: Http, gateways: dict[str, Gateway]
+) -> None:
     """This gateway trusts one proxy hop, so the client is the X-Forwarded-For entry."""
     base = gateways["limited"].url
-    answers = [await client.post(f"{base}/api/session", headers={"X-Forwarded-For": "198.51.100.9"})
-               for _ in range(3)]
+    answers = [
+        await client.post(f"{base}/api/session", headers={"X-Forwarded-For": "198.51.100.9"})
+        for _ in range(3)
+    ]
     assert [a.status_code for a in answers] == [201, 201, 429]
     assert int(answers[-1].headers["retry-after"]) >= 1
     other = await client.post(f"{base}/api/session", headers={"X-Forwarded-For": "198.51.100.10"})

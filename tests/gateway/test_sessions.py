@@ -88,8 +88,9 @@ async def test_the_session_cookie_set_by_create_is_what_a_browser_sends_back(gw:
 
 async def test_forged_user_id_is_replaced_by_the_sessions(client: Http, gw: str) -> None:
     me, victim = await new_session(client, gw), await new_session(client, gw)
-    answer = await client.get(f"{gw}/api/tasks", headers={**me.bearer, "X-User-Id": victim.user_id,
-                                                          "x-user-id": "admin"})
+    answer = await client.get(
+        f"{gw}/api/tasks", headers={**me.bearer, "X-User-Id": victim.user_id, "x-user-id": "admin"}
+    )
     assert upstream_headers(answer.json())["x-user-id"] == [me.user_id]
 
 
@@ -98,27 +99,33 @@ async def test_expired_session_is_401(client: Http, gw: str, db: asyncpg.Connect
     await db.execute(
         "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
         " VALUES ($1, $2, now() - interval '2 days', now() - interval '1 second')",
-        hashlib.sha256(token.encode()).digest(), str(uuid.uuid4()))
+        hashlib.sha256(token.encode()).digest(),
+        str(uuid.uuid4()),
+    )
     answer = await client.get(f"{gw}/api/tasks", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 401
 
 
-async def test_session_expiring_while_cached_is_refused_at_once(client: Http, gw: str,
-                                                                db: asyncpg.Connection) -> None:
+async def test_session_expiring_while_cached_is_refused_at_once(
+    client: Http, gw: str, db: asyncpg.Connection
+) -> None:
     """The cache keeps the expiry time: expiry is exact even for a cached session."""
     token = secrets.token_urlsafe(32)
     expires_at = await db.fetchval(
         "INSERT INTO sessions (token_hash, user_id, expires_at)"
         " VALUES ($1, $2, now() + interval '3 seconds') RETURNING expires_at",
-        hashlib.sha256(token.encode()).digest(), str(uuid.uuid4()))
+        hashlib.sha256(token.encode()).digest(),
+        str(uuid.uuid4()),
+    )
     bearer = {"Authorization": f"Bearer {token}"}
     assert (await client.get(f"{gw}/api/tasks", headers=bearer)).status_code == 200
     await asyncio.sleep(max(0.0, expires_at.timestamp() - time.time()) + 0.1)
     assert (await client.get(f"{gw}/api/tasks", headers=bearer)).status_code == 401
 
 
-async def test_revoke_ends_the_session_and_clears_the_cookie(client: Http, gw: str,
-                                                             db: asyncpg.Connection) -> None:
+async def test_revoke_ends_the_session_and_clears_the_cookie(
+    client: Http, gw: str, db: asyncpg.Connection
+) -> None:
     session = await new_session(client, gw)
     assert (await client.get(f"{gw}/api/tasks", headers=session.bearer)).status_code == 200
     revoked = await client.post(f"{gw}/api/session/revoke", headers=session.bearer)
@@ -128,8 +135,9 @@ async def test_revoke_ends_the_session_and_clears_the_cookie(client: Http, gw: s
     assert await db.fetchval("SELECT revoked_at FROM sessions WHERE user_id = $1", session.user_id)
 
 
-async def test_revocation_elsewhere_takes_effect_within_the_cache_ttl(client: Http, gw: str,
-        db: asyncpg.Connection) -> None:
+async def test_revocation_elsewhere_takes_effect_within_the_cache_ttl(
+    client: Http, gw: str, db: asyncpg.Connection
+) -> None:
     """Revoked by another replica (here: straight in the table), the session still works
     from this gateway's cache for at most SESSION_CACHE_TTL_S (1 s in this gateway)."""
     session = await new_session(client, gw)

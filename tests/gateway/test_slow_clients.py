@@ -17,8 +17,11 @@ SLOW_CLIENTS = 40  # five times the gateway's upstream connections
 async def _slow_client(base: str, token: str) -> bytes:
     host, port = base.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(b"POST /api/task HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + token.encode()
-                 + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"title\": \"")
+    writer.write(
+        b"POST /api/task HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "
+        + token.encode()
+        + b'\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"title": "'
+    )
     await writer.drain()
     try:
         return await asyncio.wait_for(reader.read(65536), 20)  # whatever the gateway answers
@@ -26,8 +29,9 @@ async def _slow_client(base: str, token: str) -> bytes:
         writer.close()
 
 
-async def test_slow_bodies_cannot_starve_a_normal_client(client: httpx.AsyncClient,
-                                                         gateways: dict[str, Gateway]) -> None:
+async def test_slow_bodies_cannot_starve_a_normal_client(
+    client: httpx.AsyncClient, gateways: dict[str, Gateway]
+) -> None:
     base = gateways["slowbody"].url
     attacker = await new_session(client, base)
     slow = [asyncio.ensure_future(_slow_client(base, attacker.token)) for _ in range(SLOW_CLIENTS)]

@@ -22,8 +22,11 @@ def api(stack: Stack) -> str:
 
 
 async def _create_task(client: Http, api: str, session: Session, title: str = "Note") -> str:
-    answer = await client.post(f"{api}/api/task", headers=session.bearer,
-                               json={"title": title, "description": "Plain text to summarize. " * 5})
+    answer = await client.post(
+        f"{api}/api/task",
+        headers=session.bearer,
+        json={"title": title, "description": "Plain text to summarize. " * 5},
+    )
     assert answer.status_code == 202, answer.text
     body = answer.json()
     assert body["status"] == "queued"

@@ -19,14 +19,17 @@ from agent_gateway.upstream import UpstreamDown, UpstreamPool
 from tests.gateway.upstreams import EchoUpstream
 
 
-@pytest.mark.parametrize(("method", "path", "expected"), [
-    ("POST", "/api/chat", ("chat", "/chat", "")),
-    ("GET", "/api/chat/history/u-1", ("chat", "/chat/history/u-1", "u-1")),
-    ("POST", "/api/task", ("orchestrator", "/task", "")),
-    ("GET", "/api/tasks", ("orchestrator", "/tasks", "")),
-    ("GET", "/api/tasks/abc", ("orchestrator", "/task/abc", "abc")),
-    ("POST", "/api/tasks/abc/cancel", ("orchestrator", "/task/abc/cancel", "abc")),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("POST", "/api/chat", ("chat", "/chat", "")),
+        ("GET", "/api/chat/history/u-1", ("chat", "/chat/history/u-1", "u-1")),
+        ("POST", "/api/task", ("orchestrator", "/task", "")),
+        ("GET", "/api/tasks", ("orchestrator", "/tasks", "")),
+        ("GET", "/api/tasks/abc", ("orchestrator", "/task/abc", "abc")),
+        ("POST", "/api/tasks/abc/cancel", ("orchestrator", "/task/abc/cancel", "abc")),
+    ],
+)
 def test_routing_table(method: str, path: str, expected: tuple[str, str, str]) -> None:
     hit = routes.match(method, path)
     assert hit is not None
@@ -34,8 +37,18 @@ def test_routing_table(method: str, path: str, expected: tuple[str, str, str]) -
     assert (route.upstream, target, param) == expected
 
 
-@pytest.mark.parametrize("path", ["/api/tasks/", "/api/tasks/a/b", "/api/task/x", "/api/chat/history/",
-                                  "/api/tasks/a%2Fb", "/api/chats", "/api/session"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/tasks/",
+        "/api/tasks/a/b",
+        "/api/task/x",
+        "/api/chat/history/",
+        "/api/tasks/a%2Fb",
+        "/api/chats",
+        "/api/session",
+    ],
+)
 def test_paths_that_do_not_route(path: str) -> None:
     assert routes.match("GET", path) is None
 
@@ -51,11 +64,23 @@ def _scope(headers: list[tuple[bytes, bytes]], client: tuple[str, int] | None = 
 
 
 def test_upstream_headers_rules() -> None:
-    lines, length, has_body = upstream_headers(_scope([
-        (b"host", b"gw"), (b"content-length", b"5"), (b"connection", b"close, x-hop"), (b"x-hop", b"1"),
-        (b"x-forwarded-for", b"1.1.1.1"), (b"x-forwarded-for", b"2.2.2.2"), (b"x-user-id", b"evil"),
-        (b"x-forwarded-proto", b"javascript"), (b"accept", b"*/*"),
-    ]), "user-1", "rid")
+    lines, length, has_body = upstream_headers(
+        _scope(
+            [
+                (b"host", b"gw"),
+                (b"content-length", b"5"),
+                (b"connection", b"close, x-hop"),
+                (b"x-hop", b"1"),
+                (b"x-forwarded-for", b"1.1.1.1"),
+                (b"x-forwarded-for", b"2.2.2.2"),
+                (b"x-user-id", b"evil"),
+                (b"x-forwarded-proto", b"javascript"),
+                (b"accept", b"*/*"),
+            ]
+        ),
+        "user-1",
+        "rid",
+    )
     text = b"".join(lines).decode()
     assert (length, has_body) == (5, True)
     assert "accept: */*\r\n" in text
@@ -139,8 +164,9 @@ async def counting(infra: Stack) -> CountingRedis:
 async def test_requests_one_at_a_time_take_one_token_each(counting: CountingRedis) -> None:
     """Two replicas, requests one after another on one bucket of 40: exactly 40 allowed,
     and no token is held back in memory (a lone request asks for one)."""
-    replicas = [RateLimiter(counting, on_redis_error="local", retry_s=5, lease=32, lease_s=30)
-                for _ in range(2)]
+    replicas = [
+        RateLimiter(counting, on_redis_error="local", retry_s=5, lease=32, lease_s=30) for _ in range(2)
+    ]
     verdicts = [await replicas[i % 2].take("rl:lease", 40, 0.001) for i in range(50)]
     assert sum(v.allowed for v in verdicts) == 40
     assert verdicts[39].allowed and not verdicts[40].allowed and verdicts[-1].retry_after_s >= 1

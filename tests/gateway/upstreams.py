@@ -39,9 +39,18 @@ class EchoUpstream:
         self.first_chunk = threading.Event()  # a request body's first chunk has arrived
         self.body_chunks: list[int] = []
         self.ready_calls = 0  # GET /ready (the gateway's upstreams report probes it)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, loop="asyncio", http="httptools",
-                                lifespan="off", log_level="warning", timeout_keep_alive=75,
-                                interface="asgi3", proxy_headers=False)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            loop="asyncio",
+            http="httptools",
+            lifespan="off",
+            log_level="warning",
+            timeout_keep_alive=75,
+            interface="asgi3",
+            proxy_headers=False,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -85,14 +94,24 @@ class EchoUpstream:
             await asyncio.sleep(3)
             await self.echo(scope, receive, send)
         elif path == "/task/stall":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/plain"), (b"content-length", b"20")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"20")],
+                }
+            )
             await send({"type": "http.response.body", "body": b"0123456789", "more_body": True})
             await asyncio.sleep(3)
             await send({"type": "http.response.body", "body": b"0123456789"})
         elif path == "/task/big":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/octet-stream")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")],
+                }
+            )
             for i in range(BIG_CHUNKS):
                 await send({"type": "http.response.body", "body": bytes([i]) * BIG_CHUNK, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
@@ -113,17 +132,31 @@ class EchoUpstream:
 
     async def echo(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await self._drain_body(receive)
-        answer = orjson.dumps({
-            "method": scope["method"], "path": scope["path"], "raw_path": scope["raw_path"].decode("latin-1"),
-            "query": scope["query_string"].decode("latin-1"),
-            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
-            "body": body.decode("latin-1"), "client_port": scope["client"][1],
-        })
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode()),
-            (b"keep-alive", b"timeout=5"), (b"x-upstream", b"yes"), (b"server", b"secret-upstream/1.0"),
-            (b"x-request-id", b"upstream-made-this-up"),
-        ]})
+        answer = orjson.dumps(
+            {
+                "method": scope["method"],
+                "path": scope["path"],
+                "raw_path": scope["raw_path"].decode("latin-1"),
+                "query": scope["query_string"].decode("latin-1"),
+                "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
+                "body": body.decode("latin-1"),
+                "client_port": scope["client"][1],
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(answer)).encode()),
+                    (b"keep-alive", b"timeout=5"),
+                    (b"x-upstream", b"yes"),
+                    (b"server", b"secret-upstream/1.0"),
+                    (b"x-request-id", b"upstream-made-this-up"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": answer})
 
     async def event_stream(self, receive: Receive, send: Send) -> None:
@@ -136,8 +169,16 @@ class EchoUpstream:
             self.sse_disconnected.set()
 
         watcher = asyncio.ensure_future(watch())
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": SSE_FIRST, "more_body": True})
         deadline = time.monotonic() + 15
         while not self.sse_gate.is_set() and not gone.is_set() and time.monotonic() < deadline:
@@ -152,16 +193,22 @@ class EchoUpstream:
 # answers a desynced or careless upstream might give (the request body names one)
 STRAY_ANSWERS = {
     # a complete 200, then in the same write a response nobody asked for
-    b"stray": (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
-               b"HTTP/1.1 302 Found\r\nlocation: https://evil.example/\r\nset-cookie: session=stolen\r\n"
-               b"content-length: 5\r\n\r\nHELLO"),
+    b"stray": (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+        b"HTTP/1.1 302 Found\r\nlocation: https://evil.example/\r\nset-cookie: session=stolen\r\n"
+        b"content-length: 5\r\n\r\nHELLO"
+    ),
     # 200 KB of headers
-    b"bigheaders": (b"HTTP/1.1 200 OK\r\n"
-                    + b"".join(b"x-filler-%d: %s\r\n" % (i, b"f" * 90) for i in range(2000))
-                    + b"content-length: 2\r\n\r\n{}"),
+    b"bigheaders": (
+        b"HTTP/1.1 200 OK\r\n"
+        + b"".join(b"x-filler-%d: %s\r\n" % (i, b"f" * 90) for i in range(2000))
+        + b"content-length: 2\r\n\r\n{}"
+    ),
     # a header made hop-by-hop by naming it in Connection
-    b"hopheader": (b"HTTP/1.1 200 OK\r\nconnection: x-internal-hop\r\nx-internal-hop: secret\r\n"
-                   b"content-type: application/json\r\ncontent-length: 2\r\n\r\n{}"),
+    b"hopheader": (
+        b"HTTP/1.1 200 OK\r\nconnection: x-internal-hop\r\nx-internal-hop: secret\r\n"
+        b"content-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+    ),
     # a transfer coding other than chunked (its body would end at the close)
     b"gzip": b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-type: text/plain\r\n\r\nnot really gzip",
 }
@@ -237,10 +284,13 @@ class BrokenUpstream:
                 conn.sendall(answer)
                 return behaviour != b"gzip"  # that one's body ends at the close
         if b"partial" in body:
-            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                         b"content-length: 100\r\n\r\n{\"part")
+            conn.sendall(
+                b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"part'
+            )
             return False
         answer = b'{"ok":true}'
-        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%b"
-                     % (len(answer), answer))
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%b"
+            % (len(answer), answer)
+        )
         return True

@@ -17,14 +17,18 @@ async def test_pages_declaring_rot13_base64_or_hex_are_summarized(
     orch: httpx.AsyncClient, db: asyncpg.Pool, pages: PageServer
 ) -> None:
     user = new_user()
-    urls = [pages.url(f"/charset?header={label}&meta={label}&encoding={encoding}")
-            for label in ("rot13", "base64", "hex") for encoding in ("utf-8", "cp1252")]
+    urls = [
+        pages.url(f"/charset?header={label}&meta={label}&encoding={encoding}")
+        for label in ("rot13", "base64", "hex")
+        for encoding in ("utf-8", "cp1252")
+    ]
     ids = [await submit(orch, user, f"Summarize {url}") for url in urls]
     tasks = await wait_done(orch, user, ids, timeout=60)
     for url, tid in zip(urls, ids, strict=True):
         assert tasks[tid]["status"] == "completed", (url, tasks[tid]["error"])
         output = await db.fetchval(
-            "SELECT output FROM task_steps WHERE task_id = $1 AND type = 'extract_text'", tid)
+            "SELECT output FROM task_steps WHERE task_id = $1 AND type = 'extract_text'", tid
+        )
         extracted = json.loads(output)
         assert extracted["title"] == CHARSET_TITLE, (url, extracted["title"])
         assert "Le café de Zürich sert un thé très naïf." in extracted["text"], url

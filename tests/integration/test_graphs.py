@@ -37,8 +37,9 @@ async def get(orch: httpx.AsyncClient, user: str, tid: str) -> dict[str, Any]:
     return r.json()
 
 
-async def until(orch: httpx.AsyncClient, user: str, tid: str, check: Any,
-                timeout: float = 30) -> dict[str, Any]:
+async def until(
+    orch: httpx.AsyncClient, user: str, tid: str, check: Any, timeout: float = 30
+) -> dict[str, Any]:
     """Poll the task until check(task) holds (bounded)."""
     for _ in range(int(timeout / 0.05)):
         task = await get(orch, user, tid)
@@ -71,8 +72,9 @@ async def test_three_slow_branches_run_at_the_same_time_then_join(
     assert task["result"] == steps["compare"]["output"]["summary"] and task["result"]
 
 
-async def test_many_joins_each_run_exactly_once(orch: httpx.AsyncClient, db: asyncpg.Pool,
-                                                pages: PageServer) -> None:
+async def test_many_joins_each_run_exactly_once(
+    orch: httpx.AsyncClient, db: asyncpg.Pool, pages: PageServer
+) -> None:
     """Branches that finish together on two workers: every join runs, and only once."""
     user = new_user()
     ids = []
@@ -82,8 +84,9 @@ async def test_many_joins_each_run_exactly_once(orch: httpx.AsyncClient, db: asy
     tasks = await wait_done(orch, user, ids, timeout=120)
     errors = [t["error"] for t in tasks.values() if t["error"]]
     assert {t["status"] for t in tasks.values()} == {"completed"}, errors[:3]
-    joins = await db.fetch("SELECT attempts, status FROM task_steps WHERE task_id = ANY($1::uuid[])"
-                           " AND type = 'compare'", ids)
+    joins = await db.fetch(
+        "SELECT attempts, status FROM task_steps WHERE task_id = ANY($1::uuid[]) AND type = 'compare'", ids
+    )
     assert [(r["attempts"], r["status"]) for r in joins] == [(1, "completed")] * len(ids)
 
 
@@ -159,8 +162,9 @@ async def test_cancel_stops_every_branch(orch: httpx.AsyncClient, pages: PageSer
     r = await orch.post(f"/task/{tid}/cancel", headers={"X-User-Id": user})
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     # the fetches in hand stop (well before their pages would arrive), nothing after them runs
-    task = await until(orch, user, tid, lambda t: all(s["status"] == "cancelled" for s in t["steps"]),
-                       timeout=5)
+    task = await until(
+        orch, user, tid, lambda t: all(s["status"] == "cancelled" for s in t["steps"]), timeout=5
+    )
     fetches = [s for s in task["steps"] if s["type"] == "fetch_url"]
     assert all(s["error"] == "stopped: the task was cancelled" for s in fetches)
     assert all(s["started_at"] is None for s in task["steps"] if s["type"] != "fetch_url")
@@ -184,8 +188,9 @@ async def test_a_killed_worker_leaves_the_join_run_once(
                 break
             await asyncio.sleep(0.05)
         consumer = f"{socket.gethostname()}-{doomed.pid}"
-        pending = await rds.xpending_range("task_queue", "workers", min="-", max="+", count=10,
-                                           consumername=consumer)
+        pending = await rds.xpending_range(
+            "task_queue", "workers", min="-", max="+", count=10, consumername=consumer
+        )
         assert len(pending) == 3, "the doomed worker never held the three branches"
         os.kill(doomed.pid, signal.SIGKILL)
         doomed.proc.wait()

@@ -85,9 +85,16 @@ class Queue:
         groups = await self.redis.xinfo_groups(queue.STREAM)
         group = next(g for g in groups if g["name"] == queue.GROUP)
         held = sum(len(ids) for ids in self.in_hand.values())
-        obs = Observation(at, len(self.unfinished), held, int(await self.redis.xlen(queue.STREAM)),
-                          int(group["pending"]), group.get("lag"), group.get("entries-read"),
-                          await keda_reads(self.redis))
+        obs = Observation(
+            at,
+            len(self.unfinished),
+            held,
+            int(await self.redis.xlen(queue.STREAM)),
+            int(group["pending"]),
+            group.get("lag"),
+            group.get("entries-read"),
+            await keda_reads(self.redis),
+        )
         self.observations.append(obs)
         return obs
 
@@ -277,8 +284,10 @@ def _summary(observations: list[Observation]) -> dict[str, Any]:
         "observations": len(observations),
         "lag_null": sum(o.lag is None for o in observations),
         "lag_not_the_unread": sum(o.lag is not None and o.lag != o.backlog - o.in_hand for o in observations),
-        **{f"{mode}_wrong": sum(o.keda[mode] != o.backlog for o in observations)
-           for mode in ("lagCount", "pendingEntriesCount", "streamLength")},
+        **{
+            f"{mode}_wrong": sum(o.keda[mode] != o.backlog for o in observations)
+            for mode in ("lagCount", "pendingEntriesCount", "streamLength")
+        },
     }
 
 

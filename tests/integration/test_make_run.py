@@ -107,9 +107,13 @@ class MakeRun:
 def make_run(**env: str) -> Iterator[MakeRun]:
     base = stack_dir()
     data = base / "data"
-    proc = subprocess.Popen([sys.executable, "-m", "agent_common.devstack"],
-                            env={**os.environ, "AGENT_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1", **env},
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent_common.devstack"],
+        env={**os.environ, "AGENT_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1", **env},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     run = MakeRun(proc, data)
     try:
         run.out.wait_for(READY, timeout=120)
@@ -127,8 +131,12 @@ def wait_ready(url: str, timeout: float = 60) -> None:
 
 
 def submit(base: str, user: str, description: str) -> str:
-    r = httpx.post(base + "/task", json={"title": "t", "description": description},
-                   headers={"X-User-Id": user}, timeout=10)
+    r = httpx.post(
+        base + "/task",
+        json={"title": "t", "description": description},
+        headers={"X-User-Id": user},
+        timeout=10,
+    )
     assert r.status_code == 202, r.text
     return str(r.json()["task_id"])
 
@@ -151,8 +159,13 @@ def wait_completed(base: str, user: str, tid: str, timeout: float = 60) -> dict[
 def test_make_run_starts_everything_and_stops_cleanly() -> None:
     tmp_path = stack_dir()
     env = {**os.environ, "AGENT_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "agent_common.devstack"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent_common.devstack"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         out = Output(proc)
         match = out.wait_for(READY, timeout=90)
@@ -243,10 +256,16 @@ def test_a_killed_worker_is_restarted_and_its_steps_finish(pages: PageServer) ->
         poller.join(10)
         refetched = sum(pages.targets[p] > 1 for p in paths)
         listed = {t["task_id"] for t in poller.tasks}
-        report("make run, worker SIGKILL", tasks=TASKS, completed=poller.completed(),
-               gateway_polls=len(poller.statuses), gateway_failures=len(poller.failures),
-               restarts=run.out.text.count("restarting it in"), steps_run_again=refetched,
-               seconds=round(elapsed, 1))
+        report(
+            "make run, worker SIGKILL",
+            tasks=TASKS,
+            completed=poller.completed(),
+            gateway_polls=len(poller.statuses),
+            gateway_failures=len(poller.failures),
+            restarts=run.out.text.count("restarting it in"),
+            steps_run_again=refetched,
+            seconds=round(elapsed, 1),
+        )
         assert set(ids) <= listed
         assert poller.failures == [], poller.failures[:5]
         assert len(poller.statuses) > 50, "the gateway was polled throughout"
@@ -274,8 +293,11 @@ def test_postgres_and_redis_killed_under_make_run_are_restarted_on_their_data() 
         started_as = run.pid("postgres")  # the server, or runuser running it as root
         postmaster = int((run.data / "postgres" / "postmaster.pid").read_text().split()[0])
         os.kill(postmaster, signal.SIGKILL)
-        run.out.wait_for(r"postgres (was killed by SIGKILL|exited with code 137 \(SIGKILL\)); "
-                         r"restarting it in 1 s", 30)
+        run.out.wait_for(
+            r"postgres (was killed by SIGKILL|exited with code 137 \(SIGKILL\)); "
+            r"restarting it in 1 s",
+            30,
+        )
         run.wait_restarted("postgres", started_as)
         wait_ready(base)
         wait_completed(base, "infra", submit(base, "infra", "After PostgreSQL came back. It runs."))
@@ -294,8 +316,9 @@ def test_postgres_and_redis_killed_under_make_run_are_restarted_on_their_data() 
 def test_a_crash_loop_stops_make_run_with_a_clear_message() -> None:
     """The third crash of the orchestrator within the window (RUN_CRASH_LIMIT=3) stops
     everything with exit code 1 and says which process, how often, and where its log is."""
-    with make_run(AGENT_SERVICES="orchestrator", WORKERS="0", RUN_CRASH_LIMIT="3",
-                  RUN_RESTART_BACKOFF_S="0.2") as run:
+    with make_run(
+        AGENT_SERVICES="orchestrator", WORKERS="0", RUN_CRASH_LIMIT="3", RUN_RESTART_BACKOFF_S="0.2"
+    ) as run:
         pg_port = int(re.search(r"PostgreSQL on :(\d+)", run.out.text).group(1))  # type: ignore[union-attr]
         pid = run.kill("orchestrator")
         run.out.wait_for(r"orchestrator was killed by SIGKILL; restarting it in 0.2 s \(crash 1 of 3", 30)
@@ -306,7 +329,9 @@ def test_a_crash_loop_stops_make_run_with_a_clear_message() -> None:
         assert run.proc.returncode == 1, run.out.text
         message = run.out.wait_for(
             r"orchestrator was killed by SIGKILL: 3 crashes within 60 s, giving up "
-            r"\(RUN_CRASH_LIMIT=3, RUN_CRASH_WINDOW_S=60\); its log: (\S+orchestrator\.log)", 5)
+            r"\(RUN_CRASH_LIMIT=3, RUN_CRASH_WINDOW_S=60\); its log: (\S+orchestrator\.log)",
+            5,
+        )
         assert Path(message.group(1)).name == "orchestrator.log"
         assert "stopped." in run.out.text
         assert not port_open(pg_port), "PostgreSQL still listening after giving up"

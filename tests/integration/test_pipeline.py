@@ -16,8 +16,10 @@ async def test_every_fixture_page_is_summarized_faithfully(
     orch: httpx.AsyncClient, db: asyncpg.Pool, pages: PageServer
 ) -> None:
     user = new_user()
-    ids = {name: await submit(orch, user, f"Summarize {pages.url(f'/pages/{name}.html')}", title=name)
-           for name in PAGE_NAMES}
+    ids = {
+        name: await submit(orch, user, f"Summarize {pages.url(f'/pages/{name}.html')}", title=name)
+        for name in PAGE_NAMES
+    }
     tasks = await wait_done(orch, user, list(ids.values()), timeout=120)
 
     problems = []
@@ -27,7 +29,8 @@ async def test_every_fixture_page_is_summarized_faithfully(
             problems.append(f"{name}: {task['status']} {task['error']}")
             continue
         output = await db.fetchval(
-            "SELECT output FROM task_steps WHERE task_id = $1 AND type = 'summarize'", tid)
+            "SELECT output FROM task_steps WHERE task_id = $1 AND type = 'summarize'", tid
+        )
         import json
 
         summary = json.loads(output)

@@ -21,8 +21,9 @@ async def test_loopback_urls_are_refused(orch: httpx.AsyncClient, canary: PageSe
     assert canary.total_hits() == 0
 
 
-async def test_redirect_to_loopback_is_refused(orch: httpx.AsyncClient, pages: PageServer,
-                                               canary: PageServer) -> None:
+async def test_redirect_to_loopback_is_refused(
+    orch: httpx.AsyncClient, pages: PageServer, canary: PageServer
+) -> None:
     user = new_user()
     target = canary.url("/pages/wikipedia.html")
     tid = await submit(orch, user, f"Summarize {pages.url('/redirect?to=' + target)}")

@@ -26,8 +26,16 @@ ENVS = ("dev", "staging", "prod")
 SERVICES = ("frontend", "gateway", "orchestrator", "chat", "worker")
 # in the order an overlay lists them: vpa and observability before rollouts (its patches
 # turn the orchestrator's VPA towards the Rollout; its analysis reads the PodMonitor's series)
-COMPONENTS = ("keda", "httproute", "external-secrets", "tracing", "observability", "vpa", "rollouts",
-              "sandbox")
+COMPONENTS = (
+    "keda",
+    "httproute",
+    "external-secrets",
+    "tracing",
+    "observability",
+    "vpa",
+    "rollouts",
+    "sandbox",
+)
 # the bootstrap profiles: what each root Application syncs (apps/root.yaml, apps/root-eks.yaml)
 PROFILES = {"laptop": "apps", "eks": "apps/eks"}
 

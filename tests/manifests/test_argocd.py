@@ -125,7 +125,11 @@ def test_moving_an_environment_is_one_line_of_data(tmp_path: Path) -> None:
     appset["spec"]["generators"][0]["selector"] = {"matchLabels": {"profiles.eks": "true"}}
     apps = expand_applicationset(appset, root=tmp_path)
     servers = {env: app["spec"]["destination"]["server"] for env, app in apps.items()}
-    assert servers == {"dev": IN_CLUSTER, "staging": IN_CLUSTER, "prod": "https://prod.example.eks.amazonaws.com"}
+    assert servers == {
+        "dev": IN_CLUSTER,
+        "staging": IN_CLUSTER,
+        "prod": "https://prod.example.eks.amazonaws.com",
+    }
 
 
 def test_each_generated_path_renders_into_its_namespace(
@@ -244,8 +248,16 @@ def test_root_app_of_apps(root: str, profile: str) -> None:
 
 
 ADDONS = {
-    "laptop": {"gateway-api-crds", "envoy-gateway-crds", "envoy-gateway", "edge", "keda", "external-secrets",
-               "argo-rollouts", "prometheus-operator-crds"},
+    "laptop": {
+        "gateway-api-crds",
+        "envoy-gateway-crds",
+        "envoy-gateway",
+        "edge",
+        "keda",
+        "external-secrets",
+        "argo-rollouts",
+        "prometheus-operator-crds",
+    },
 }
 ADDONS["eks"] = ADDONS["laptop"] | {"aws-ebs-csi-driver", "kube-prometheus-stack", "secret-store"}
 
@@ -423,8 +435,11 @@ def test_secret_store_authenticates_by_one_choice() -> None:
     # the store serves exactly the namespaces whose overlays use it
     (cond,) = pod_identity["spec"]["conditions"]
     (expr,) = cond["namespaceSelector"]["matchExpressions"]
-    users = {f"agent-system-{env}" for env in ENVS
-             if "external-secrets" in (REPO / "overlays" / env / "kustomization.yaml").read_text()}
+    users = {
+        f"agent-system-{env}"
+        for env in ENVS
+        if "external-secrets" in (REPO / "overlays" / env / "kustomization.yaml").read_text()
+    }
     assert users <= set(expr["values"])
 
 

@@ -63,7 +63,9 @@ def test_replicas_match_design(overlay: Render, env: str) -> None:
     assert got == DESIGN_REPLICAS[env]
     # beyond the design card's services, only the tracing component's collector (one replica)
     assert {name: n for name, n in deployments.items() if name not in SERVICES} in (
-        {}, {"otel-collector": None})
+        {},
+        {"otel-collector": None},
+    )
     for name in ("redis", "postgres"):
         assert overlay.get("StatefulSet", name)["spec"]["replicas"] == 1
 
@@ -454,8 +456,11 @@ def test_every_environment_routes_through_the_gateway_api_in_the_last_wave(
         assert not r.of_kind("Ingress"), env
         edge = r.of_kind("Gateway") + r.of_kind("HTTPRoute")
         assert len(edge) == 2, env
-        waves = [int(d["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0"))
-                 for d in r.docs if d["kind"] != "Job"]
+        waves = [
+            int(d["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0"))
+            for d in r.docs
+            if d["kind"] != "Job"
+        ]
         for doc in edge:
             assert int(doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) == max(waves), env
 
@@ -522,7 +527,9 @@ def test_vpa_follows_the_rollout(component_renders: dict[str, Render]) -> None:
     together = component_renders["all"]
     vpa = together.get("VerticalPodAutoscaler", "orchestrator")
     assert vpa["spec"]["targetRef"] == {
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "orchestrator"
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "name": "orchestrator",
     }
     for v in together.of_kind("VerticalPodAutoscaler"):
         target = v["spec"]["targetRef"]
@@ -571,8 +578,11 @@ def test_every_service_is_annotated_for_prometheus(overlay: Render) -> None:
         template = overlay.workload(name)["spec"]["template"]
         annotations = template["metadata"]["annotations"]
         port = DESIGN_SERVICES[name][0]
-        assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
-                               "prometheus.io/path": "/metrics"}, name
+        assert annotations == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(port),
+            "prometheus.io/path": "/metrics",
+        }, name
 
 
 def test_sandbox_component_runs_the_worker_under_gvisor(component_renders: dict[str, Render]) -> None:

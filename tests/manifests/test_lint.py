@@ -344,4 +344,4 @@ def test_workflows() -> None:
     kind = REPO / "tests" / "cluster" / "kind"
     assert "kind load docker-image" in (kind / "build-images.sh").read_text()
     bootstrap = (kind / "bootstrap.sh").read_text()
-    assert "-k \"${repo}/argocd/install\"" in bootstrap and "apps/root.yaml" in bootstrap
+    assert '-k "${repo}/argocd/install"' in bootstrap and "apps/root.yaml" in bootstrap

@@ -82,9 +82,7 @@ def _outside_peers() -> dict[str, Peer]:
         ),
         "monitoring": Peer("monitoring", "monitoring", (("app", "prometheus"),), ns("monitoring")),
         "keda": Peer("keda", "keda", (("app", "keda-operator"),), ns("keda")),
-        "trace-backend": Peer(
-            "trace-backend", "observability", (("app", "tempo"),), ns("observability")
-        ),
+        "trace-backend": Peer("trace-backend", "observability", (("app", "tempo"),), ns("observability")),
     }
 
 

@@ -106,8 +106,15 @@ def test_argocd_and_apps_files_are_valid() -> None:
     is a URL that only a cluster bootstrap downloads)."""
     docs = _argocd_and_apps_docs()
     kinds = {d["kind"] for _, d in docs}
-    assert {"Application", "ApplicationSet", "AppProject", "ConfigMap", "Namespace", "GatewayClass",
-            "ClusterSecretStore"} <= kinds
+    assert {
+        "Application",
+        "ApplicationSet",
+        "AppProject",
+        "ConfigMap",
+        "Namespace",
+        "GatewayClass",
+        "ClusterSecretStore",
+    } <= kinds
     problems = []
     for path, doc in docs:
         for problem in _check_all([doc]):
@@ -153,11 +160,27 @@ def test_podmonitor_fields(component_renders: dict[str, Render]) -> None:
     (monitor,) = r.of_kind("PodMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     spec = monitor["spec"]
-    allowed = {"selector", "namespaceSelector", "podMetricsEndpoints", "podTargetLabels", "jobLabel",
-               "sampleLimit", "targetLimit"}
+    allowed = {
+        "selector",
+        "namespaceSelector",
+        "podMetricsEndpoints",
+        "podTargetLabels",
+        "jobLabel",
+        "sampleLimit",
+        "targetLimit",
+    }
     assert set(spec) <= allowed, set(spec) - allowed
-    endpoint_fields = {"port", "portNumber", "path", "interval", "scrapeTimeout", "scheme", "honorLabels",
-                       "relabelings", "metricRelabelings"}
+    endpoint_fields = {
+        "port",
+        "portNumber",
+        "path",
+        "interval",
+        "scrapeTimeout",
+        "scheme",
+        "honorLabels",
+        "relabelings",
+        "metricRelabelings",
+    }
     for endpoint in spec["podMetricsEndpoints"]:
         assert set(endpoint) <= endpoint_fields, set(endpoint) - endpoint_fields
         assert endpoint["path"] == "/metrics" and re.fullmatch(r"\d+s", endpoint["interval"])

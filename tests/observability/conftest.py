@@ -34,8 +34,12 @@ from tests.support.pageserver import PageServer
 MODEL = "obs-model"
 PRICE = {"input": 2.0, "output": 8.0}  # USD per million tokens
 REDIS_DB = 5
-SERVICES = (("orchestrator", "agent_orchestrator"), ("chat", "agent_chat"), ("gateway", "agent_gateway"),
-            ("frontend", "agent_frontend"))
+SERVICES = (
+    ("orchestrator", "agent_orchestrator"),
+    ("chat", "agent_chat"),
+    ("gateway", "agent_gateway"),
+    ("frontend", "agent_frontend"),
+)
 
 
 class EchoingOpenAI(OpenAIStandIn):
@@ -48,10 +52,22 @@ class EchoingOpenAI(OpenAIStandIn):
             super().handle(h, path, body)
             return
         credentials = h.headers.get("Authorization", "")
-        message = (f"model {body.get('model')!r} is not available to key {self.api_key}"
-                   f" (request sent with Authorization: {credentials})")
-        self.send_json(h, 400, {"error": {"message": message, "type": "invalid_request_error",
-                                          "param": "model", "code": "model_not_found"}})
+        message = (
+            f"model {body.get('model')!r} is not available to key {self.api_key}"
+            f" (request sent with Authorization: {credentials})"
+        )
+        self.send_json(
+            h,
+            400,
+            {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": "model",
+                    "code": "model_not_found",
+                }
+            },
+        )
 
 
 @dataclass
@@ -63,8 +79,13 @@ class Secrets:
     session_tokens: list[str] = field(default_factory=list)
 
     def all(self) -> list[str]:
-        return [self.openai_key, self.anthropic_key, self.db_password, self.redis_password,
-                *self.session_tokens]
+        return [
+            self.openai_key,
+            self.anthropic_key,
+            self.db_password,
+            self.redis_password,
+            *self.session_tokens,
+        ]
 
 
 @dataclass
@@ -125,8 +146,9 @@ def collector() -> Iterator[Collector]:
 
 
 @pytest.fixture(scope="session")
-async def traced(infra: Stack, pages: PageServer, collector: Collector,
-                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Traced]:
+async def traced(
+    infra: Stack, pages: PageServer, collector: Collector, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Traced]:
     seeded = Secrets()
     llm = EchoingOpenAI(api_key=seeded.openai_key).start()
     db_url = await _own_database(infra.pg.url, seeded.db_password)
@@ -135,26 +157,49 @@ async def traced(infra: Stack, pages: PageServer, collector: Collector,
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     urls["worker"] = f"http://127.0.0.1:{free_port()}"
     env = {
-        **TEST_ENV, "HOST": "127.0.0.1", "LOG_LEVEL": "DEBUG",
-        "DATABASE_URL": db_url, "REDIS_URL": redis_url,
-        "ORCHESTRATOR_URL": urls["orchestrator"], "CHAT_SERVICE_URL": urls["chat"],
-        "API_GATEWAY_URL": urls["gateway"], "FETCH_ALLOWED_HOSTS": pages.hostport,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
-        "OPENAI_API_KEY": seeded.openai_key, "ANTHROPIC_API_KEY": seeded.anthropic_key,
-        "LLM_PROVIDER": "offline", "LLM_MODEL": MODEL, "LLM_MAX_RETRIES": "0", "LLM_TIMEOUT_S": "5",
+        **TEST_ENV,
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "DEBUG",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "ORCHESTRATOR_URL": urls["orchestrator"],
+        "CHAT_SERVICE_URL": urls["chat"],
+        "API_GATEWAY_URL": urls["gateway"],
+        "FETCH_ALLOWED_HOSTS": pages.hostport,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OPENAI_API_KEY": seeded.openai_key,
+        "ANTHROPIC_API_KEY": seeded.anthropic_key,
+        "LLM_PROVIDER": "offline",
+        "LLM_MODEL": MODEL,
+        "LLM_MAX_RETRIES": "0",
+        "LLM_TIMEOUT_S": "5",
         "LLM_PRICES": json.dumps({MODEL: PRICE}),
-        "RATE_LIMIT_CAPACITY": "30", "RATE_LIMIT_REFILL_PER_S": "5",
-        "QUEUE_METRICS_INTERVAL_S": "0.2", "SESSIONS_GAUGE_INTERVAL_S": "0.2",
+        "RATE_LIMIT_CAPACITY": "30",
+        "RATE_LIMIT_REFILL_PER_S": "5",
+        "QUEUE_METRICS_INTERVAL_S": "0.2",
+        "SESSIONS_GAUGE_INTERVAL_S": "0.2",
     }
     logs = tmp_path_factory.mktemp("traced-logs")
     # the chat answers with the LLM stand-in; the others (the worker's summaries too) stay
     # offline, with the keys in their environment all the same
     own = {"chat": {"LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{llm.origin}/v1"}}
-    procs = [ServiceProcess(name, module, {**env, "PORT": str(ports[name]), **own.get(name, {})},
-                            ready_url=f"{urls[name]}/ready", log_dir=logs) for name, module in SERVICES]
+    procs = [
+        ServiceProcess(
+            name,
+            module,
+            {**env, "PORT": str(ports[name]), **own.get(name, {})},
+            ready_url=f"{urls[name]}/ready",
+            log_dir=logs,
+        )
+        for name, module in SERVICES
+    ]
     worker_env = {**env, "METRICS_PORT": urls["worker"].rsplit(":", 1)[1]}
-    procs.append(ServiceProcess("worker", "agent_worker", worker_env, ready_url=f"{urls['worker']}/ready",
-                                log_dir=logs))
+    procs.append(
+        ServiceProcess(
+            "worker", "agent_worker", worker_env, ready_url=f"{urls['worker']}/ready", log_dir=logs
+        )
+    )
     for proc in procs:
         proc.start()
     try:

@@ -36,10 +36,18 @@ def lines(path: Path) -> list[dict]:  # type: ignore[type-arg]
     return out
 
 
-def format_record(formatter: JsonFormatter, message: str, *args: object,
-                  exc: BaseException | None = None) -> dict:  # type: ignore[type-arg]
-    record = logging.LogRecord("agent.test", logging.WARNING, __file__, 1, message, args,
-                               (type(exc), exc, exc.__traceback__) if exc else None)
+def format_record(
+    formatter: JsonFormatter, message: str, *args: object, exc: BaseException | None = None
+) -> dict:  # type: ignore[type-arg]
+    record = logging.LogRecord(
+        "agent.test",
+        logging.WARNING,
+        __file__,
+        1,
+        message,
+        args,
+        (type(exc), exc, exc.__traceback__) if exc else None,
+    )
     return json.loads(formatter.format(record))
 
 
@@ -52,25 +60,41 @@ TOKEN = "Zq9_-" + "x" * 38  # the shape of secrets.token_urlsafe(32)
 
 @pytest.fixture
 def formatter() -> JsonFormatter:
-    return JsonFormatter("test", Redactor(configured_secrets(
-        urls=[f"postgresql://agent:{DB_PASSWORD}@db:5432/agent"], keys=[SECRET_KEY])))
+    return JsonFormatter(
+        "test",
+        Redactor(
+            configured_secrets(urls=[f"postgresql://agent:{DB_PASSWORD}@db:5432/agent"], keys=[SECRET_KEY])
+        ),
+    )
 
 
-@pytest.mark.parametrize("text", [
-    f"connecting to postgresql://agent:{DB_PASSWORD}@db:5432/agent failed",
-    "redis://:another-password-here@redis-service:6379/0 refused",
-    f"the provider said: Incorrect API key provided: {SECRET_KEY}",
-    "key sk-ant-api03-abcdefghijklmnop in a sentence",
-    "Authorization: Bearer abc.def-ghi",
-    f"cookie: session={TOKEN}; theme=dark",
-    '{"api_key": "k-123456789", "password": "hunter22", "session_token": "zzz"}',
-    f"token {TOKEN} pasted alone",
-    f"the password itself: {DB_PASSWORD}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"connecting to postgresql://agent:{DB_PASSWORD}@db:5432/agent failed",
+        "redis://:another-password-here@redis-service:6379/0 refused",
+        f"the provider said: Incorrect API key provided: {SECRET_KEY}",
+        "key sk-ant-api03-abcdefghijklmnop in a sentence",
+        "Authorization: Bearer abc.def-ghi",
+        f"cookie: session={TOKEN}; theme=dark",
+        '{"api_key": "k-123456789", "password": "hunter22", "session_token": "zzz"}',
+        f"token {TOKEN} pasted alone",
+        f"the password itself: {DB_PASSWORD}",
+    ],
+)
 def test_secrets_are_redacted_wherever_they_stand(formatter: JsonFormatter, text: str) -> None:
     entry = format_record(formatter, "%s", text)
-    for secret in (DB_PASSWORD, "another-password-here", SECRET_KEY, "sk-ant-api03-abcdefghijklmnop",
-                   "abc.def-ghi", TOKEN, "k-123456789", "hunter22", "zzz"):
+    for secret in (
+        DB_PASSWORD,
+        "another-password-here",
+        SECRET_KEY,
+        "sk-ant-api03-abcdefghijklmnop",
+        "abc.def-ghi",
+        TOKEN,
+        "k-123456789",
+        "hunter22",
+        "zzz",
+    ):
         assert secret not in entry["message"]
     assert MASK in entry["message"]
 
@@ -85,8 +109,10 @@ def test_secrets_inside_exception_text_and_extras_are_redacted(formatter: JsonFo
 
 
 def test_ordinary_text_is_left_alone(formatter: JsonFormatter) -> None:
-    text = ("step fetch_url of 0b0e1c5e-8f5a-4c1d-9a57-5d4b2f7c8e11 answered HTTP 404 Not Found; "
-            "prompt_tokens: 12, max_tokens=400, password authentication failed for user agent")
+    text = (
+        "step fetch_url of 0b0e1c5e-8f5a-4c1d-9a57-5d4b2f7c8e11 answered HTTP 404 Not Found; "
+        "prompt_tokens: 12, max_tokens=400, password authentication failed for user agent"
+    )
     assert format_record(formatter, "%s", text)["message"] == text
 
 
@@ -103,8 +129,11 @@ def test_a_line_carries_request_id_user_hash_and_the_current_span(formatter: Jso
         request_id_var.reset(request_token)
         user_var.reset(user_token)
     (finished,) = exporter.get_finished_spans()
-    assert entry["trace_id"] == format(span.get_span_context().trace_id, "032x") == \
-        format(finished.context.trace_id, "032x")
+    assert (
+        entry["trace_id"]
+        == format(span.get_span_context().trace_id, "032x")
+        == format(finished.context.trace_id, "032x")
+    )
     assert entry["span_id"] == format(finished.context.span_id, "016x")
     assert entry["request_id"] == "req-1"
     assert entry["user"] == user_hash("user-42") and re.fullmatch(r"[0-9a-f]{12}", entry["user"])
@@ -118,7 +147,8 @@ def test_uncaught_exceptions_become_redacted_json_lines(tmp_path: Path) -> None:
         "from agent_common.logs import setup_logging\n"
         "from agent_common.settings import Settings\n"
         "setup_logging(Settings(service_name='crash'))\n"
-        f"raise RuntimeError('lost connection to redis://:{DB_PASSWORD}@r:6379/0')\n")
+        f"raise RuntimeError('lost connection to redis://:{DB_PASSWORD}@r:6379/0')\n"
+    )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     (line,) = done.stderr.splitlines()
@@ -135,8 +165,9 @@ def test_a_refused_key_is_logged_without_it_and_with_the_trace(traced: Traced) -
     traced.llm.reset()
     traced.llm.mode = "400"
     try:
-        answer = httpx.post(f"{traced.urls['gateway']}/api/chat", json={"message": "hello"}, headers=headers,
-                            timeout=30)
+        answer = httpx.post(
+            f"{traced.urls['gateway']}/api/chat", json={"message": "hello"}, headers=headers, timeout=30
+        )
     finally:
         traced.llm.reset()
     assert answer.status_code == 502, answer.text
@@ -145,8 +176,14 @@ def test_a_refused_key_is_logged_without_it_and_with_the_trace(traced: Traced) -
     chat_log = next(p for p in traced.processes if p.name == "chat").log_path
 
     def failure_line() -> dict | None:  # type: ignore[type-arg]
-        return next((e for e in lines(chat_log) if e.get("request_id") == request_id
-                     and "failed" in e["message"] and e["level"] == "warning"), None)
+        return next(
+            (
+                e
+                for e in lines(chat_log)
+                if e.get("request_id") == request_id and "failed" in e["message"] and e["level"] == "warning"
+            ),
+            None,
+        )
 
     entry = wait_until(failure_line, timeout=10)
     assert entry, f"no warning for request {request_id} in {chat_log}"
@@ -154,8 +191,10 @@ def test_a_refused_key_is_logged_without_it_and_with_the_trace(traced: Traced) -
     assert entry["user"] == user_hash(user)
     assert re.fullmatch(r"[0-9a-f]{32}", entry["trace_id"])
     assert re.fullmatch(r"[0-9a-f]{16}", entry["span_id"])
-    (logged_in,) = wait_until(lambda: [s for s in traced.collector.trace(entry["trace_id"])
-                                       if s.span_id == entry["span_id"]], timeout=10)
+    (logged_in,) = wait_until(
+        lambda: [s for s in traced.collector.trace(entry["trace_id"]) if s.span_id == entry["span_id"]],
+        timeout=10,
+    )
     assert logged_in.service == "chat"
     assert {s.service for s in traced.collector.trace(entry["trace_id"])} >= {"gateway", "chat"}
 
@@ -164,12 +203,17 @@ def test_every_line_of_every_service_is_json_and_holds_no_secret(traced: Traced)
     """After a task through the frontend (and whatever else ran before), every service has
     logged requests, sessions and steps, at DEBUG."""
     _, headers = traced.session()
-    created = httpx.post(f"{traced.urls['frontend']}/api/task", headers=headers, timeout=10,
-                         json={"title": "logs", "description": "Summarize " + "words in a sentence. " * 40})
+    created = httpx.post(
+        f"{traced.urls['frontend']}/api/task",
+        headers=headers,
+        timeout=10,
+        json={"title": "logs", "description": "Summarize " + "words in a sentence. " * 40},
+    )
     assert created.status_code == 202, created.text
     task_url = f"{traced.urls['gateway']}/api/tasks/{created.json()['task_id']}"
-    assert wait_until(lambda: httpx.get(task_url, headers=headers, timeout=10).json()["status"]
-                      == "completed")
+    assert wait_until(
+        lambda: httpx.get(task_url, headers=headers, timeout=10).json()["status"] == "completed"
+    )
     seeded = traced.secrets.all()
     for path in traced.log_files():
         text = path.read_text()
@@ -179,8 +223,13 @@ def test_every_line_of_every_service_is_json_and_holds_no_secret(traced: Traced)
         assert entries, path
         for entry in entries:
             assert entry.keys() >= REQUIRED, (path.name, entry)
-            assert TIME.fullmatch(entry["time"]) and entry["level"] in ("debug", "info", "warning", "error",
-                                                                        "critical")
+            assert TIME.fullmatch(entry["time"]) and entry["level"] in (
+                "debug",
+                "info",
+                "warning",
+                "error",
+                "critical",
+            )
             assert ("trace_id" in entry) == ("span_id" in entry), entry
             if "user" in entry:
                 assert re.fullmatch(r"[0-9a-f]{12}", entry["user"]), entry

@@ -28,8 +28,11 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 def scrape(traced: Traced, service: str) -> Samples:
     text = httpx.get(traced.metrics_url(service), timeout=10).text
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -68,8 +71,12 @@ def wait_task(traced: Traced, headers: dict[str, str], task_id: str) -> dict:  #
 
 
 def submit(traced: Traced, headers: dict[str, str], description: str) -> str:
-    created = httpx.post(f"{traced.urls['gateway']}/api/task", headers=headers, timeout=10,
-                         json={"title": "metrics", "description": description})
+    created = httpx.post(
+        f"{traced.urls['gateway']}/api/task",
+        headers=headers,
+        timeout=10,
+        json={"title": "metrics", "description": description},
+    )
     assert created.status_code == 202, created.text
     return str(created.json()["task_id"])
 
@@ -79,8 +86,9 @@ def test_a_chat_counts_requests_tokens_and_cost(traced: Traced) -> None:
     traced.llm.queue(Reply("Hello from the model."))
     user, headers = traced.session()
     gateway, chat = Delta(traced, "gateway"), Delta(traced, "chat")
-    answer = httpx.post(f"{traced.urls['gateway']}/api/chat", json={"message": "hi"}, headers=headers,
-                        timeout=30)
+    answer = httpx.post(
+        f"{traced.urls['gateway']}/api/chat", json={"message": "hi"}, headers=headers, timeout=30
+    )
     assert answer.status_code == 200, answer.text
     [(prompt, completion)] = traced.llm.usage_sent
 
@@ -99,10 +107,15 @@ def test_a_chat_counts_requests_tokens_and_cost(traced: Traced) -> None:
     assert chat("chat_answers_total", provider="openai", outcome="ok") == 1
     assert answer.json()["usage"] == {"prompt_tokens": prompt, "completion_tokens": completion}
     # the history keeps them with the answer (the page shows them under it)
-    history = httpx.get(f"{traced.urls['gateway']}/api/chat/history/{user}", headers=headers,
-                        timeout=10).json()
+    history = httpx.get(
+        f"{traced.urls['gateway']}/api/chat/history/{user}", headers=headers, timeout=10
+    ).json()
     assert {k: history[-1][k] for k in ("role", "model", "prompt_tokens", "completion_tokens")} == {
-        "role": "assistant", "model": MODEL, "prompt_tokens": prompt, "completion_tokens": completion}
+        "role": "assistant",
+        "model": MODEL,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+    }
 
 
 def test_a_task_counts_each_step_and_its_duration(traced: Traced, pages: PageServer) -> None:
@@ -131,8 +144,9 @@ def test_a_failed_step_is_counted_as_failed(traced: Traced, pages: PageServer) -
     assert worker("worker_step_duration_seconds_count", type="fetch_url") == 1
 
 
-async def test_a_dead_letter_is_counted_and_the_dead_stream_grows(traced: Traced,
-                                                                  traced_redis: aioredis.Redis) -> None:
+async def test_a_dead_letter_is_counted_and_the_dead_stream_grows(
+    traced: Traced, traced_redis: aioredis.Redis
+) -> None:
     worker = Delta(traced, "worker")
     dead_before = value(worker.before, "task_queue_dead_length")
     await traced_redis.xadd(queue.STREAM, {"task_id": "not-a-task"})  # no seq: cannot be run
@@ -148,19 +162,33 @@ async def test_a_lost_message_is_put_back_by_the_reconciler_and_counted(
     worker = Delta(traced, "worker")
     task_id, user = uuid.uuid4(), f"obs-{uuid.uuid4().hex[:8]}"
     async with traced_db.acquire() as conn, conn.transaction():
-        await conn.execute("INSERT INTO tasks (task_id, user_id, title, description)"
-                           " VALUES ($1, $2, 't', $3)", task_id, user, TEXT_ARTICLE)
-        await conn.execute("INSERT INTO task_steps (task_id, seq, step_id, type, params, enqueued_at)"
-                           " VALUES ($1, 0, 'summarize_1', 'summarize', $2, now() - interval '1 minute')",
-                           task_id, json.dumps({"text": TEXT_ARTICLE}))
+        await conn.execute(
+            "INSERT INTO tasks (task_id, user_id, title, description) VALUES ($1, $2, 't', $3)",
+            task_id,
+            user,
+            TEXT_ARTICLE,
+        )
+        await conn.execute(
+            "INSERT INTO task_steps (task_id, seq, step_id, type, params, enqueued_at)"
+            " VALUES ($1, 0, 'summarize_1', 'summarize', $2, now() - interval '1 minute')",
+            task_id,
+            json.dumps({"text": TEXT_ARTICLE}),
+        )
     worker.becomes(1, "worker_reconciler_requeued_total")
     worker.becomes(1, "worker_steps_total", type="summarize", outcome="completed")
     assert await traced_db.fetchval("SELECT status FROM tasks WHERE task_id = $1", task_id) == "completed"
 
 
 def test_the_queue_gauges_match_the_stream_when_idle(traced: Traced) -> None:
-    samples = wait_until(lambda: (s := scrape(traced, "worker")) and value(s, "task_queue_length") == 0
-                         and value(s, "task_queue_pending") == 0 and s, timeout=20)
+    samples = wait_until(
+        lambda: (
+            (s := scrape(traced, "worker"))
+            and value(s, "task_queue_length") == 0
+            and value(s, "task_queue_pending") == 0
+            and s
+        ),
+        timeout=20,
+    )
     assert samples, "the queue did not drain"
     assert value(samples, "task_queue_lag") == 0
     assert value(samples, "task_queue_consumers") >= 1
@@ -197,8 +225,11 @@ def test_rate_limit_refusals_are_counted(traced: Traced) -> None:
 
 async def test_active_sessions_follow_the_session_store(traced: Traced, traced_db: asyncpg.Pool) -> None:
     async def live() -> int:
-        return int(await traced_db.fetchval(
-            "SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > now()"))
+        return int(
+            await traced_db.fetchval(
+                "SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > now()"
+            )
+        )
 
     _, headers = traced.session()
     expected = await live()

@@ -25,7 +25,8 @@ QUEUE_ATTRIBUTES = {"messaging.system": "redis", "messaging.destination.name": "
 def whole_trace(traced: Traced, task_id: str) -> list[Span]:
     """The trace holding the task's last step, once its spans stop arriving."""
     found = traced.collector.wait_for(
-        lambda s: s.name == "step summarize" and s.attributes.get("agent.task_id") == task_id, timeout=30)
+        lambda s: s.name == "step summarize" and s.attributes.get("agent.task_id") == task_id, timeout=30
+    )
     assert len(found) == 1, f"the last step of {task_id} is in {len(found)} traces"
     (trace_id,) = found
 
@@ -71,8 +72,11 @@ def assert_queue_hops(spans: list[Span], task_id: str) -> None:
 def assert_route_spans(spans: list[Span], routes: dict[str, str]) -> None:
     """The SERVER span of each service, named and labelled by its route template."""
     for service, route in routes.items():
-        matching = [s for s in spans if s.service == service and s.kind == "SERVER"
-                    and s.attributes.get("http.route") == route]
+        matching = [
+            s
+            for s in spans
+            if s.service == service and s.kind == "SERVER" and s.attributes.get("http.route") == route
+        ]
         assert matching, f"no {service} server span for {route}: {[(s.service, s.name) for s in spans]}"
         assert all(s.attributes.get("http.response.status_code") in (200, 202) for s in matching)
 
@@ -105,11 +109,17 @@ def llm(traced: Traced) -> Iterator[None]:
 @pytest.mark.usefixtures("llm")
 def test_a_streamed_chat_that_starts_a_task_is_one_trace(traced: Traced, pages: PageServer) -> None:
     url = pages.url("/pages/mozilla-1.html")
-    traced.llm.queue(Reply(tool_calls=[("create_task", {"title": "obs", "description": f"Summarize {url}"})]),
-                     Reply("Started it: the summary shows under Tasks."))
+    traced.llm.queue(
+        Reply(tool_calls=[("create_task", {"title": "obs", "description": f"Summarize {url}"})]),
+        Reply("Started it: the summary shows under Tasks."),
+    )
     _, headers = traced.session()
-    answer = httpx.post(f"{traced.urls['frontend']}/api/chat", json={"message": f"summarize {url}"},
-                        headers={**headers, "accept": "text/event-stream"}, timeout=30)
+    answer = httpx.post(
+        f"{traced.urls['frontend']}/api/chat",
+        json={"message": f"summarize {url}"},
+        headers={**headers, "accept": "text/event-stream"},
+        timeout=30,
+    )
     assert answer.status_code == 200, answer.text
     done = dict(events(answer.text))["done"]
     (task_id,) = done["tasks_started"]
@@ -118,29 +128,38 @@ def test_a_streamed_chat_that_starts_a_task_is_one_trace(traced: Traced, pages: 
     spans = whole_trace(traced, task_id)
     assert_connected(spans, root_service="frontend")
     assert {"frontend", "gateway", "chat", "orchestrator", "worker"} <= {s.service for s in spans}
-    assert_route_spans(spans, {"frontend": "/api/{path:path}", "gateway": "/api/chat", "chat": "/chat",
-                               "orchestrator": "/task"})
+    assert_route_spans(
+        spans,
+        {"frontend": "/api/{path:path}", "gateway": "/api/chat", "chat": "/chat", "orchestrator": "/task"},
+    )
     assert_queue_hops(spans, task_id)
 
     # two model calls (the tool call, then the words), each a GenAI span with its usage
     model_calls = [s for s in spans if "gen_ai.system" in s.attributes]
     assert len(model_calls) == 2
-    for span, (prompt, completion) in zip(sorted(model_calls, key=lambda s: s.start_ns),
-                                          traced.llm.usage_sent, strict=True):
+    for span, (prompt, completion) in zip(
+        sorted(model_calls, key=lambda s: s.start_ns), traced.llm.usage_sent, strict=True
+    ):
         assert span.service == "chat" and span.kind == "CLIENT" and span.name == f"chat {MODEL}"
         assert span.attributes["gen_ai.system"] == "openai"
         assert span.attributes["gen_ai.operation.name"] == "chat"
         assert span.attributes["gen_ai.request.model"] == MODEL
         assert span.attributes["gen_ai.usage.input_tokens"] == prompt
         assert span.attributes["gen_ai.usage.output_tokens"] == completion
-    assert done["usage"] == {"prompt_tokens": sum(p for p, _ in traced.llm.usage_sent),
-                             "completion_tokens": sum(c for _, c in traced.llm.usage_sent)}
+    assert done["usage"] == {
+        "prompt_tokens": sum(p for p, _ in traced.llm.usage_sent),
+        "completion_tokens": sum(c for _, c in traced.llm.usage_sent),
+    }
 
 
 def test_a_url_task_is_one_trace_from_post_to_the_last_step(traced: Traced, pages: PageServer) -> None:
     _, headers = traced.session()
-    created = httpx.post(f"{traced.urls['frontend']}/api/task", headers=headers, timeout=10,
-                         json={"title": "obs", "description": f"Summarize {pages.url('/pages/lwn-1.html')}"})
+    created = httpx.post(
+        f"{traced.urls['frontend']}/api/task",
+        headers=headers,
+        timeout=10,
+        json={"title": "obs", "description": f"Summarize {pages.url('/pages/lwn-1.html')}"},
+    )
     assert created.status_code == 202, created.text
     task_id = created.json()["task_id"]
     wait_task(traced, headers, task_id)
@@ -148,8 +167,9 @@ def test_a_url_task_is_one_trace_from_post_to_the_last_step(traced: Traced, page
     spans = whole_trace(traced, task_id)
     assert_connected(spans, root_service="frontend")
     assert {s.service for s in spans} == {"frontend", "gateway", "orchestrator", "worker"}
-    assert_route_spans(spans, {"frontend": "/api/{path:path}", "gateway": "/api/task",
-                               "orchestrator": "/task"})
+    assert_route_spans(
+        spans, {"frontend": "/api/{path:path}", "gateway": "/api/task", "orchestrator": "/task"}
+    )
     assert_queue_hops(spans, task_id)
     # the step spans use the stable database names for their SQL and Redis calls
     worker_calls = [s for s in spans if s.service == "worker" and s.kind == "CLIENT"]
@@ -162,8 +182,11 @@ def test_a_callers_traceparent_is_continued_by_the_gateway(traced: Traced) -> No
     trace; the services below see the gateway's span as their parent, not the client's."""
     _, headers = traced.session()
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-    answer = httpx.get(f"{traced.urls['gateway']}/api/tasks", timeout=10,
-                       headers={**headers, "traceparent": f"00-{trace_id}-{parent_id}-01"})
+    answer = httpx.get(
+        f"{traced.urls['gateway']}/api/tasks",
+        timeout=10,
+        headers={**headers, "traceparent": f"00-{trace_id}-{parent_id}-01"},
+    )
     assert answer.status_code == 200
     spans = wait_until(lambda: len(found := traced.collector.trace(trace_id)) >= 4 and found)
     (gateway,) = [s for s in spans if s.service == "gateway" and s.kind == "SERVER"]

@@ -17,7 +17,8 @@ def test_a_settings_override_sets_the_largest_page_of_tasks(infra: Stack) -> Non
     base = {"database_url": infra.pg.url, "redis_url": infra.redis.url}
     app = create_app(OrchestratorSettings(**base))  # pages of up to 200 by default
     app.dependency_overrides[deps.get_settings] = lambda: OrchestratorSettings(
-        **base, tasks_page_default=1, tasks_page_max=2)
+        **base, tasks_page_default=1, tasks_page_max=2
+    )
     user = {"X-User-Id": new_user()}
     with serve(app) as url:
         for n in range(3):
@@ -30,5 +31,10 @@ def test_a_settings_override_sets_the_largest_page_of_tasks(infra: Stack) -> Non
     assert [t["title"] for t in default] == ["t2"]
     assert [t["title"] for t in two] == ["t2", "t1"]
     assert refused.status_code == 422
-    assert refused.json()["detail"] == [{"loc": ["query", "limit"], "type": "less_than_equal",
-                                         "msg": "Input should be less than or equal to 2"}]
+    assert refused.json()["detail"] == [
+        {
+            "loc": ["query", "limit"],
+            "type": "less_than_equal",
+            "msg": "Input should be less than or equal to 2",
+        }
+    ]

@@ -31,8 +31,13 @@ from tests.support.pageserver import PageServer
 from tests.support.tasks import new_user, submit, wait_done
 
 REDIS_DB = {"openai": 6, "anthropic": 7}
-PLAN_ENV = {"PLANNER_TIMEOUT_S": "1", "LLM_TIMEOUT_S": "5", "PLAN_MAX_STEPS": "10", "PLAN_MAX_FETCHES": "3",
-            "OTEL_BSP_SCHEDULE_DELAY": "100"}
+PLAN_ENV = {
+    "PLANNER_TIMEOUT_S": "1",
+    "LLM_TIMEOUT_S": "5",
+    "PLAN_MAX_STEPS": "10",
+    "PLAN_MAX_FETCHES": "3",
+    "OTEL_BSP_SCHEDULE_DELAY": "100",
+}
 LISTED = ["fetch_url", "extract_text", "summarize", "answer", "compare", "combine"]
 
 
@@ -50,8 +55,14 @@ class Planning:
         return [r for r in self.standin.requests if r.get("tools")]
 
 
-async def _start(stack: Stack, provider: str, standin: StandIn, collector: Collector, logs: Path,
-                 stack_of: list[ServiceProcess]) -> tuple[str, dict[str, str]]:
+async def _start(
+    stack: Stack,
+    provider: str,
+    standin: StandIn,
+    collector: Collector,
+    logs: Path,
+    stack_of: list[ServiceProcess],
+) -> tuple[str, dict[str, str]]:
     name = f"planner_{provider}_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(stack.pg.url)
     await admin.execute(f"CREATE DATABASE {name}")
@@ -59,16 +70,33 @@ async def _start(stack: Stack, provider: str, standin: StandIn, collector: Colle
     db_url = stack.pg.url.rsplit("/", 1)[0] + "/" + name
     await migrate.apply(db_url)
     base = f"{standin.origin}/v1" if provider == "openai" else standin.origin
-    env = {**stack.env(), **LLM_ENV, **PLAN_ENV, "DATABASE_URL": db_url,
-           "REDIS_URL": stack.redis.url.rsplit("/", 1)[0] + f"/{REDIS_DB[provider]}",
-           "LLM_PROVIDER": provider, "LLM_BASE_URL": base, "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}
+    env = {
+        **stack.env(),
+        **LLM_ENV,
+        **PLAN_ENV,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": stack.redis.url.rsplit("/", 1)[0] + f"/{REDIS_DB[provider]}",
+        "LLM_PROVIDER": provider,
+        "LLM_BASE_URL": base,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+    }
     orch_port, metrics_port = free_port(), free_port()
     urls = {"orchestrator": f"http://127.0.0.1:{orch_port}", "worker": f"http://127.0.0.1:{metrics_port}"}
     procs = [
-        ServiceProcess(f"orchestrator-{provider}", "agent_orchestrator", {**env, "PORT": str(orch_port)},
-                       ready_url=f"{urls['orchestrator']}/ready", log_dir=logs),
-        ServiceProcess(f"worker-{provider}", "agent_worker", {**env, "METRICS_PORT": str(metrics_port)},
-                       ready_url=f"{urls['worker']}/ready", log_dir=logs),
+        ServiceProcess(
+            f"orchestrator-{provider}",
+            "agent_orchestrator",
+            {**env, "PORT": str(orch_port)},
+            ready_url=f"{urls['orchestrator']}/ready",
+            log_dir=logs,
+        ),
+        ServiceProcess(
+            f"worker-{provider}",
+            "agent_worker",
+            {**env, "METRICS_PORT": str(metrics_port)},
+            ready_url=f"{urls['worker']}/ready",
+            log_dir=logs,
+        ),
     ]
     stack_of.extend(procs)
     for proc in procs:
@@ -86,9 +114,13 @@ def collector() -> Iterator[Collector]:
 
 
 @pytest.fixture(scope="module")
-async def planners(stack: Stack, openai_standin: OpenAIStandIn, anthropic_standin: AnthropicStandIn,
-                   collector: Collector, tmp_path_factory: pytest.TempPathFactory
-                   ) -> AsyncIterator[dict[str, Planning]]:
+async def planners(
+    stack: Stack,
+    openai_standin: OpenAIStandIn,
+    anthropic_standin: AnthropicStandIn,
+    collector: Collector,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[dict[str, Planning]]:
     logs = tmp_path_factory.mktemp("planner-logs")
     procs: list[ServiceProcess] = []
     found: dict[str, Planning] = {}
@@ -124,9 +156,15 @@ def extract(step_id: str, after: str, **extra: Any) -> tuple[str, dict[str, Any]
 
 
 def compare_plan(a: str, b: str) -> Reply:
-    return Reply(tool_calls=[fetch("get_a", a), extract("read_a", "get_a"), fetch("get_b", b),
-                             extract("read_b", "get_b"),
-                             ("compare", {"id": "both", "depends_on": ["read_a", "read_b"], "params": {}})])
+    return Reply(
+        tool_calls=[
+            fetch("get_a", a),
+            extract("read_a", "get_a"),
+            fetch("get_b", b),
+            extract("read_b", "get_b"),
+            ("compare", {"id": "both", "depends_on": ["read_a", "read_b"], "params": {}}),
+        ]
+    )
 
 
 NOTHING_TO_ADD = Reply("Nothing to add: the two pages answer the request.")
@@ -137,8 +175,9 @@ def steps_of(task: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def cost(prompt: int, completion: int) -> Decimal:
-    return ((Decimal(str(PRICE["input"])) * prompt + Decimal(str(PRICE["output"])) * completion)
-            / 1_000_000).quantize(Decimal("0.000001"))
+    return (
+        (Decimal(str(PRICE["input"])) * prompt + Decimal(str(PRICE["output"])) * completion) / 1_000_000
+    ).quantize(Decimal("0.000001"))
 
 
 async def run(planning: Planning, description: str, timeout: float = 60) -> dict[str, Any]:
@@ -160,8 +199,11 @@ async def test_a_valid_plan_from_the_model_is_taken(planning: Planning, pages: P
     assert steps["replan"]["output"]["added"] == [] and task["plan"]["replanned_steps"] == 0
     # the registry went to the model as tools, each step's params under the tool's own schema
     first = planning.plans_asked()[0]
-    offered = ([t["function"]["name"] for t in first["tools"]] if planning.provider == "openai"
-               else [t["name"] for t in first["tools"]])
+    offered = (
+        [t["function"]["name"] for t in first["tools"]]
+        if planning.provider == "openai"
+        else [t["name"] for t in first["tools"]]
+    )
     assert offered == LISTED
     # what planning cost is on the task
     prompt, completion = planning.standin.usage_sent[0]
@@ -178,26 +220,52 @@ async def test_a_valid_plan_from_the_model_is_taken(planning: Planning, pages: P
 
 
 # ten summaries of a text and their join: one step more than PLAN_MAX_STEPS
-ELEVEN = [*(("summarize", {"id": f"s{n}", "params": {"text": "t"}}) for n in range(10)),
-          ("combine", {"id": "all", "depends_on": [f"s{n}" for n in range(10)]})]
+ELEVEN = [
+    *(("summarize", {"id": f"s{n}", "params": {"text": "t"}}) for n in range(10)),
+    ("combine", {"id": "all", "depends_on": [f"s{n}" for n in range(10)]}),
+]
 INVALID = {
-    "unknown tool": (Reply(tool_calls=[("browse", {"id": "b", "params": {"url": "{a}"}})]),
-                     "step 'b' uses the unknown tool 'browse'"),
-    "bad parameters": (Reply(tool_calls=[("fetch_url", {"id": "f", "params": {"link": "{a}"}}),
-                                         extract("e", "f"), ("summarize", {"id": "s", "depends_on": ["e"]})]),
-                       "step 'f' (fetch_url) has bad parameters"),
-    "cycle": (Reply(tool_calls=[("summarize", {"id": "x", "depends_on": ["y"], "params": {}}),
-                                ("summarize", {"id": "y", "depends_on": ["x"], "params": {}})]),
-              "the plan has a cycle: x -> y -> x"),
-    "too many steps": (Reply(tool_calls=ELEVEN),
-                       "the plan has 11 steps; at most 10 are allowed (PLAN_MAX_STEPS)"),
-    "foreign URL": (Reply(tool_calls=[fetch("f", "http://169.254.169.254/latest/meta-data/"),
-                                      extract("e", "f"),
-                                      ("summarize", {"id": "s", "depends_on": ["e"], "params": {}})]),
-                    "step 'f' fetches http://169.254.169.254/latest/meta-data/, which the request does"
-                    " not name"),
-    "no plan": (Reply("I would read the page and summarize it."),
-                "the model called no tool (it said: 'I would read the page and summarize it.')"),
+    "unknown tool": (
+        Reply(tool_calls=[("browse", {"id": "b", "params": {"url": "{a}"}})]),
+        "step 'b' uses the unknown tool 'browse'",
+    ),
+    "bad parameters": (
+        Reply(
+            tool_calls=[
+                ("fetch_url", {"id": "f", "params": {"link": "{a}"}}),
+                extract("e", "f"),
+                ("summarize", {"id": "s", "depends_on": ["e"]}),
+            ]
+        ),
+        "step 'f' (fetch_url) has bad parameters",
+    ),
+    "cycle": (
+        Reply(
+            tool_calls=[
+                ("summarize", {"id": "x", "depends_on": ["y"], "params": {}}),
+                ("summarize", {"id": "y", "depends_on": ["x"], "params": {}}),
+            ]
+        ),
+        "the plan has a cycle: x -> y -> x",
+    ),
+    "too many steps": (
+        Reply(tool_calls=ELEVEN),
+        "the plan has 11 steps; at most 10 are allowed (PLAN_MAX_STEPS)",
+    ),
+    "foreign URL": (
+        Reply(
+            tool_calls=[
+                fetch("f", "http://169.254.169.254/latest/meta-data/"),
+                extract("e", "f"),
+                ("summarize", {"id": "s", "depends_on": ["e"], "params": {}}),
+            ]
+        ),
+        "step 'f' fetches http://169.254.169.254/latest/meta-data/, which the request does not name",
+    ),
+    "no plan": (
+        Reply("I would read the page and summarize it."),
+        "the model called no tool (it said: 'I would read the page and summarize it.')",
+    ),
 }
 
 
@@ -222,11 +290,14 @@ async def test_an_invalid_plan_falls_back_to_the_rules_with_the_reason(
     assert 'orchestrator_plan_fallbacks_total{reason="invalid_plan"}' in metrics
 
 
-@pytest.mark.parametrize(("mode", "reason", "label"), [
-    ("timeout", "the model gave no plan within 1 s", "timeout"),
-    ("500", "(HTTP 500)", "upstream_error"),
-    ("429", "rate limiting requests (HTTP 429)", "rate_limited"),
-])
+@pytest.mark.parametrize(
+    ("mode", "reason", "label"),
+    [
+        ("timeout", "the model gave no plan within 1 s", "timeout"),
+        ("500", "(HTTP 500)", "upstream_error"),
+        ("429", "rate limiting requests (HTTP 429)", "rate_limited"),
+    ],
+)
 async def test_a_slow_or_failing_model_falls_back_to_the_rules(
     planning: Planning, pages: PageServer, mode: str, reason: str, label: str
 ) -> None:
@@ -268,15 +339,27 @@ async def test_the_model_adds_steps_once_after_the_branches(planning: Planning, 
     assert (usage["prompt_tokens"], usage["completion_tokens"]) == planning.standin.usage_sent[1]
 
 
-@pytest.mark.parametrize(("added", "reason"), [
-    ([fetch("f3", "{follow}"), fetch("f4", "{follow}?2"), extract("e3", "f3")],
-     "the plan fetches 4 pages; at most 3 are allowed (PLAN_MAX_FETCHES)"),
-    ([fetch("f3", "http://10.0.0.1/admin"), extract("e3", "f3")],
-     "step 'f3' fetches http://10.0.0.1/admin, which the request does not name"),
-    ([("replan", {"id": "again", "depends_on": ["read_a"], "params": {}})],
-     "step 'again' uses the unknown tool 'replan'"),
-    ([fetch("f3", "{follow}")], "the final step 'both' (compare) cannot read the page of 'f3' (fetch_url)"),
-])
+@pytest.mark.parametrize(
+    ("added", "reason"),
+    [
+        (
+            [fetch("f3", "{follow}"), fetch("f4", "{follow}?2"), extract("e3", "f3")],
+            "the plan fetches 4 pages; at most 3 are allowed (PLAN_MAX_FETCHES)",
+        ),
+        (
+            [fetch("f3", "http://10.0.0.1/admin"), extract("e3", "f3")],
+            "step 'f3' fetches http://10.0.0.1/admin, which the request does not name",
+        ),
+        (
+            [("replan", {"id": "again", "depends_on": ["read_a"], "params": {}})],
+            "step 'again' uses the unknown tool 'replan'",
+        ),
+        (
+            [fetch("f3", "{follow}")],
+            "the final step 'both' (compare) cannot read the page of 'f3' (fetch_url)",
+        ),
+    ],
+)
 async def test_a_replan_beyond_the_limits_adds_nothing(
     planning: Planning, pages: PageServer, added: list[tuple[str, dict[str, Any]]], reason: str
 ) -> None:
@@ -298,7 +381,8 @@ async def test_the_plan_is_traced_prompt_llm_response_action(planning: Planning,
     planning.standin.queue(compare_plan(a, b), NOTHING_TO_ADD)
     task = await run(planning, f"Compare {a} and {b}")
     found = planning.collector.wait_for(
-        lambda s: s.name == "plan" and s.attributes.get("agent.task_id") == task["task_id"])
+        lambda s: s.name == "plan" and s.attributes.get("agent.task_id") == task["task_id"]
+    )
     [spans] = found.values()
     [plan] = [s for s in spans if s.name == "plan"]
     children = sorted((s for s in spans if s.parent_id == plan.span_id), key=lambda s: s.start_ns)

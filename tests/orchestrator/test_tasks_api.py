@@ -30,7 +30,10 @@ async def test_url_task_runs_three_steps(orch: httpx.AsyncClient, pages: PageSer
     task = (await wait_done(orch, user, [tid]))[tid]
     assert task["status"] == "completed", task
     assert [(s["type"], s["status"]) for s in task["steps"]] == [
-        ("fetch_url", "completed"), ("extract_text", "completed"), ("summarize", "completed")]
+        ("fetch_url", "completed"),
+        ("extract_text", "completed"),
+        ("summarize", "completed"),
+    ]
     assert all(s["duration_ms"] is not None and s["attempts"] == 1 for s in task["steps"])
     assert task["result"].startswith("Summary: ")
 
@@ -109,14 +112,19 @@ async def test_bad_bodies_are_refused_and_write_nothing(
     assert await db.fetchval("SELECT count(*) FROM tasks WHERE user_id = $1", user) == 0
 
 
-@pytest.mark.parametrize(("content", "ctype", "status"), [
-    (b'{"title": "t", "description": ', "application/json", 400),
-    (b"title=t&description=d", "application/x-www-form-urlencoded", 422),
-    (b"\xff\xfe\x00garbage", "application/json", 400),
-    (b'{"title": "t", "description": "' + b"x" * 70_000 + b'"}', "application/json", 413),
-], ids=["truncated JSON", "form body", "binary", "oversized body"])
-async def test_malformed_bodies(orch: httpx.AsyncClient, db: asyncpg.Pool, content: bytes, ctype: str,
-                                status: int) -> None:
+@pytest.mark.parametrize(
+    ("content", "ctype", "status"),
+    [
+        (b'{"title": "t", "description": ', "application/json", 400),
+        (b"title=t&description=d", "application/x-www-form-urlencoded", 422),
+        (b"\xff\xfe\x00garbage", "application/json", 400),
+        (b'{"title": "t", "description": "' + b"x" * 70_000 + b'"}', "application/json", 413),
+    ],
+    ids=["truncated JSON", "form body", "binary", "oversized body"],
+)
+async def test_malformed_bodies(
+    orch: httpx.AsyncClient, db: asyncpg.Pool, content: bytes, ctype: str, status: int
+) -> None:
     user = new_user()
     r = await orch.post("/task", content=content, headers={"X-User-Id": user, "content-type": ctype})
     assert r.status_code == status, r.text

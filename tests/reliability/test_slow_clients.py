@@ -19,8 +19,11 @@ NORMAL_FOR_S = 5.0
 async def _slow_client(base: str, token: str) -> bytes:
     host, port = base.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(b"POST /api/task HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + token.encode()
-                 + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"title\": \"")
+    writer.write(
+        b"POST /api/task HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "
+        + token.encode()
+        + b'\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"title": "'
+    )
     await writer.drain()
     try:
         return await asyncio.wait_for(reader.read(65536), 60)
@@ -37,14 +40,25 @@ async def test_500_slow_bodies_do_not_stop_a_normal_client(rstack: Stack, api: A
     statuses: list[int] = []
     end = time.monotonic() + NORMAL_FOR_S
     while time.monotonic() < end:
-        status, _, _ = await request(base, "POST", "/api/task", headers=bearer, timeout=10,
-                                     json_body={"title": "t", "description": "Plain text to summarize."})
+        status, _, _ = await request(
+            base,
+            "POST",
+            "/api/task",
+            headers=bearer,
+            timeout=10,
+            json_body={"title": "t", "description": "Plain text to summarize."},
+        )
         statuses.append(status)
         status, _, _ = await request(base, "GET", "/api/tasks?limit=1", headers=bearer, timeout=10)
         statuses.append(status)
     answers = await asyncio.gather(*slow)
     timed_out = sum(a.startswith(b"HTTP/1.1 408 ") for a in answers)
-    report("slow_bodies", slow_clients=SLOW_CLIENTS, normal_requests=len(statuses),
-           normal_served=statuses.count(200) + statuses.count(202), slow_answered_408=timed_out)
+    report(
+        "slow_bodies",
+        slow_clients=SLOW_CLIENTS,
+        normal_requests=len(statuses),
+        normal_served=statuses.count(200) + statuses.count(202),
+        slow_answered_408=timed_out,
+    )
     assert statuses and set(statuses) <= {200, 202}, statuses
     assert timed_out == SLOW_CLIENTS

@@ -31,8 +31,11 @@ async def test_page_assets_errors_and_api_answers_carry_the_headers(stack: Stack
         assert created.status_code == 201
         check(created.headers, "/api/session")
         auth = {"Authorization": f"Bearer {created.json()['session_token']}"}
-        task = await client.post("/api/task", headers=auth,
-                                 json={"title": "<script>alert(1)</script>", "description": "<b>x</b> text"})
+        task = await client.post(
+            "/api/task",
+            headers=auth,
+            json={"title": "<script>alert(1)</script>", "description": "<b>x</b> text"},
+        )
         check(task.headers, "/api/task")
         shown = await client.get(f"/api/tasks/{task.json()['task_id']}", headers=auth)
         check(shown.headers, "/api/tasks/{id}")

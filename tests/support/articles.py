@@ -19,8 +19,9 @@ def expected_text(page: str) -> str:
     """expected.html with its tags stripped (block elements separated by blank lines)."""
     # the files are UTF-8 without a charset declaration: decode before lxml guesses latin-1
     root = lxml.html.fromstring(page_file(page, "expected.html").read_text(encoding="utf-8"))
-    for block in root.iter("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote",
-                           "figcaption", "td", "br"):
+    for block in root.iter(
+        "p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "figcaption", "td", "br"
+    ):
         block.tail = "\n\n" + (block.tail or "")
     return root.text_content()
 
@@ -31,8 +32,17 @@ def expected_title(page: str) -> str:
 
 def normalize(text: str) -> str:
     """Collapse whitespace and unify quotes/dashes so verbatim checks ignore typography."""
-    table = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " ",
-                           "\u2013": "-", "\u2014": "-"})
+    table = str.maketrans(
+        {
+            "\u2018": "'",
+            "\u2019": "'",
+            "\u201c": '"',
+            "\u201d": '"',
+            "\u00a0": " ",
+            "\u2013": "-",
+            "\u2014": "-",
+        }
+    )
     return _SPACE.sub(" ", text.translate(table)).strip()
 
 

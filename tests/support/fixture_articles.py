@@ -12,8 +12,32 @@ import lxml.html
 
 from tests.shared_data import page_file
 
-BLOCKS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "figcaption",
-          "td", "th", "tr", "dt", "dd", "br", "table", "ul", "ol", "section", "article", "figure")
+BLOCKS = (
+    "p",
+    "div",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "blockquote",
+    "figcaption",
+    "td",
+    "th",
+    "tr",
+    "dt",
+    "dd",
+    "br",
+    "table",
+    "ul",
+    "ol",
+    "section",
+    "article",
+    "figure",
+)
 _TOKEN = re.compile(r"\w+")
 
 

@@ -156,8 +156,9 @@ class StandIn:
             return Reply(f"The tool answered: {last}")
         return Reply(f"Stand-in answer to: {last}")
 
-    def answer(self, h: BaseHTTPRequestHandler, body: dict[str, Any], reply: Reply,
-               usage: tuple[int, int], mode: str) -> None:
+    def answer(
+        self, h: BaseHTTPRequestHandler, body: dict[str, Any], reply: Reply, usage: tuple[int, int], mode: str
+    ) -> None:
         payload = json.dumps(self.message_body(body, reply, usage)).encode()
         if mode == "broken":  # promise the whole body, send half, hang up
             h.send_response(200)
@@ -170,8 +171,9 @@ class StandIn:
             return
         self.send_json(h, 200, payload)
 
-    def stream(self, h: BaseHTTPRequestHandler, body: dict[str, Any], reply: Reply,
-               usage: tuple[int, int], mode: str) -> bool:
+    def stream(
+        self, h: BaseHTTPRequestHandler, body: dict[str, Any], reply: Reply, usage: tuple[int, int], mode: str
+    ) -> bool:
         """Send the answer as SSE; False when it was cut off on purpose (broken)."""
         events = self.stream_events(body, reply, usage)
         h.send_response(200)
@@ -209,8 +211,12 @@ class StandIn:
             h.connection.shutdown(socket.SHUT_RDWR)
 
     @staticmethod
-    def send_json(h: BaseHTTPRequestHandler, status: int, body: bytes | dict[str, Any],
-                  extra: dict[str, str] | None = None) -> None:
+    def send_json(
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes | dict[str, Any],
+        extra: dict[str, str] | None = None,
+    ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json")
@@ -263,10 +269,12 @@ class OpenAIStandIn(StandIn):
         return 503 if status == 529 else status
 
     def error_body(self, status: int) -> dict[str, Any]:
-        kinds = {401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
-                 429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests."),
-                 500: ("server_error", None, "The server had an error while processing your request."),
-                 529: ("server_error", None, "The engine is currently overloaded.")}
+        kinds = {
+            401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+            429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests."),
+            500: ("server_error", None, "The server had an error while processing your request."),
+            529: ("server_error", None, "The engine is currently overloaded."),
+        }
         kind, code, message = kinds[status]
         return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
@@ -289,21 +297,36 @@ class OpenAIStandIn(StandIn):
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
         if reply.tool_calls:
             message["tool_calls"] = [
-                {"id": f"call_{i}", "type": "function",
-                 "function": {"name": name, "arguments": json.dumps(args)}}
+                {
+                    "id": f"call_{i}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
                 for i, (name, args) in enumerate(reply.tool_calls)
             ]
         return {
-            "id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()),
+            "id": "chatcmpl-standin",
+            "object": "chat.completion",
+            "created": int(time.time()),
             "model": body.get("model", ""),
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                }
+            ],
             "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
         }
 
     def stream_events(self, body: dict[str, Any], reply: Reply, usage: tuple[int, int]) -> list[str]:
-        base = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": body.get("model", "")}
+        base = {
+            "id": "chatcmpl-standin",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", ""),
+        }
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
             return self.sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
@@ -311,15 +334,38 @@ class OpenAIStandIn(StandIn):
         events = [chunk({"role": "assistant", "content": ""})]
         events += [chunk({"content": piece}) for piece in chunks_of(reply.text)]
         for i, (name, args) in enumerate(reply.tool_calls):
-            events.append(chunk({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function",
-                                                 "function": {"name": name, "arguments": ""}}]}))
+            events.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": i,
+                                "id": f"call_{i}",
+                                "type": "function",
+                                "function": {"name": name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
             raw = json.dumps(args)
-            for part in (raw[: len(raw) // 2], raw[len(raw) // 2:]):
+            for part in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
                 events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]}))
         events.append(chunk({}, "tool_calls" if reply.tool_calls else "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            events.append(self.sse({**base, "choices": [], "usage": {
-                "prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}}))
+            events.append(
+                self.sse(
+                    {
+                        **base,
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": usage[0],
+                            "completion_tokens": usage[1],
+                            "total_tokens": sum(usage),
+                        },
+                    }
+                )
+            )
         events.append(self.sse("[DONE]"))
         return events
 
@@ -332,10 +378,12 @@ class AnthropicStandIn(StandIn):
         return self.api_key in (h.headers.get("x-api-key"), h.headers.get("Authorization", "")[7:])
 
     def error_body(self, status: int) -> dict[str, Any]:
-        kinds = {401: ("authentication_error", "invalid x-api-key"),
-                 429: ("rate_limit_error", "Number of requests has exceeded your per-minute rate limit"),
-                 500: ("api_error", "Internal server error"),
-                 529: ("overloaded_error", "Overloaded")}
+        kinds = {
+            401: ("authentication_error", "invalid x-api-key"),
+            429: ("rate_limit_error", "Number of requests has exceeded your per-minute rate limit"),
+            500: ("api_error", "Internal server error"),
+            529: ("overloaded_error", "Overloaded"),
+        }
         kind, message = kinds[status]
         return {"type": "error", "error": {"type": kind, "message": message}}
 
@@ -368,44 +416,75 @@ class AnthropicStandIn(StandIn):
 
     def message_body(self, body: dict[str, Any], reply: Reply, usage: tuple[int, int]) -> dict[str, Any]:
         content: list[dict[str, Any]] = [{"type": "text", "text": reply.text}] if reply.text else []
-        content += [{"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": args}
-                    for i, (name, args) in enumerate(reply.tool_calls)]
-        return {"id": "msg_standin", "type": "message", "role": "assistant", "model": body.get("model", ""),
-                "content": content, "stop_reason": "tool_use" if reply.tool_calls else "end_turn",
-                "stop_sequence": None, "usage": {"input_tokens": usage[0], "output_tokens": usage[1]}}
+        content += [
+            {"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": args}
+            for i, (name, args) in enumerate(reply.tool_calls)
+        ]
+        return {
+            "id": "msg_standin",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", ""),
+            "content": content,
+            "stop_reason": "tool_use" if reply.tool_calls else "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+        }
 
     def stream_events(self, body: dict[str, Any], reply: Reply, usage: tuple[int, int]) -> list[str]:
-        start = {"id": "msg_standin", "type": "message", "role": "assistant", "model": body.get("model", ""),
-                 "content": [], "stop_reason": None, "stop_sequence": None,
-                 "usage": {"input_tokens": usage[0], "output_tokens": 1}}
-        events = [self.sse({"type": "message_start", "message": start}, "message_start"),
-                  self.sse({"type": "ping"}, "ping")]
+        start = {
+            "id": "msg_standin",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", ""),
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage[0], "output_tokens": 1},
+        }
+        events = [
+            self.sse({"type": "message_start", "message": start}, "message_start"),
+            self.sse({"type": "ping"}, "ping"),
+        ]
         index = 0
         if reply.text:
             events.append(self.block_start(index, {"type": "text", "text": ""}))
-            events += [self.block_delta(index, {"type": "text_delta", "text": p})
-                       for p in chunks_of(reply.text)]
+            events += [
+                self.block_delta(index, {"type": "text_delta", "text": p}) for p in chunks_of(reply.text)
+            ]
             events.append(self.sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
             index += 1
         for i, (name, args) in enumerate(reply.tool_calls):
-            events.append(self.block_start(index, {"type": "tool_use", "id": f"toolu_{i}", "name": name,
-                                                   "input": {}}))
+            events.append(
+                self.block_start(index, {"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": {}})
+            )
             raw = json.dumps(args)
-            for part in (raw[: len(raw) // 2], raw[len(raw) // 2:]):
+            for part in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
                 events.append(self.block_delta(index, {"type": "input_json_delta", "partial_json": part}))
             events.append(self.sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
             index += 1
-        events.append(self.sse({"type": "message_delta",
-                                "delta": {"stop_reason": "tool_use" if reply.tool_calls else "end_turn",
-                                          "stop_sequence": None},
-                                "usage": {"output_tokens": usage[1]}}, "message_delta"))
+        events.append(
+            self.sse(
+                {
+                    "type": "message_delta",
+                    "delta": {
+                        "stop_reason": "tool_use" if reply.tool_calls else "end_turn",
+                        "stop_sequence": None,
+                    },
+                    "usage": {"output_tokens": usage[1]},
+                },
+                "message_delta",
+            )
+        )
         events.append(self.sse({"type": "message_stop"}, "message_stop"))
         return events
 
     def block_start(self, index: int, block: dict[str, Any]) -> str:
-        return self.sse({"type": "content_block_start", "index": index, "content_block": block},
-                        "content_block_start")
+        return self.sse(
+            {"type": "content_block_start", "index": index, "content_block": block}, "content_block_start"
+        )
 
     def block_delta(self, index: int, delta: dict[str, Any]) -> str:
-        return self.sse({"type": "content_block_delta", "index": index, "delta": delta},
-                        "content_block_delta")
+        return self.sse(
+            {"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta"
+        )

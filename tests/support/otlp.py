@@ -52,10 +52,20 @@ def decode(body: bytes) -> list[Span]:
         service = str(resource.get("service.name", ""))
         for scope in rs.scope_spans:
             for s in scope.spans:
-                out.append(Span(service, s.name, KINDS.get(s.kind, str(s.kind)), s.trace_id.hex(),
-                                s.span_id.hex(), s.parent_span_id.hex(),
-                                {a.key: _value(a.value) for a in s.attributes},
-                                s.status.code, s.start_time_unix_nano, s.end_time_unix_nano))
+                out.append(
+                    Span(
+                        service,
+                        s.name,
+                        KINDS.get(s.kind, str(s.kind)),
+                        s.trace_id.hex(),
+                        s.span_id.hex(),
+                        s.parent_span_id.hex(),
+                        {a.key: _value(a.value) for a in s.attributes},
+                        s.status.code,
+                        s.start_time_unix_nano,
+                        s.end_time_unix_nano,
+                    )
+                )
     return out
 
 

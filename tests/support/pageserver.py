@@ -177,8 +177,9 @@ class PageServer:
         self._send(h, 200, body.encode(query.get("encoding", ["utf-8"])[0]), ctype)
 
     @staticmethod
-    def _send(h: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str,
-              extra: dict[str, str] | None = None) -> None:
+    def _send(
+        h: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
+    ) -> None:
         h.send_response(code)
         h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(body)))
@@ -214,9 +215,11 @@ CHARSET_TITLE = "Un café à Zürich"
 def charset_page(head: str) -> str:
     """An article whose title and first paragraph need more than ASCII."""
     paragraphs = "".join(f"<p>{p}</p>" for p in TEXT_ARTICLE.split("\n\n"))
-    return (f"<!doctype html><html><head>{head}<title>{CHARSET_TITLE}</title></head><body><article>"
-            f"<h1>{CHARSET_TITLE}</h1><p>Le café de Zürich sert un thé très naïf.</p>{paragraphs}"
-            "</article></body></html>")
+    return (
+        f"<!doctype html><html><head>{head}<title>{CHARSET_TITLE}</title></head><body><article>"
+        f"<h1>{CHARSET_TITLE}</h1><p>Le café de Zürich sert un thé très naïf.</p>{paragraphs}"
+        "</article></body></html>"
+    )
 
 
 def linking_article(target: str) -> str:
@@ -225,5 +228,7 @@ def linking_article(target: str) -> str:
 
     paragraphs = "".join(f"<p>{escape(p)}</p>" for p in TEXT_ARTICLE.split("\n\n"))
     link = f'<p>A follow-up explains retries: <a href="{escape(target)}">retries explained</a>.</p>'
-    return (f"<!doctype html><html><head><title>Redis streams</title></head><body><article>"
-            f"<h1>Redis streams</h1>{paragraphs}{link}</article></body></html>")
+    return (
+        f"<!doctype html><html><head><title>Redis streams</title></head><body><article>"
+        f"<h1>Redis streams</h1>{paragraphs}{link}</article></body></html>"
+    )

@@ -53,8 +53,23 @@ def redis7() -> Iterator[str]:
     folder = Path(tempfile.mkdtemp(prefix="redis7-"))
     port = _free_port()
     proc = subprocess.Popen(  # noqa: S603 - a fixed binary and arguments
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
-         "--appendonly", "no", "--daemonize", "no", "--logfile", str(folder / "redis.log")],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(folder / "redis.log"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

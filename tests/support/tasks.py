@@ -18,14 +18,16 @@ def new_user() -> str:
 
 
 async def submit(client: httpx.AsyncClient, user: str, description: str, title: str = "t") -> str:
-    r = await client.post("/task", json={"title": title, "description": description},
-                          headers={"X-User-Id": user})
+    r = await client.post(
+        "/task", json={"title": title, "description": description}, headers={"X-User-Id": user}
+    )
     assert r.status_code == 202, r.text
     return str(r.json()["task_id"])
 
 
-async def wait_done(client: httpx.AsyncClient, user: str, task_ids: list[str], timeout: float = 60.0,
-                    path: str = "/task/{id}") -> dict[str, dict[str, Any]]:
+async def wait_done(
+    client: httpx.AsyncClient, user: str, task_ids: list[str], timeout: float = 60.0, path: str = "/task/{id}"
+) -> dict[str, dict[str, Any]]:
     """Poll until every task is terminal; fail with the stragglers' states after timeout."""
     deadline = time.monotonic() + timeout
     done: dict[str, dict[str, Any]] = {}

@@ -32,12 +32,22 @@ def tool_python(name: str) -> Path:
         fcntl.flock(lockfile, fcntl.LOCK_EX)  # one installer at a time
         if not done.exists():
             shutil.rmtree(venv, ignore_errors=True)
-            pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                   "--require-hashes", "--no-deps"]
-            for step in ([sys.executable, "-m", "venv", str(venv)],
-                         [*pip, "-r", str(REQUIREMENTS / "build.txt")],
-                         [*pip, "-r", str(lock)],
-                         [str(python), "-m", "pip", "check"]):
+            pip = [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--require-hashes",
+                "--no-deps",
+            ]
+            for step in (
+                [sys.executable, "-m", "venv", str(venv)],
+                [*pip, "-r", str(REQUIREMENTS / "build.txt")],
+                [*pip, "-r", str(lock)],
+                [str(python), "-m", "pip", "check"],
+            ):
                 proc = subprocess.run(step, capture_output=True, text=True, timeout=900)
                 if proc.returncode != 0:
                     raise RuntimeError(f"could not make {venv}:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")

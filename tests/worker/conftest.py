@@ -33,8 +33,12 @@ def page_url(page: str) -> str:
 
 async def extracted(page: str, http: httpx.AsyncClient, step_id: str = "extract") -> StepInput:
     """The extract_text step's output for a fixture page, as a dependency hands it on."""
-    fetched = {"url": page_url(page), "final_url": page_url(page), "html": source_html(page),
-               "content_type": "text/html"}
+    fetched = {
+        "url": page_url(page),
+        "final_url": page_url(page),
+        "html": source_html(page),
+        "content_type": "text/html",
+    }
     ctx = StepContext(WorkerSettings(), http, "task", step_id)
     output = await extract_step.run({}, [StepInput("fetch", "fetch_url", fetched)], ctx)
     return StepInput(step_id, "extract_text", output)
@@ -67,15 +71,26 @@ def standins() -> Iterator[dict[str, StandIn]]:
 
 
 @pytest.fixture(params=["openai", "anthropic"])
-def model(request: pytest.FixtureRequest, standins: dict[str, StandIn], http: httpx.AsyncClient,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[Model]:
+def model(
+    request: pytest.FixtureRequest,
+    standins: dict[str, StandIn],
+    http: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Model]:
     """Each provider in turn, configured as the worker reads it from the environment."""
     provider = request.param
     standin = standins[provider]
     base = f"{standin.origin}/v1" if provider == "openai" else standin.origin
-    env = {"LLM_PROVIDER": provider, "LLM_BASE_URL": base, "LLM_MODEL": MODEL, "OPENAI_API_KEY": API_KEY,
-           "ANTHROPIC_API_KEY": API_KEY, "LLM_TIMEOUT_S": "5", "LLM_MAX_RETRIES": "0",
-           "LLM_PRICES": json.dumps({MODEL: PRICE})}
+    env = {
+        "LLM_PROVIDER": provider,
+        "LLM_BASE_URL": base,
+        "LLM_MODEL": MODEL,
+        "OPENAI_API_KEY": API_KEY,
+        "ANTHROPIC_API_KEY": API_KEY,
+        "LLM_TIMEOUT_S": "5",
+        "LLM_MAX_RETRIES": "0",
+        "LLM_PRICES": json.dumps({MODEL: PRICE}),
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     llm_settings.cache_clear()

@@ -24,8 +24,10 @@ from tests.support.llm_standins import Reply
 from tests.support.pageserver import TEXT_ARTICLE
 from tests.worker.conftest import MODEL, PRICE, Model, extracted, offline, page_url
 
-LGP30 = ("This “desk” computer — it was the size of a desk — weighed some 800 pounds and sounded like a "
-         "passing propeller plane.")
+LGP30 = (
+    "This “desk” computer — it was the size of a desk — weighed some 800 pounds and sounded like a "
+    "passing propeller plane."
+)
 
 
 def sentences_of(step_input: StepInput) -> set[str]:
@@ -34,8 +36,9 @@ def sentences_of(step_input: StepInput) -> set[str]:
 
 async def test_citations_are_sentences_of_the_page_they_name(http: httpx.AsyncClient) -> None:
     pages = {p: await extracted(p, http, f"extract_{p}") for p in ("engadget", "quanta-1", "wikipedia")}
-    output = await answer.run({"question": "Who popularized the term software engineering?"},
-                              list(pages.values()), offline(http))
+    output = await answer.run(
+        {"question": "Who popularized the term software engineering?"}, list(pages.values()), offline(http)
+    )
     assert output["method"] == "extractive" and output["found"] is True
     first = output["citations"][0]
     assert first["url"] == page_url("quanta-1")
@@ -49,10 +52,14 @@ async def test_citations_are_sentences_of_the_page_they_name(http: httpx.AsyncCl
 
 async def test_a_missing_input_is_reported_and_the_others_answer(http: httpx.AsyncClient) -> None:
     gone = StepInput("extract_2", "extract_text", None, "fetch_2 failed (answered HTTP 404)")
-    output = await answer.run({"question": "How much does the Xbox One X weigh?"},
-                              [await extracted("engadget", http, "extract_1"), gone], offline(http))
-    assert output["missing"] == [{"step_id": "extract_2", "type": "extract_text",
-                                  "error": "fetch_2 failed (answered HTTP 404)"}]
+    output = await answer.run(
+        {"question": "How much does the Xbox One X weigh?"},
+        [await extracted("engadget", http, "extract_1"), gone],
+        offline(http),
+    )
+    assert output["missing"] == [
+        {"step_id": "extract_2", "type": "extract_text", "error": "fetch_2 failed (answered HTTP 404)"}
+    ]
     assert "8.4 pounds" in output["answer"]
 
 
@@ -92,20 +99,28 @@ async def test_a_text_as_long_as_the_fetch_limit_allows_is_answered(http: httpx.
     copies = int(0.95 * limit / len(body.encode()))
     text = "\n\n".join([body] * (copies - 1) + [needle, body])
     assert 0.85 * limit < len(text.encode()) <= limit
-    source = StepInput("extract_1", "extract_text", {"title": "Long", "text": text, "url": "http://long.example/"})
+    source = StepInput(
+        "extract_1", "extract_text", {"title": "Long", "text": text, "url": "http://long.example/"}
+    )
     output = await answer.run({"question": "How many gannets did the keeper count?"}, [source], offline(http))
     assert output["citations"][0] == {"url": "http://long.example/", "quote": needle}
 
 
 def test_model_quotes_count_only_where_they_occur_in_a_source() -> None:
-    pages = [Source("Intro line here.\n\nThe cat sat on the mat. “It’s warm,” she said.", "http://a/"),
-             Source("Dogs bark at   night when the moon is full. Birds sing.", "http://b/")]
-    kept, dropped = verified([
-        (1, '"It\'s warm," she said.'),             # plain quotes for typographic ones
-        (1, "Dogs bark at night when the moon"),    # part of a sentence, named for the wrong source
-        (2, "The moon is made of cheese, they say."),  # not in any source
-        (1, "The cat"),                             # too short to check
-    ], pages, min_words=3)
+    pages = [
+        Source("Intro line here.\n\nThe cat sat on the mat. “It’s warm,” she said.", "http://a/"),
+        Source("Dogs bark at   night when the moon is full. Birds sing.", "http://b/"),
+    ]
+    kept, dropped = verified(
+        [
+            (1, '"It\'s warm," she said.'),  # plain quotes for typographic ones
+            (1, "Dogs bark at night when the moon"),  # part of a sentence, named for the wrong source
+            (2, "The moon is made of cheese, they say."),  # not in any source
+            (1, "The cat"),  # too short to check
+        ],
+        pages,
+        min_words=3,
+    )
     assert [(c.url, c.quote) for c in kept] == [
         ("http://a/", "“It’s warm,” she said."),
         ("http://b/", "Dogs bark at   night when the moon is full."),
@@ -115,12 +130,17 @@ def test_model_quotes_count_only_where_they_occur_in_a_source() -> None:
 
 async def test_a_long_source_reaches_the_model_as_its_best_matching_chunks(http: httpx.AsyncClient) -> None:
     page = (await extracted("wikipedia", http)).output
-    prompt = model_input("What was Mozilla's total revenue for 2011?",
-                         [Source(page["text"], page["url"], page["title"])], budget=3000, chunk_size=600)
+    prompt = model_input(
+        "What was Mozilla's total revenue for 2011?",
+        [Source(page["text"], page["url"], page["title"])],
+        budget=3000,
+        chunk_size=600,
+    )
     assert len(prompt) <= 3000
     assert "total revenue for 2011 was $163 million" in prompt and "[…]" in prompt
-    assert prompt.startswith("Question: What was Mozilla's total revenue for 2011?\n\n"
-                             "Source 1: Mozilla - Wikipedia")
+    assert prompt.startswith(
+        "Question: What was Mozilla's total revenue for 2011?\n\nSource 1: Mozilla - Wikipedia"
+    )
 
 
 def test_a_fenced_or_wrapped_json_answer_is_read() -> None:
@@ -132,16 +152,22 @@ def test_a_fenced_or_wrapped_json_answer_is_read() -> None:
 
 # --- with a model ------------------------------------------------------------------------------
 
-async def test_the_model_answers_and_only_its_real_quotes_are_kept(model: Model, http: httpx.AsyncClient
-                                                                   ) -> None:
-    reply = {"answer": "About 800 pounds.", "citations": [
-        {"source": 1, "quote": 'This "desk" computer - it was the size of a desk - weighed some 800'},
-        {"source": 1, "quote": 'This "desk" computer — it was the size of a desk — weighed some 800'},
-        {"source": 1, "quote": "The LGP-30 weighed exactly one ton, the manual says."},
-    ]}
+
+async def test_the_model_answers_and_only_its_real_quotes_are_kept(
+    model: Model, http: httpx.AsyncClient
+) -> None:
+    reply = {
+        "answer": "About 800 pounds.",
+        "citations": [
+            {"source": 1, "quote": 'This "desk" computer - it was the size of a desk - weighed some 800'},
+            {"source": 1, "quote": 'This "desk" computer — it was the size of a desk — weighed some 800'},
+            {"source": 1, "quote": "The LGP-30 weighed exactly one ton, the manual says."},
+        ],
+    }
     model.standin.queue(Reply(json.dumps(reply)))
-    output = await answer.run({"question": "How heavy was the LGP-30?"},
-                              [await extracted("quanta-1", http)], model.ctx)
+    output = await answer.run(
+        {"question": "How heavy was the LGP-30?"}, [await extracted("quanta-1", http)], model.ctx
+    )
     assert output["method"] == "llm" and output["model"] == MODEL
     assert output["answer"] == "About 800 pounds."
     assert output["citations"] == [{"url": page_url("quanta-1"), "quote": LGP30}]
@@ -150,26 +176,47 @@ async def test_the_model_answers_and_only_its_real_quotes_are_kept(model: Model,
     assert "How heavy was the LGP-30?" in sent and "weighed some 800 pounds" in sent
     prompt, completion = model.standin.usage_sent[-1]
     cost = (PRICE["input"] * prompt + PRICE["output"] * completion) / 1_000_000
-    assert model.ctx.usage == {"provider": model.provider, "model": MODEL, "prompt_tokens": prompt,
-                               "completion_tokens": completion, "cost_usd": pytest.approx(cost)}
+    assert model.ctx.usage == {
+        "provider": model.provider,
+        "model": MODEL,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cost_usd": pytest.approx(cost),
+    }
 
 
 async def test_invented_quotes_give_way_to_the_offline_answer(model: Model, http: httpx.AsyncClient) -> None:
-    model.standin.queue(Reply(json.dumps({"answer": "One ton.", "citations": [
-        {"source": 1, "quote": "The LGP-30 weighed exactly one ton, the manual says."}]})))
-    output = await answer.run({"question": "How heavy was the LGP-30 desk computer?"},
-                              [await extracted("quanta-1", http)], model.ctx)
+    model.standin.queue(
+        Reply(
+            json.dumps(
+                {
+                    "answer": "One ton.",
+                    "citations": [
+                        {"source": 1, "quote": "The LGP-30 weighed exactly one ton, the manual says."}
+                    ],
+                }
+            )
+        )
+    )
+    output = await answer.run(
+        {"question": "How heavy was the LGP-30 desk computer?"},
+        [await extracted("quanta-1", http)],
+        model.ctx,
+    )
     assert output["method"] == "extractive"
     assert output["llm_error"] == "none of the model's 1 quotes occur in the sources"
     assert output["citations"][0]["quote"] == LGP30
     assert model.ctx.usage is not None and model.ctx.usage["completion_tokens"] > 0  # spent all the same
 
 
-@pytest.mark.parametrize(("mode", "error"), [
-    ("500", r"API failed \(HTTP 500\)"),
-    ("timeout", r"did not answer within 0\.5s"),
-    ("prose", r"not a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        ("500", r"API failed \(HTTP 500\)"),
+        ("timeout", r"did not answer within 0\.5s"),
+        ("prose", r"not a JSON object"),
+    ],
+)
 async def test_a_failing_slow_or_unreadable_model_gives_way_to_the_offline_answer(
     model: Model, http: httpx.AsyncClient, mode: str, error: str
 ) -> None:
@@ -178,8 +225,9 @@ async def test_a_failing_slow_or_unreadable_model_gives_way_to_the_offline_answe
     else:
         model.standin.mode, model.standin.hang_s = mode, 2.0
     model.ctx.settings = WorkerSettings(answer_llm_timeout_s=0.5)
-    output = await answer.run({"question": "How much does the Xbox One X weigh?"},
-                              [await extracted("engadget", http)], model.ctx)
+    output = await answer.run(
+        {"question": "How much does the Xbox One X weigh?"}, [await extracted("engadget", http)], model.ctx
+    )
     assert output["method"] == "extractive"
     assert "8.4 pounds" in output["answer"]
     assert re.search(error, output["llm_error"])
@@ -194,13 +242,17 @@ def test_words_stem_the_same_when_steps_run_in_parallel_threads() -> None:
     import snowballstemmer
 
     rng = random.Random(7)  # noqa: S311 - test words, not secrets
-    vocab = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(4, 14)))
-             + rng.choice(["ing", "ed", "ation", "ness", "ly", "s", "ies"]) for _ in range(40_000)]
+    vocab = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(4, 14)))
+        + rng.choice(["ing", "ed", "ation", "ness", "ly", "s", "ies"])
+        for _ in range(40_000)
+    ]
     reference = snowballstemmer.stemmer("english")
     expected = {w: reference.stemWord(w) for w in vocab}
     answering.stem.cache_clear()
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda chunk: [(w, answering.stem(w)) for w in chunk],
-                                [vocab[i::8] for i in range(8)]))
+        results = list(
+            pool.map(lambda chunk: [(w, answering.stem(w)) for w in chunk], [vocab[i::8] for i in range(8)])
+        )
     wrong = [(w, s) for chunk in results for w, s in chunk if s != expected[w]]
     assert not wrong, wrong[:5]

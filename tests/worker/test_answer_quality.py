@@ -50,8 +50,9 @@ async def outcomes(http: httpx.AsyncClient) -> list[Outcome]:
         for item in questions:
             output = await answer.run({"question": item["question"]}, [source], offline(http))
             first = output["citations"][0] if output["citations"] else {}
-            found.append(Outcome(page, item["question"], item["sentence"], first.get("quote"),
-                                 first.get("url")))
+            found.append(
+                Outcome(page, item["question"], item["sentence"], first.get("quote"), first.get("url"))
+            )
     return found
 
 
@@ -68,8 +69,10 @@ async def test_the_set_covers_every_page_with_sentences_of_the_page(http: httpx.
 def test_the_first_citation_holds_the_answer_sentence_for_most_questions(outcomes: list[Outcome]) -> None:
     hits = sum(o.hit for o in outcomes)
     share = hits / len(outcomes)
-    lines = [f"answer quality: first citation holds the answer sentence for {hits}/{len(outcomes)} "
-             f"questions ({share:.1%}; goal {GOAL:.0%})"]
+    lines = [
+        f"answer quality: first citation holds the answer sentence for {hits}/{len(outcomes)} "
+        f"questions ({share:.1%}; goal {GOAL:.0%})"
+    ]
     lines += [f"  miss {o.page}: {o.question}\n    got: {o.first}" for o in outcomes if not o.hit]
     report = "\n".join(lines)
     print("\n" + report)

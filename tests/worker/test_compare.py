@@ -34,16 +34,21 @@ SECOND_URL = "http://news.example/minecraft-crash"
 
 
 def second_report() -> StepInput:
-    return StepInput("extract_2", "extract_text", {"title": "Minecraft crash bug", "text": SECOND_REPORT,
-                                                  "url": SECOND_URL})
+    return StepInput(
+        "extract_2",
+        "extract_text",
+        {"title": "Minecraft crash bug", "text": SECOND_REPORT, "url": SECOND_URL},
+    )
 
 
 async def test_two_reports_of_one_story_share_points_and_terms(http: httpx.AsyncClient) -> None:
     ars = await extracted("ars-1", http, "extract_1")
     output = await compare.run({}, [ars, second_report()], offline(http))
     assert output["method"] == "extractive"
-    sentences = {page_url("ars-1"): set(split_sentences(ars.output["text"])),
-                 SECOND_URL: set(split_sentences(SECOND_REPORT))}
+    sentences = {
+        page_url("ars-1"): set(split_sentences(ars.output["text"])),
+        SECOND_URL: set(split_sentences(SECOND_REPORT)),
+    }
     pairs = output["shared_points"]
     assert pairs, output["summary"]
     for pair in pairs:
@@ -70,10 +75,12 @@ async def test_unrelated_pages_share_no_point_and_keep_their_own_terms(http: htt
 
 async def test_a_failed_branch_is_reported_and_the_others_are_compared(http: httpx.AsyncClient) -> None:
     gone = StepInput("extract_3", "extract_text", None, "fetch_3 failed (answered HTTP 404)")
-    output = await compare.run({}, [await extracted("ars-1", http, "extract_1"), second_report(), gone],
-                               offline(http))
-    assert output["missing"] == [{"step_id": "extract_3", "type": "extract_text",
-                                  "error": "fetch_3 failed (answered HTTP 404)"}]
+    output = await compare.run(
+        {}, [await extracted("ars-1", http, "extract_1"), second_report(), gone], offline(http)
+    )
+    assert output["missing"] == [
+        {"step_id": "extract_3", "type": "extract_text", "error": "fetch_3 failed (answered HTTP 404)"}
+    ]
     assert len(output["texts"]) == 2 and output["shared_points"]
 
 
@@ -97,11 +104,15 @@ async def test_long_texts_reach_the_model_cut_to_their_share(model: Model, http:
 
 
 async def test_the_model_writes_the_comparison(model: Model, http: httpx.AsyncClient) -> None:
-    reply = {"texts": [{"source": 1, "key_points": ["A nested NBT packet crashes servers."]},
-                       {"source": 2, "key_points": ["One crafted packet knocks servers offline."]}],
-             "shared": ["Both describe a crash caused by nested NBT data."],
-             "differences": [{"source": 1, "points": ["Gives the packet's exact structure."]}],
-             "summary": "Both texts report the same Minecraft crash bug."}
+    reply = {
+        "texts": [
+            {"source": 1, "key_points": ["A nested NBT packet crashes servers."]},
+            {"source": 2, "key_points": ["One crafted packet knocks servers offline."]},
+        ],
+        "shared": ["Both describe a crash caused by nested NBT data."],
+        "differences": [{"source": 1, "points": ["Gives the packet's exact structure."]}],
+        "summary": "Both texts report the same Minecraft crash bug.",
+    }
     model.standin.queue(Reply(json.dumps(reply)))
     output = await compare.run({}, [await extracted("ars-1", http, "extract_1"), second_report()], model.ctx)
     assert output["method"] == "llm" and output["model"] == MODEL
@@ -114,8 +125,9 @@ async def test_the_model_writes_the_comparison(model: Model, http: httpx.AsyncCl
     assert model.ctx.usage is not None and model.ctx.usage["model"] == MODEL
 
 
-@pytest.mark.parametrize(("mode", "error"), [("500", "API failed (HTTP 500)"),
-                                             ("empty", "no key points and no summary")])
+@pytest.mark.parametrize(
+    ("mode", "error"), [("500", "API failed (HTTP 500)"), ("empty", "no key points and no summary")]
+)
 async def test_an_unusable_model_gives_way_to_the_offline_comparison(
     model: Model, http: httpx.AsyncClient, mode: str, error: str
 ) -> None:

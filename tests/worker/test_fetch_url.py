@@ -28,9 +28,11 @@ Fetch = Callable[..., Any]
 async def fetch(pages: PageServer) -> AsyncIterator[Fetch]:
     """run fetch_url on a URL with the pages server allowed and any settings overridden."""
     async with httpx.AsyncClient() as http:
+
         async def go(url: str, **overrides: Any) -> dict[str, Any]:
             settings = WorkerSettings(**{"fetch_allowed_hosts": pages.hostport, **overrides})
             return await fetch_url.run({"url": url}, [], StepContext(settings, http, "task", "fetch_1"))
+
         yield go
 
 
@@ -76,15 +78,18 @@ CANARY_FORMS = [
     ("http://0x7f000001:{port}/pages/cnn.html", r"blocked: 127\.0\.0\.1 is a loopback address"),
     ("http://127.1:{port}/pages/cnn.html", r"blocked: 127\.0\.0\.1 is a loopback address"),
     ("http://127.0.0.1.:{port}/pages/cnn.html", r"blocked: 127\.0\.0\.1 is a loopback address"),
-    ("http://[::ffff:127.0.0.1]:{port}/pages/cnn.html",
-     r"blocked: ::ffff:7f00:1 is an IPv4-mapped form of 127\.0\.0\.1, a loopback address"),
+    (
+        "http://[::ffff:127.0.0.1]:{port}/pages/cnn.html",
+        r"blocked: ::ffff:7f00:1 is an IPv4-mapped form of 127\.0\.0\.1, a loopback address",
+    ),
     ("http://0.0.0.0:{port}/pages/cnn.html", r"blocked: 0\.0\.0\.0 is an unspecified address"),
 ]
 
 
 @pytest.mark.parametrize(("template", "message"), CANARY_FORMS)
-async def test_loopback_forms_are_refused(fetch: Fetch, canary: PageServer, template: str,
-                                          message: str) -> None:
+async def test_loopback_forms_are_refused(
+    fetch: Fetch, canary: PageServer, template: str, message: str
+) -> None:
     before = canary.total_hits()
     error = await refused(fetch, template.format(port=canary.port))
     assert canary.total_hits() == before
@@ -97,10 +102,13 @@ async def test_exact_refusal_message(fetch: Fetch, canary: PageServer) -> None:
     assert error.message == "blocked: 127.0.0.1 is a loopback address"
 
 
-@pytest.mark.parametrize("target", ["http://127.0.0.1:{port}/pages/cnn.html", "http://2130706433:{port}/x",
-                                    "http://[::1]:{port}/x"])
-async def test_redirect_to_the_canary_is_refused(fetch: Fetch, pages: PageServer, canary: PageServer,
-                                                 target: str) -> None:
+@pytest.mark.parametrize(
+    "target",
+    ["http://127.0.0.1:{port}/pages/cnn.html", "http://2130706433:{port}/x", "http://[::1]:{port}/x"],
+)
+async def test_redirect_to_the_canary_is_refused(
+    fetch: Fetch, pages: PageServer, canary: PageServer, target: str
+) -> None:
     before_canary, before_redirect = canary.total_hits(), pages.hits["/redirect"]
     error = await refused(fetch, pages.url("/redirect?to=" + quote(target.format(port=canary.port))))
     assert canary.total_hits() == before_canary  # refused before any connection
@@ -116,8 +124,9 @@ async def test_the_allowed_pair_is_exact(fetch: Fetch, pages: PageServer) -> Non
     assert error.message == "blocked: 127.0.0.1 is a loopback address"
 
 
-async def test_connects_to_the_checked_address(fetch: Fetch, pages: PageServer,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_connects_to_the_checked_address(
+    fetch: Fetch, pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A name is resolved once per hop, and the request goes to that answer: here a name no
     DNS knows reaches the allowed server only through the guard's own lookup."""
     lookups: list[str] = []
@@ -127,14 +136,16 @@ async def test_connects_to_the_checked_address(fetch: Fetch, pages: PageServer,
         return ["127.0.0.1"]
 
     monkeypatch.setattr(ssrf, "getaddrinfo", resolver)
-    out = await fetch(f"http://pages.test:{pages.port}/pages/cnn.html",
-                      fetch_allowed_hosts=f"pages.test:{pages.port}")
+    out = await fetch(
+        f"http://pages.test:{pages.port}/pages/cnn.html", fetch_allowed_hosts=f"pages.test:{pages.port}"
+    )
     assert out["status_code"] == 200
     assert lookups == ["pages.test"]
 
 
-async def test_a_rebound_name_is_refused(fetch: Fetch, canary: PageServer,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_rebound_name_is_refused(
+    fetch: Fetch, canary: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def resolver(host: str, port: int) -> list[str]:
         return ["93.184.216.34", "127.0.0.1"]  # one public answer does not excuse a private one
 
@@ -146,10 +157,12 @@ async def test_a_rebound_name_is_refused(fetch: Fetch, canary: PageServer,
 
 
 @pytest.mark.parametrize("port", [22, 6379, 8080])
-async def test_ports_other_than_80_and_443_are_refused(fetch: Fetch, pages: PageServer, port: int,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_ports_other_than_80_and_443_are_refused(
+    fetch: Fetch, pages: PageServer, port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A public host's other services (ssh, Redis, an admin panel) are not fetched, directly
     or through a redirect; the refusal comes before any connection."""
+
     async def resolver(host: str, port: int) -> list[str]:
         return ["93.184.216.34"]
 
@@ -159,8 +172,9 @@ async def test_ports_other_than_80_and_443_are_refused(fetch: Fetch, pages: Page
     assert not error.retryable
     target = f"http://public.test:{port}/admin"
     error = await refused(fetch, pages.url("/redirect?to=" + quote(target)))
-    assert error.message == (f"blocked: port {port} is not one of the ports fetched (80, 443) "
-                             f"(redirect 1 led to {target})")
+    assert error.message == (
+        f"blocked: port {port} is not one of the ports fetched (80, 443) (redirect 1 led to {target})"
+    )
 
 
 def test_allowed_ports_setting() -> None:
@@ -201,6 +215,7 @@ def check_pinned(http: httpx.AsyncClient) -> None:
 
 
 # --- limits ----------------------------------------------------------------------------------------
+
 
 async def test_too_many_redirects(fetch: Fetch, pages: PageServer) -> None:
     url = "/pages/cnn.html"
@@ -257,8 +272,9 @@ async def test_wrong_content_type(fetch: Fetch, pages: PageServer) -> None:
     assert not error.retryable
 
 
-@pytest.mark.parametrize(("code", "retryable"), [(404, False), (403, False), (410, False), (429, True),
-                                                 (500, True), (503, True)])
+@pytest.mark.parametrize(
+    ("code", "retryable"), [(404, False), (403, False), (410, False), (429, True), (500, True), (503, True)]
+)
 async def test_http_errors(fetch: Fetch, pages: PageServer, code: int, retryable: bool) -> None:
     error = await refused(fetch, pages.url(f"/status/{code}"))
     assert error.message.startswith(f"{pages.url(f'/status/{code}')} answered HTTP {code} ")
@@ -295,22 +311,35 @@ async def test_connection_refused_is_retryable(fetch: Fetch) -> None:
 
 # --- what is not a fetchable URL ------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/", "gopher://127.0.0.1:70/_x",
-                                 "javascript:alert(1)", "data:text/html,hi", "dict://127.0.0.1:11211/"])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://127.0.0.1/",
+        "gopher://127.0.0.1:70/_x",
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "dict://127.0.0.1:11211/",
+    ],
+)
 async def test_other_schemes_are_refused(fetch: Fetch, url: str) -> None:
     error = await refused(fetch, url)
     assert error.message.startswith("only http and https URLs can be fetched; ")
     assert not error.retryable
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("", "fetch_url needs a 'url' parameter"),
-    ("example.com/page", "only http and https URLs can be fetched; a URL without a scheme is refused"),
-    ("http://", "not a valid URL"),
-    ("http://user:secret@127.0.0.1/", "URLs with a user name or password are not fetched"),
-    ("http://0177.0.0.1/", "not a valid URL"),
-    ("http://1.2.3.4.5/", "blocked: 1.2.3.4.5 is not a valid IP address"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "fetch_url needs a 'url' parameter"),
+        ("example.com/page", "only http and https URLs can be fetched; a URL without a scheme is refused"),
+        ("http://", "not a valid URL"),
+        ("http://user:secret@127.0.0.1/", "URLs with a user name or password are not fetched"),
+        ("http://0177.0.0.1/", "not a valid URL"),
+        ("http://1.2.3.4.5/", "blocked: 1.2.3.4.5 is not a valid IP address"),
+    ],
+)
 async def test_bad_urls(fetch: Fetch, url: str, message: str) -> None:
     assert (await refused(fetch, url)).message.startswith(message)
 
@@ -326,42 +355,74 @@ async def test_missing_url_parameter() -> None:
 RUSSIAN = "<p>" + "Привет, мир! Это статья о том, как работают очереди сообщений. " * 3
 
 
-@pytest.mark.parametrize(("body", "declared", "media", "text", "charset"), [
-    ("café".encode(), "utf-8", "text/html", "café", "utf-8"),
-    ("café".encode("cp1252"), "iso-8859-1", "text/html", "café", "cp1252"),
-    ("“quoted”".encode("cp1252"), "latin1", "text/plain", "“quoted”", "cp1252"),
-    (b'<meta charset="windows-1251"><p>' + "привет".encode("cp1251"), None, "text/html",
-     '<meta charset="windows-1251"><p>привет', "cp1251"),
-    (b'<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-15"><p>\xa4', None, "text/html",
-     '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-15"><p>€', "iso8859-15"),
-    ("naïve".encode(), None, "text/html", "naïve", "utf-8"),
-    ("naïve".encode("cp1252"), None, "text/html", "naïve", "cp1252"),
-    (b"\xef\xbb\xbfbom", "cp1252", "text/html", "bom", "utf-8"),
-    ("ünïcode".encode("utf-16-le").join([b"\xff\xfe", b""]), None, "text/plain", "ünïcode", "utf-16-le"),
-    (b"x", "no-such-charset", "text/plain", "x", "utf-8"),
-    # labels of Python codecs that are no web text encoding: ignored, as browsers do
-    ("café".encode(), "rot13", "text/html", "café", "utf-8"),
-    ("café".encode(), "base64", "text/html", "café", "utf-8"),
-    ("café".encode(), "hex", "text/plain", "café", "utf-8"),
-    ("café".encode("cp1252"), "zlib", "text/html", "café", "cp1252"),
-    (b"+ADw-script+AD4-", "utf-7", "text/html", "+ADw-script+AD4-", "utf-8"),
-    (b"\\u003cscript", "unicode_escape", "text/html", "\\u003cscript", "utf-8"),
-    (b'<meta charset="rot13"><p>caf\xc3\xa9', None, "text/html", '<meta charset="rot13"><p>café', "utf-8"),
-    (b'<meta charset="base64"><p>caf\xe9', "hex", "text/html", '<meta charset="base64"><p>café', "cp1252"),
-    # WHATWG labels Python knows under another name, and a <meta> that cannot be UTF-16
-    (b"\x93\xfa\x96{", "windows-31j", "text/plain", "日本", "cp932"),
-    (b'<meta charset="utf-16"><p>caf\xc3\xa9', None, "text/html", '<meta charset="utf-16"><p>café', "utf-8"),
-    # nothing declared, not UTF-8: a confident detection, else windows-1252
-    (RUSSIAN.encode("cp1251"), None, "text/html", RUSSIAN, "cp1251"),
-])
+@pytest.mark.parametrize(
+    ("body", "declared", "media", "text", "charset"),
+    [
+        ("café".encode(), "utf-8", "text/html", "café", "utf-8"),
+        ("café".encode("cp1252"), "iso-8859-1", "text/html", "café", "cp1252"),
+        ("“quoted”".encode("cp1252"), "latin1", "text/plain", "“quoted”", "cp1252"),
+        (
+            b'<meta charset="windows-1251"><p>' + "привет".encode("cp1251"),
+            None,
+            "text/html",
+            '<meta charset="windows-1251"><p>привет',
+            "cp1251",
+        ),
+        (
+            b'<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-15"><p>\xa4',
+            None,
+            "text/html",
+            '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-15"><p>€',
+            "iso8859-15",
+        ),
+        ("naïve".encode(), None, "text/html", "naïve", "utf-8"),
+        ("naïve".encode("cp1252"), None, "text/html", "naïve", "cp1252"),
+        (b"\xef\xbb\xbfbom", "cp1252", "text/html", "bom", "utf-8"),
+        ("ünïcode".encode("utf-16-le").join([b"\xff\xfe", b""]), None, "text/plain", "ünïcode", "utf-16-le"),
+        (b"x", "no-such-charset", "text/plain", "x", "utf-8"),
+        # labels of Python codecs that are no web text encoding: ignored, as browsers do
+        ("café".encode(), "rot13", "text/html", "café", "utf-8"),
+        ("café".encode(), "base64", "text/html", "café", "utf-8"),
+        ("café".encode(), "hex", "text/plain", "café", "utf-8"),
+        ("café".encode("cp1252"), "zlib", "text/html", "café", "cp1252"),
+        (b"+ADw-script+AD4-", "utf-7", "text/html", "+ADw-script+AD4-", "utf-8"),
+        (b"\\u003cscript", "unicode_escape", "text/html", "\\u003cscript", "utf-8"),
+        (
+            b'<meta charset="rot13"><p>caf\xc3\xa9',
+            None,
+            "text/html",
+            '<meta charset="rot13"><p>café',
+            "utf-8",
+        ),
+        (
+            b'<meta charset="base64"><p>caf\xe9',
+            "hex",
+            "text/html",
+            '<meta charset="base64"><p>café',
+            "cp1252",
+        ),
+        # WHATWG labels Python knows under another name, and a <meta> that cannot be UTF-16
+        (b"\x93\xfa\x96{", "windows-31j", "text/plain", "日本", "cp932"),
+        (
+            b'<meta charset="utf-16"><p>caf\xc3\xa9',
+            None,
+            "text/html",
+            '<meta charset="utf-16"><p>café',
+            "utf-8",
+        ),
+        # nothing declared, not UTF-8: a confident detection, else windows-1252
+        (RUSSIAN.encode("cp1251"), None, "text/html", RUSSIAN, "cp1251"),
+    ],
+)
 def test_decode(body: bytes, declared: str | None, media: str, text: str, charset: str) -> None:
     assert fetch_url.decode(body, declared, media) == (text, charset)
 
 
 @pytest.mark.parametrize("label", ["rot13", "base64", "hex", "utf-7", "bz2", "uu", "quopri", "punycode"])
 @pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
-async def test_pages_declaring_a_codec_that_is_no_text_encoding(fetch: Fetch, pages: PageServer, label: str,
-                                                                encoding: str) -> None:
+async def test_pages_declaring_a_codec_that_is_no_text_encoding(
+    fetch: Fetch, pages: PageServer, label: str, encoding: str
+) -> None:
     """A real fetch of a page whose header and <meta> name a non-text codec: the step never
     crashes, the label is ignored and the text comes out right."""
     out = await fetch(pages.url(f"/charset?header={label}&meta={label}&encoding={encoding}"))
@@ -371,7 +432,7 @@ async def test_pages_declaring_a_codec_that_is_no_text_encoding(fetch: Fetch, pa
 
 
 def test_content_type_header() -> None:
-    assert fetch_url.content_type("Text/HTML; Charset=\"UTF-8\"") == ("text/html", "UTF-8")
+    assert fetch_url.content_type('Text/HTML; Charset="UTF-8"') == ("text/html", "UTF-8")
     assert fetch_url.content_type("application/xhtml+xml") == ("application/xhtml+xml", None)
     assert fetch_url.content_type("") == ("", None)
 
@@ -387,8 +448,9 @@ async def test_compressed_pages_are_inflated(fetch: Fetch, pages: PageServer, en
     assert out["html"] == page_file("cnn", "source.html").read_text("utf-8")
 
 
-async def test_the_request_asks_only_for_encodings_it_can_bound(fetch: Fetch, pages: PageServer,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_request_asks_only_for_encodings_it_can_bound(
+    fetch: Fetch, pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sent: list[str] = []
     original = httpx.AsyncClient.send
 
@@ -406,16 +468,25 @@ async def streamed(data: bytes) -> AsyncIterator[bytes]:
 
 
 async def test_an_encoding_not_asked_for_is_refused() -> None:
-    response = httpx.Response(200, headers={"content-type": "text/html", "content-encoding": "zstd"},
-                              content=streamed(b"(\xb5/\xfd"))
-    with pytest.raises(StepError, match=r"sent its body in the zstd encoding, which was not asked for "
-                                        r"\(accepted: gzip, deflate, br\)"):
+    response = httpx.Response(
+        200,
+        headers={"content-type": "text/html", "content-encoding": "zstd"},
+        content=streamed(b"(\xb5/\xfd"),
+    )
+    with pytest.raises(
+        StepError,
+        match=r"sent its body in the zstd encoding, which was not asked for "
+        r"\(accepted: gzip, deflate, br\)",
+    ):
         await fetch_url.read_capped(response, httpx.URL("http://example.com/"), 10_000)
 
 
 async def test_a_corrupt_compressed_body_is_a_clear_error() -> None:
-    response = httpx.Response(200, headers={"content-type": "text/html", "content-encoding": "gzip"},
-                              content=streamed(b"\x1f\x8b\x08\x00not gzip at all"))
+    response = httpx.Response(
+        200,
+        headers={"content-type": "text/html", "content-encoding": "gzip"},
+        content=streamed(b"\x1f\x8b\x08\x00not gzip at all"),
+    )
     with pytest.raises(StepError, match=r"sent a body that could not be decompressed \(gzip: "):
         await fetch_url.read_capped(response, httpx.URL("http://example.com/"), 10_000)
 
@@ -428,8 +499,9 @@ MARGIN = 1_000_000
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
-async def test_a_compression_bomb_costs_the_cap_not_its_size(fetch: Fetch, pages: PageServer,
-                                                             encoding: str) -> None:
+async def test_a_compression_bomb_costs_the_cap_not_its_size(
+    fetch: Fetch, pages: PageServer, encoding: str
+) -> None:
     """A real bomb from the page server: refused at the byte cap, and the step's peak of
     traced memory stays within the cap plus a small margin (httpx alone inflates a whole
     network chunk, tens of megabytes, before any check)."""

@@ -37,24 +37,41 @@ class Pipeline:
 
 
 @pytest.fixture(scope="module")
-async def pipeline(stack: Stack, openai_standin: OpenAIStandIn, tmp_path_factory: pytest.TempPathFactory
-                   ) -> AsyncIterator[Pipeline]:
+async def pipeline(
+    stack: Stack, openai_standin: OpenAIStandIn, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Pipeline]:
     name = f"llm_worker_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(stack.pg.url)
     await admin.execute(f"CREATE DATABASE {name}")
     await admin.close()
     db_url = stack.pg.url.rsplit("/", 1)[0] + "/" + name
     await migrate.apply(db_url)
-    env = {**stack.env(), **LLM_ENV, "DATABASE_URL": db_url, "REDIS_URL": stack.redis.url[:-2] + "/1",
-           "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"{openai_standin.origin}/v1",
-           "PLAN_WITH_LLM": "false"}  # the rules plan: the model is asked for the summary alone
+    env = {
+        **stack.env(),
+        **LLM_ENV,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": stack.redis.url[:-2] + "/1",
+        "LLM_PROVIDER": "openai",
+        "LLM_BASE_URL": f"{openai_standin.origin}/v1",
+        "PLAN_WITH_LLM": "false",
+    }  # the rules plan: the model is asked for the summary alone
     logs: Path = tmp_path_factory.mktemp("llm-worker-logs")
     orch_port, metrics_port = free_port(), free_port()
     procs = [
-        ServiceProcess("orchestrator-llm", "agent_orchestrator", {**env, "PORT": str(orch_port)},
-                       ready_url=f"http://127.0.0.1:{orch_port}/ready", log_dir=logs),
-        ServiceProcess("worker-llm", "agent_worker", {**env, "METRICS_PORT": str(metrics_port)},
-                       ready_url=f"http://127.0.0.1:{metrics_port}/ready", log_dir=logs),
+        ServiceProcess(
+            "orchestrator-llm",
+            "agent_orchestrator",
+            {**env, "PORT": str(orch_port)},
+            ready_url=f"http://127.0.0.1:{orch_port}/ready",
+            log_dir=logs,
+        ),
+        ServiceProcess(
+            "worker-llm",
+            "agent_worker",
+            {**env, "METRICS_PORT": str(metrics_port)},
+            ready_url=f"http://127.0.0.1:{metrics_port}/ready",
+            log_dir=logs,
+        ),
     ]
     for proc in procs:
         proc.start()
@@ -78,8 +95,13 @@ def standin(pipeline: Pipeline) -> AsyncIterator[OpenAIStandIn]:
 
 
 async def summarize_output(pool: asyncpg.Pool, task_id: str) -> dict:  # type: ignore[type-arg]
-    return dict(json.loads(await pool.fetchval(
-        "SELECT output FROM task_steps WHERE task_id = $1 AND type = 'summarize'", uuid.UUID(task_id))))
+    return dict(
+        json.loads(
+            await pool.fetchval(
+                "SELECT output FROM task_steps WHERE task_id = $1 AND type = 'summarize'", uuid.UUID(task_id)
+            )
+        )
+    )
 
 
 async def test_the_model_writes_the_summary_and_its_usage_is_recorded(
@@ -102,8 +124,13 @@ async def test_the_model_writes_the_summary_and_its_usage_is_recorded(
     prompt, completion = standin.usage_sent[-1]
     cost = (Decimal(str(PRICE["input"])) * prompt + Decimal(str(PRICE["output"])) * completion) / 1_000_000
     assert output["method"] == "llm" and output["model"] == MODEL
-    assert output["usage"] == {"provider": "openai", "model": MODEL, "prompt_tokens": prompt,
-                               "completion_tokens": completion, "cost_usd": float(cost)}
+    assert output["usage"] == {
+        "provider": "openai",
+        "model": MODEL,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cost_usd": float(cost),
+    }
     metrics = httpx.get(pipeline.worker_metrics).text
     assert f'llm_tokens_total{{kind="completion",model="{MODEL}",provider="openai"}}' in metrics
 

@@ -49,8 +49,10 @@ async def test_killed_worker_steps_complete_elsewhere(
         doomed.wait_ready()
         user = new_user()
         before = pages.hits["/slow/ietf-1.html"]
-        ids = [await submit(orch, user, f"Summarize {pages.url(f'/slow/ietf-1.html?delay=1.5&n={i}')}")
-               for i in range(8)]
+        ids = [
+            await submit(orch, user, f"Summarize {pages.url(f'/slow/ietf-1.html?delay=1.5&n={i}')}")
+            for i in range(8)
+        ]
         consumer = f"{socket.gethostname()}-{doomed.pid}"
         for _ in range(600):  # until it is fetching all eight (bounded: 30 s)
             if pages.hits["/slow/ietf-1.html"] - before >= 8:
@@ -64,7 +66,9 @@ async def test_killed_worker_steps_complete_elsewhere(
     assert {t["status"] for t in tasks.values()} == {"completed"}, tasks
     rows = await db.fetch(
         "SELECT task_id, seq, status, attempts, output IS NOT NULL AS has_output FROM task_steps"
-        " WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, seq", ids)
+        " WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, seq",
+        ids,
+    )
     assert len(rows) == 3 * len(ids)
     assert all(r["status"] == "completed" and r["has_output"] for r in rows)
     # the fetches that died with the worker ran again elsewhere: a second attempt, one output
@@ -82,8 +86,10 @@ async def test_redis_wiped_mid_flight_loses_nothing(
     stack: Stack, orch: httpx.AsyncClient, rds: aioredis.Redis, pages: PageServer
 ) -> None:
     user = new_user()
-    ids = [await submit(orch, user, f"Summarize {pages.url(f'/slow/lwn-1.html?delay=1&n={i}')}")
-           for i in range(12)]
+    ids = [
+        await submit(orch, user, f"Summarize {pages.url(f'/slow/lwn-1.html?delay=1&n={i}')}")
+        for i in range(12)
+    ]
     await asyncio.sleep(0.5)  # some steps are being fetched, the rest wait in the stream
     await rds.flushall()
     tasks = await wait_done(orch, user, ids, timeout=60)
@@ -126,8 +132,9 @@ async def test_step_delivered_too_often_goes_to_dead_letter(
     with workers_stopped(stack):
         mid = await rds.xadd("task_queue", {"task_id": tid, "seq": "0"})
         # as the worker would have: the reconciler then finds the message where it should be
-        await db.execute("UPDATE task_steps SET stream_id = $2, enqueued_at = now() WHERE task_id = $1",
-                         tid, mid)
+        await db.execute(
+            "UPDATE task_steps SET stream_id = $2, enqueued_at = now() WHERE task_id = $1", tid, mid
+        )
         await rds.xreadgroup("workers", "ghost", {"task_queue": ">"}, count=100)
         for _ in range(4):
             await rds.xclaim("task_queue", "workers", "ghost", 0, [mid])
@@ -183,13 +190,20 @@ async def test_a_lost_step_record_does_not_fail_its_task(
         # what the crash leaves: fetch_1 claimed but its completion lost, its message gone,
         # extract_1's message on the stream
         await db.execute("UPDATE tasks SET status = 'processing' WHERE task_id = $1", tid)
-        await db.execute("UPDATE task_steps SET status = 'processing', attempts = 1, started_at = now(),"
-                         " stream_id = $2 WHERE task_id = $1 AND seq = 0", tid, fetch_mid)
+        await db.execute(
+            "UPDATE task_steps SET status = 'processing', attempts = 1, started_at = now(),"
+            " stream_id = $2 WHERE task_id = $1 AND seq = 0",
+            tid,
+            fetch_mid,
+        )
         await rds.xack("task_queue", "workers", fetch_mid)
         await rds.xdel("task_queue", fetch_mid)
         await rds.xadd("task_queue", {"task_id": tid, "seq": "1"})
     task = (await wait_done(orch, user, [tid], timeout=60))[tid]
     assert task["status"] == "completed", task
     assert [(s["id"], s["status"], s["attempts"]) for s in task["steps"]] == [
-        ("fetch_1", "completed", 2), ("extract_1", "completed", 1), ("summarize_1", "completed", 1)]
+        ("fetch_1", "completed", 2),
+        ("extract_1", "completed", 1),
+        ("summarize_1", "completed", 1),
+    ]
     assert task["result"].startswith("Summary: ")

@@ -69,8 +69,10 @@ BLOCKED = [
     ("::ffff:0:127.0.0.1", "an IPv4-translated (SIIT) form of 127.0.0.1, a loopback address"),
     ("::ffff:0:7f00:1", "an IPv4-translated (SIIT) form of 127.0.0.1, a loopback address"),
     ("::ffff:0:10.1.2.3", "an IPv4-translated (SIIT) form of 10.1.2.3, a private address"),
-    ("::ffff:0:169.254.169.254",
-     "an IPv4-translated (SIIT) form of 169.254.169.254, a cloud metadata address"),
+    (
+        "::ffff:0:169.254.169.254",
+        "an IPv4-translated (SIIT) form of 169.254.169.254, a cloud metadata address",
+    ),
     ("::ffff:0:0.0.0.0", "an IPv4-translated (SIIT) form of 0.0.0.0, an unspecified address"),
     ("::ffff:0:8.8.8.8", "an IPv4-translated (SIIT) address (deprecated)"),
     ("::1.2.3.4", "an IPv4-compatible tunnel address (deprecated)"),
@@ -78,9 +80,19 @@ BLOCKED = [
     ("64:ff9b:1:ffff::1", "a local-use NAT64 address"),
 ]
 
-PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "172.32.0.1", "100.128.0.1", "169.255.0.1",
-          "2606:4700:4700::1111", "2a00:1450:4001:81c::200e", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8",
-          "2002:808:808::1"]
+PUBLIC = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "93.184.216.34",
+    "172.32.0.1",
+    "100.128.0.1",
+    "169.255.0.1",
+    "2606:4700:4700::1111",
+    "2a00:1450:4001:81c::200e",
+    "::ffff:8.8.8.8",
+    "64:ff9b::8.8.8.8",
+    "2002:808:808::1",
+]
 
 LITERALS = [
     # (host as written in a URL, the address it names)
@@ -107,8 +119,23 @@ LITERALS = [
     ("[fe80::1%25eth0]", "fe80::1%eth0"),
 ]
 
-NOT_LITERALS = ["example.com", "localhost", "1.2.3.4.5", "256.0.0.1", "1.2.3.256", "08", "0x1g",
-                "127.0.0.0y", "1..2", "", ".", "4294967296", "1.16777216", "[::1", "::g"]
+NOT_LITERALS = [
+    "example.com",
+    "localhost",
+    "1.2.3.4.5",
+    "256.0.0.1",
+    "1.2.3.256",
+    "08",
+    "0x1g",
+    "127.0.0.0y",
+    "1..2",
+    "",
+    ".",
+    "4294967296",
+    "1.16777216",
+    "[::1",
+    "::g",
+]
 
 
 @pytest.mark.parametrize(("address", "reason"), BLOCKED)
@@ -174,6 +201,7 @@ async def test_any_port_when_not_restricted_and_for_allowed_pairs() -> None:
 
 # --- resolution (stand-in resolvers: never real DNS) ------------------------------------------
 
+
 async def _no_dns(host: str, port: int) -> list[str]:
     raise AssertionError(f"a literal must not be resolved: {host}")
 
@@ -181,11 +209,13 @@ async def _no_dns(host: str, port: int) -> list[str]:
 def _resolver(answers: dict[str, list[str]]) -> ssrf.Resolver:
     async def resolve(host: str, port: int) -> list[str]:
         return answers[host.lower()]
+
     return resolve
 
 
-@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "0177.0.0.1", "[::1]",
-                                  "::ffff:127.0.0.1"])
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0x7f000001", "127.1", "0177.0.0.1", "[::1]", "::ffff:127.0.0.1"]
+)
 async def test_literals_are_checked_without_dns(host: str) -> None:
     with pytest.raises(ssrf.Blocked, match="loopback"):
         await ssrf.resolve(host, 80, resolver=_no_dns)
@@ -223,9 +253,11 @@ async def test_no_answer_is_an_error() -> None:
 
 
 @pytest.mark.parametrize(("errno", "temporary"), [(socket.EAI_NONAME, False), (socket.EAI_AGAIN, True)])
-async def test_resolver_failures_are_reported(monkeypatch: pytest.MonkeyPatch, errno: int,
-                                              temporary: bool) -> None:
+async def test_resolver_failures_are_reported(
+    monkeypatch: pytest.MonkeyPatch, errno: int, temporary: bool
+) -> None:
     """The system resolver's failure, stood in for: no DNS query leaves the machine."""
+
     async def failing(*args: object, **kwargs: object) -> list:
         raise socket.gaierror(errno, "lookup failed")
 
@@ -243,18 +275,22 @@ async def test_system_resolver_localhost_is_refused() -> None:
 
 # --- the allow-list: exact host:port pairs ----------------------------------------------------
 
+
 async def test_allowed_pair_is_exempt() -> None:
     allowed = frozenset({"127.0.0.1:8080"})
     assert await ssrf.resolve("127.0.0.1", 8080, allowed=allowed) == ["127.0.0.1"]
 
 
-@pytest.mark.parametrize(("host", "port"), [
-    ("127.0.0.1", 8081),       # another port
-    ("127.0.0.1", 80),         # the default port
-    ("localhost", 8080),       # another name for it
-    ("2130706433", 8080),      # another spelling of it
-    ("127.0.0.2", 8080),
-])
+@pytest.mark.parametrize(
+    ("host", "port"),
+    [
+        ("127.0.0.1", 8081),  # another port
+        ("127.0.0.1", 80),  # the default port
+        ("localhost", 8080),  # another name for it
+        ("2130706433", 8080),  # another spelling of it
+        ("127.0.0.2", 8080),
+    ],
+)
 async def test_allow_list_is_exact(host: str, port: int) -> None:
     allowed = frozenset({"127.0.0.1:8080"})
     with pytest.raises(ssrf.Blocked, match="loopback"):
@@ -271,10 +307,24 @@ async def test_allowed_name_and_ipv6_forms() -> None:
 
 # --- properties ---------------------------------------------------------------------------------
 
-PRIVATE_NETS = [ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
-)]
+PRIVATE_NETS = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+]
 
 
 @st.composite
@@ -291,7 +341,7 @@ def test_every_private_address_is_refused(ip: ipaddress.IPv4Address | ipaddress.
 
 def _inside_v6(ip: ipaddress.IPv4Address, how: str) -> ipaddress.IPv6Address:
     """`ip` carried in an IPv6 address the way `how` names."""
-    teredo_client = (int(ip) ^ 0xFFFFFFFF)  # Teredo stores the client address inverted
+    teredo_client = int(ip) ^ 0xFFFFFFFF  # Teredo stores the client address inverted
     return {
         "mapped": lambda: ipaddress.IPv6Address(f"::ffff:{ip}"),
         "6to4": lambda: ipaddress.IPv6Address((0x2002 << 112) | (int(ip) << 80) | 1),
@@ -338,7 +388,7 @@ def test_random_public_v4_is_allowed(a: int, b: int, c: int, d: int) -> None:
         assert ssrf.classify(ip) is None
 
 
-@given(st.integers(0x2400 << 112, (0x2c00 << 112) - 1))
+@given(st.integers(0x2400 << 112, (0x2C00 << 112) - 1))
 def test_random_public_v6_is_allowed(number: int) -> None:
     """2400::/6 holds the regional registries' allocations; nothing there is special."""
     assert ssrf.classify(ipaddress.IPv6Address(number)) is None
@@ -354,7 +404,7 @@ def ipv4_spelling(draw: st.DrawFn) -> str:
     number = draw(st.integers(0, 2**32 - 1))
     parts = draw(st.integers(1, 4))
     octets = list(number.to_bytes(4, "big"))
-    values = octets[:parts - 1] + [int.from_bytes(bytes(octets[parts - 1:]), "big")]
+    values = octets[: parts - 1] + [int.from_bytes(bytes(octets[parts - 1 :]), "big")]
     return ".".join(_part(v, draw(st.sampled_from(["dec", "hex", "oct"]))) for v in values)
 
 

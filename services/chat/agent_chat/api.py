@@ -35,8 +35,16 @@ _MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter()
 
 
-@router.post("/chat", response_model=ChatOut, responses={**_ERRORS, **_MODEL_ERRORS, **_BUDGET, 200: {
-    "content": {"text/event-stream": {}}, "description": "the answer (or, streamed, its events)"}})
+@router.post(
+    "/chat",
+    response_model=ChatOut,
+    responses={
+        **_ERRORS,
+        **_MODEL_ERRORS,
+        **_BUDGET,
+        200: {"content": {"text/event-stream": {}}, "description": "the answer (or, streamed, its events)"},
+    },
+)
 async def chat(body: ChatIn, user: UserId, request: Request, settings: SettingsDep, service: ChatDep) -> Any:
     message = clean_text(body.message, "message", settings.chat_message_max_chars)
     exchange = await service.begin(user, message)
@@ -51,8 +59,11 @@ async def chat(body: ChatIn, user: UserId, request: Request, settings: SettingsD
     return await service.finish(exchange)
 
 
-@router.get("/chat/history/{user_id}", response_model=list[HistoryItem], responses={
-    **_ERRORS, 404: {"description": "not the caller's own history"}})
+@router.get(
+    "/chat/history/{user_id}",
+    response_model=list[HistoryItem],
+    responses={**_ERRORS, 404: {"description": "not the caller's own history"}},
+)
 async def history(user_id: str, user: UserId, limit: HistoryLimit, pool: PoolDep) -> list[dict[str, Any]]:
     if user_id != user:  # the same answer as for a user who never chatted: nothing to learn
         raise HTTPException(404, "no chat history for this user")

@@ -30,14 +30,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = state.pool = await db.create_pool(settings)
     # /ready and the token budget (two short calls per model call)
     redis = state.redis = create_redis(settings, max_connections=32)
-    state.orchestrator = Orchestrator(settings.orchestrator_url, timeout_s=settings.chat_tool_timeout_s,
-                                      max_connections=settings.chat_orchestrator_max_connections)
-    state.budget = TokenBudget(redis, settings.llm_daily_token_budget,
-                               on_redis_error=settings.llm_budget_on_redis_error)
+    state.orchestrator = Orchestrator(
+        settings.orchestrator_url,
+        timeout_s=settings.chat_tool_timeout_s,
+        max_connections=settings.chat_orchestrator_max_connections,
+    )
+    state.budget = TokenBudget(
+        redis, settings.llm_daily_token_budget, on_redis_error=settings.llm_budget_on_redis_error
+    )
     provider = state.provider = make_provider(settings)
     state.checks = {"postgres": partial(db.ping, pool), "redis": redis.ping}
-    log.info("chat answers with %s (model %s)", provider.name if provider else "offline",
-             settings.model_name())
+    log.info(
+        "chat answers with %s (model %s)", provider.name if provider else "offline", settings.model_name()
+    )
     yield
     if provider:
         await provider.close()
@@ -47,5 +52,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: ChatSettings | None = None) -> FastAPI:
-    return create_service_app(settings or ChatSettings(), service="chat", lifespan=lifespan,
-                              routers=[api.router])
+    return create_service_app(
+        settings or ChatSettings(), service="chat", lifespan=lifespan, routers=[api.router]
+    )

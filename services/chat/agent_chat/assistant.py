@@ -14,9 +14,17 @@ from agent_common.llm.budget import TokenBudget
 
 
 class ModelTurn:
-    def __init__(self, provider: Provider, request: LLMRequest, orchestrator: Orchestrator, user_id: str,
-                 *, max_tool_rounds: int, tool_result_max_chars: int,
-                 budget: TokenBudget | None = None) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        request: LLMRequest,
+        orchestrator: Orchestrator,
+        user_id: str,
+        *,
+        max_tool_rounds: int,
+        tool_result_max_chars: int,
+        budget: TokenBudget | None = None,
+    ) -> None:
         self.provider = provider
         self.budget = budget  # each model call is charged to the user's daily budget
         self.request = request
@@ -49,8 +57,9 @@ class ModelTurn:
                 result = await run_tool(self.orchestrator, self.user_id, call)
                 self.outcome.note_tool(result)
                 yield result
-                messages.append(Message("tool", result.for_model(self.tool_result_max_chars),
-                                        tool_call_id=call.id))
+                messages.append(
+                    Message("tool", result.for_model(self.tool_result_max_chars), tool_call_id=call.id)
+                )
         if not self.outcome.parts:
             yield self.outcome.add_text("I ran the tools I could but have no answer yet; ask me again.")
 
@@ -67,8 +76,9 @@ class ModelTurn:
                     charge.usage = item.usage
                 yield item
 
-    async def _call_model(self, request: LLMRequest,
-                          streaming: bool) -> AsyncIterator[TextDelta | Completion]:
+    async def _call_model(
+        self, request: LLMRequest, streaming: bool
+    ) -> AsyncIterator[TextDelta | Completion]:
         if streaming:
             async with aclosing(self.provider.stream(request)) as items:
                 async for item in items:

@@ -14,5 +14,9 @@ async def build(pool: asyncpg.Pool, settings: ChatSettings, user_id: str, messag
     """The request for answering message `message_id` (already stored, so it is the last of the N)."""
     rows = await store.recent(pool, user_id, message_id, settings.chat_context_messages)
     messages = [Message(r["role"], r["content"]) for r in rows]
-    return LLMRequest(system=settings.chat_system_prompt, messages=messages, tools=list(TOOL_SPECS),
-                      max_tokens=settings.llm_max_tokens)
+    return LLMRequest(
+        system=settings.chat_system_prompt,
+        messages=messages,
+        tools=list(TOOL_SPECS),
+        max_tokens=settings.llm_max_tokens,
+    )

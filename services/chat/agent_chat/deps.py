@@ -37,10 +37,13 @@ async def get_budget(request: Request) -> TokenBudget:
     return request.app.state.budget
 
 
-async def get_chat(settings: SettingsDep, pool: PoolDep,
-                   provider: Annotated[Provider | None, Depends(get_provider)],
-                   orchestrator: Annotated[Orchestrator, Depends(get_orchestrator)],
-                   budget: Annotated[TokenBudget, Depends(get_budget)]) -> ChatService:
+async def get_chat(
+    settings: SettingsDep,
+    pool: PoolDep,
+    provider: Annotated[Provider | None, Depends(get_provider)],
+    orchestrator: Annotated[Orchestrator, Depends(get_orchestrator)],
+    budget: Annotated[TokenBudget, Depends(get_budget)],
+) -> ChatService:
     return ChatService(settings, pool, provider, orchestrator, budget)
 
 

@@ -20,7 +20,9 @@ from agent_common.urls import find_url
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
 _GREETING = re.compile(
     r"^\W*(hi|hello|hey|hallo|howdy|good (morning|afternoon|evening)|help|\?|what can you do|"
-    r"who are you|what are you)\b", re.IGNORECASE)
+    r"who are you|what are you)\b",
+    re.IGNORECASE,
+)
 _SUMMARIZE = re.compile(r"^\W*(please\s+)?(summari[sz]e|summary of|tl;?dr)\b[\s:,-]*", re.IGNORECASE)
 _STATUS = re.compile(r"\b(status|progress|state|how is|how's|check)\b|^\W*task\b", re.IGNORECASE)
 
@@ -30,16 +32,17 @@ SETUP_HINT = (
     "and LLM_MODEL; then restart the chat service."
 )
 CAPABILITIES = (
-    "I can summarize a web page (\"summarize https://...\"), summarize text you paste here, "
-    "and tell you how a task is doing (\"status of task <id>\")."
+    'I can summarize a web page ("summarize https://..."), summarize text you paste here, '
+    'and tell you how a task is doing ("status of task <id>").'
 )
 # streamed answers come in pieces of this many words, as a model's would
 _WORDS_PER_DELTA = 4
 
 
 class OfflineTurn:
-    def __init__(self, settings: ChatSettings, orchestrator: Orchestrator, user_id: str,
-                 message: str) -> None:
+    def __init__(
+        self, settings: ChatSettings, orchestrator: Orchestrator, user_id: str, message: str
+    ) -> None:
         self.settings = settings
         self.orchestrator = orchestrator
         self.user_id = user_id
@@ -72,14 +75,20 @@ class OfflineTurn:
         if _GREETING.search(message):
             return self.greeting(), None
         if url:
-            return (f"I'm the offline assistant, so I can't discuss pages, but I can summarize one: send "
-                    f"\"summarize {url}\". {SETUP_HINT}"), None
-        return (f"I'm the offline assistant (no language model is configured), so I can't answer that. "
-                f"{CAPABILITIES} {SETUP_HINT}"), None
+            return (
+                f"I'm the offline assistant, so I can't discuss pages, but I can summarize one: send "
+                f'"summarize {url}". {SETUP_HINT}'
+            ), None
+        return (
+            f"I'm the offline assistant (no language model is configured), so I can't answer that. "
+            f"{CAPABILITIES} {SETUP_HINT}"
+        ), None
 
     def greeting(self) -> str:
-        return (f"Hello! I'm the offline assistant: no language model is configured, so I only understand "
-                f"a few requests. {CAPABILITIES} {SETUP_HINT}")
+        return (
+            f"Hello! I'm the offline assistant: no language model is configured, so I only understand "
+            f"a few requests. {CAPABILITIES} {SETUP_HINT}"
+        )
 
     async def start_summary(self, url: str) -> tuple[str, ToolResult | None]:
         parts = urlsplit(url)
@@ -90,8 +99,10 @@ class OfflineTurn:
             failed = ToolResult("create_task", False, {"error": str(exc)})
             return f"I couldn't start a task for {url}: {exc}.", failed
         task_id = created["task_id"]
-        return (f"I started task {task_id} to summarize {url}. Its progress shows under Tasks; "
-                f"ask me \"status of task {task_id}\" any time."), ToolResult("create_task", True, created)
+        return (
+            f"I started task {task_id} to summarize {url}. Its progress shows under Tasks; "
+            f'ask me "status of task {task_id}" any time.'
+        ), ToolResult("create_task", True, created)
 
     async def task_status(self, task_id: str) -> tuple[str, ToolResult | None]:
         try:
@@ -107,14 +118,17 @@ class OfflineTurn:
     async def summarize_text(self, text: str) -> str:
         s = self.settings
         summary = await asyncio.to_thread(
-            summarizer.summarize, text, min_sentences=s.chat_summary_min_sentences,
-            max_sentences=s.chat_summary_max_sentences, words_per_minute=s.reading_words_per_minute,
+            summarizer.summarize,
+            text,
+            min_sentences=s.chat_summary_min_sentences,
+            max_sentences=s.chat_summary_max_sentences,
+            words_per_minute=s.reading_words_per_minute,
         )
         return f"Here is an extractive summary (offline: sentences picked from your text). {summary.summary}"
 
 
 def describe_task(task: dict[str, Any]) -> str:
-    head = f"Task {task['task_id']} (\"{task['title']}\") is {task['status']}."
+    head = f'Task {task["task_id"]} ("{task["title"]}") is {task["status"]}.'
     steps = task.get("steps") or []
     if task["status"] == "completed":
         return f"{head} Result: {task.get('result') or '(empty)'}"
@@ -128,4 +142,6 @@ def describe_task(task: dict[str, Any]) -> str:
 
 def _pieces(text: str) -> list[str]:
     words = re.findall(r"\S+\s*", text)
-    return ["".join(words[i:i + _WORDS_PER_DELTA]) for i in range(0, len(words), _WORDS_PER_DELTA)] or [text]
+    return ["".join(words[i : i + _WORDS_PER_DELTA]) for i in range(0, len(words), _WORDS_PER_DELTA)] or [
+        text
+    ]

@@ -36,8 +36,14 @@ class Exchange:
 
 
 class ChatService:
-    def __init__(self, settings: ChatSettings, pool: asyncpg.Pool, provider: Provider | None,
-                 orchestrator: Orchestrator, budget: TokenBudget | None = None) -> None:
+    def __init__(
+        self,
+        settings: ChatSettings,
+        pool: asyncpg.Pool,
+        provider: Provider | None,
+        orchestrator: Orchestrator,
+        budget: TokenBudget | None = None,
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.provider = provider
@@ -53,10 +59,15 @@ class ChatService:
             turn = OfflineTurn(self.settings, self.orchestrator, user_id, message)
         else:
             request = await context.build(self.pool, self.settings, user_id, message_id)
-            turn = ModelTurn(self.provider, request, self.orchestrator, user_id,
-                             max_tool_rounds=self.settings.chat_max_tool_rounds,
-                             tool_result_max_chars=self.settings.chat_tool_result_max_chars,
-                             budget=self.budget)
+            turn = ModelTurn(
+                self.provider,
+                request,
+                self.orchestrator,
+                user_id,
+                max_tool_rounds=self.settings.chat_max_tool_rounds,
+                tool_result_max_chars=self.settings.chat_tool_result_max_chars,
+                budget=self.budget,
+            )
         return Exchange(user_id, message_id, turn, started)
 
     async def finish(self, ex: Exchange) -> dict[str, Any]:
@@ -64,15 +75,19 @@ class ChatService:
         out = ex.turn.outcome
         # priced by the configured model name: an API may answer with a dated variant of it
         cost = cost_usd(self.settings.llm_prices, self.provider.model, out.usage) if self.provider else None
-        acc = store.Accounting(out.model, out.usage.prompt_tokens, out.usage.completion_tokens,
-                               ex.elapsed_ms(), cost)
+        acc = store.Accounting(
+            out.model, out.usage.prompt_tokens, out.usage.completion_tokens, ex.elapsed_ms(), cost
+        )
         chat_id = await store.add_assistant_message(self.pool, ex.user_id, out.text, acc)
         metrics.TURNS.labels(out.provider, "ok").inc()
         metrics.ANSWER_SECONDS.labels(out.provider).observe(acc.latency_ms / 1000)
         return {
-            "response": out.text, "chat_id": chat_id, "model": out.model,
+            "response": out.text,
+            "chat_id": chat_id,
+            "model": out.model,
             "usage": {"prompt_tokens": acc.prompt_tokens, "completion_tokens": acc.completion_tokens},
-            "cost_usd": float(cost) if cost is not None else None, "tasks_started": out.tasks_started,
+            "cost_usd": float(cost) if cost is not None else None,
+            "tasks_started": out.tasks_started,
         }
 
     async def fail(self, ex: Exchange, error: str, outcome: str) -> None:

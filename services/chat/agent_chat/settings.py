@@ -28,7 +28,7 @@ class ChatSettings(LLMSettings):
     chat_history_max: int = Field(500, ge=1)
     # model calls per answer that may run tools before it must answer in words
     chat_max_tool_rounds: int = Field(3, ge=1)
-    chat_tool_timeout_s: float = Field(10.0, gt=0)   # each orchestrator call
+    chat_tool_timeout_s: float = Field(10.0, gt=0)  # each orchestrator call
     chat_tool_result_max_chars: int = Field(4_000, ge=100)  # what a tool result may add to the context
     chat_orchestrator_max_connections: int = Field(50, ge=1)
     # offline: a message at least this long (in words) is pasted text to summarize

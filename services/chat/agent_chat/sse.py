@@ -62,12 +62,14 @@ async def respond(service: ChatService, ex: Exchange) -> Response:
     except LLMError as exc:
         await service.fail(ex, exc.detail, exc.kind)
         return llm_error(exc)
-    return StreamingResponse(_body(service, ex, events, first), media_type="text/event-stream",
-                             headers=HEADERS)
+    return StreamingResponse(
+        _body(service, ex, events, first), media_type="text/event-stream", headers=HEADERS
+    )
 
 
-async def _body(service: ChatService, ex: Exchange, events: AsyncGenerator[Event, None],
-                first: Event | None) -> AsyncIterator[bytes]:
+async def _body(
+    service: ChatService, ex: Exchange, events: AsyncGenerator[Event, None], first: Event | None
+) -> AsyncIterator[bytes]:
     provider = ex.turn.outcome.provider
     first_delta = True
     try:
@@ -95,8 +97,9 @@ async def _body(service: ChatService, ex: Exchange, events: AsyncGenerator[Event
     yield event("done", await service.finish(ex))
 
 
-async def _cleanup(service: ChatService, ex: Exchange, events: AsyncGenerator[Event, None], error: str,
-                   outcome: str) -> None:
+async def _cleanup(
+    service: ChatService, ex: Exchange, events: AsyncGenerator[Event, None], error: str, outcome: str
+) -> None:
     """Runs even inside a cancelled request (shielded), for a bounded time."""
     with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_S):
         await events.aclose()

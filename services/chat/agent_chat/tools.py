@@ -20,16 +20,29 @@ TOOL_SPECS = (
         "create_task",
         "Start a background task for the user. A description holding a URL fetches that page and "
         "summarizes it; a description without a URL is itself the text to summarize. Returns the task id.",
-        {"type": "object", "properties": {
-            "title": {"type": "string", "description": "a short title, e.g. 'Summarize example.org/post'"},
-            "description": {"type": "string", "description": "what to do: the URL, or the text to summarize"},
-        }, "required": ["title", "description"]},
+        {
+            "type": "object",
+            "properties": {
+                "title": {
+                    "type": "string",
+                    "description": "a short title, e.g. 'Summarize example.org/post'",
+                },
+                "description": {
+                    "type": "string",
+                    "description": "what to do: the URL, or the text to summarize",
+                },
+            },
+            "required": ["title", "description"],
+        },
     ),
     ToolSpec(
         "get_task",
         "Look up one of the user's tasks by id: its status, steps, result or error.",
-        {"type": "object", "properties": {"task_id": {"type": "string", "description": "the task's UUID"}},
-         "required": ["task_id"]},
+        {
+            "type": "object",
+            "properties": {"task_id": {"type": "string", "description": "the task's UUID"}},
+            "required": ["task_id"],
+        },
     ),
 )
 
@@ -46,7 +59,7 @@ class ToolResult:
 
     def for_model(self, max_chars: int) -> str:
         text = json.dumps(self.data, default=str)
-        return text if len(text) <= max_chars else text[: max_chars - 15] + ' ... (truncated)'
+        return text if len(text) <= max_chars else text[: max_chars - 15] + " ... (truncated)"
 
 
 class Orchestrator:
@@ -54,7 +67,8 @@ class Orchestrator:
 
     def __init__(self, base_url: str, *, timeout_s: float, max_connections: int) -> None:
         self.http = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout_s,
+            base_url=base_url,
+            timeout=timeout_s,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
 

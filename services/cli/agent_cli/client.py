@@ -19,16 +19,22 @@ CHAT_TIMEOUT = httpx.Timeout(150.0, connect=5.0)  # the gateway gives chat 120 s
 
 
 class ApiClient:
-    def __init__(self, base_url: str, sessions: SessionSource, *, unreachable_hint: str = "",
-                 max_connections: int = 20) -> None:
+    def __init__(
+        self, base_url: str, sessions: SessionSource, *, unreachable_hint: str = "", max_connections: int = 20
+    ) -> None:
         self.base_url = base_url
         self.sessions = sessions
         self.unreachable_hint = unreachable_hint
         self.rate_limited = 0  # 429s waited out (load reports them)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         # trust_env=False: a proxy set for the internet must not capture localhost/port-forward calls
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT, limits=limits, trust_env=False,
-                                      headers={"user-agent": "agentctl/0.1"})
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=TIMEOUT,
+            limits=limits,
+            trust_env=False,
+            headers={"user-agent": "agentctl/0.1"},
+        )
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -46,8 +52,16 @@ class ApiClient:
         assert self.sessions.user_id is not None
         return self.sessions.user_id
 
-    async def call(self, method: str, path: str | Callable[[], str], doing: str, *, json: Any = None,
-                   params: dict[str, Any] | None = None, wait_until: float | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str | Callable[[], str],
+        doing: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        wait_until: float | None = None,
+    ) -> Any:
         """One API call; its JSON answer. With `wait_until` (a time.monotonic() deadline),
         a 429 is waited out (Retry-After) as long as the wait ends before the deadline.
         A callable path is built per attempt (it may hold the user id, which a renewal changes)."""
@@ -71,8 +85,12 @@ class ApiClient:
         for attempt in (1, 2):
             token = await self._guard(self.sessions.token(self.http), "creating a session")
             request = self.http.build_request(
-                "POST", "/api/chat", json={"message": message}, timeout=CHAT_TIMEOUT,
-                headers={"authorization": f"Bearer {token}", "accept": "text/event-stream"})
+                "POST",
+                "/api/chat",
+                json={"message": message},
+                timeout=CHAT_TIMEOUT,
+                headers={"authorization": f"Bearer {token}", "accept": "text/event-stream"},
+            )
             answer = await self._guard(self.http.send(request, stream=True), "sending the message")
             try:
                 if answer.status_code == 401 and attempt == 1:
@@ -97,8 +115,9 @@ class ApiClient:
     async def _send(self, method: str, path: str, token: str, doing: str, **kwargs: Any) -> httpx.Response:
         headers = {"authorization": f"Bearer {token}"}
         timeout = CHAT_TIMEOUT if path.startswith("/api/chat") else TIMEOUT
-        return await self._guard(self.http.request(method, path, headers=headers, timeout=timeout, **kwargs),
-                                 doing)
+        return await self._guard(
+            self.http.request(method, path, headers=headers, timeout=timeout, **kwargs), doing
+        )
 
     async def _wait_out(self, answer: httpx.Response, wait_until: float | None) -> bool:
         wait = retry_after(answer)
@@ -115,13 +134,17 @@ class ApiClient:
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                 raise self._unreachable(doing, "connection timed out") from exc
-            raise CliError(Exit.SERVER_ERROR,
-                           f"the gateway at {self.base_url} did not answer in time while {doing}",
-                           "`agentctl health` shows which service is slow or down") from exc
+            raise CliError(
+                Exit.SERVER_ERROR,
+                f"the gateway at {self.base_url} did not answer in time while {doing}",
+                "`agentctl health` shows which service is slow or down",
+            ) from exc
         except httpx.TransportError as exc:
             raise self._unreachable(doing, str(exc) or exc.__class__.__name__) from exc
 
     def _unreachable(self, doing: str, why: str) -> CliError:
-        return CliError(Exit.UNREACHABLE,
-                        f"cannot reach the gateway at {self.base_url} while {doing} ({why})",
-                        self.unreachable_hint or None)
+        return CliError(
+            Exit.UNREACHABLE,
+            f"cannot reach the gateway at {self.base_url} while {doing} ({why})",
+            self.unreachable_hint or None,
+        )

@@ -46,8 +46,15 @@ KINDS = {
 class CliError(Exception):
     """A failure with its exit code, what happened, and what to do about it."""
 
-    def __init__(self, code: Exit, message: str, hint: str | None = None, *, status: int | None = None,
-                 retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        code: Exit,
+        message: str,
+        hint: str | None = None,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -56,8 +63,11 @@ class CliError(Exception):
         self.retry_after_s = retry_after_s
 
     def as_json(self) -> dict[str, object]:
-        body: dict[str, object] = {"error": KINDS.get(self.code, "error"), "exit_code": int(self.code),
-                                   "message": self.message}
+        body: dict[str, object] = {
+            "error": KINDS.get(self.code, "error"),
+            "exit_code": int(self.code),
+            "message": self.message,
+        }
         if self.hint:
             body["hint"] = self.hint
         if self.status is not None:
@@ -97,20 +107,36 @@ def error_for(response: httpx.Response, doing: str) -> CliError:
     status, detail = response.status_code, detail_of(response)
     if status == 429:
         wait = retry_after(response)
-        return CliError(Exit.RATE_LIMITED, f"rate limited while {doing}: the gateway asks to wait {wait:g} s",
-                        f"try again in {wait:g} s; the limit is per session (RATE_LIMIT_CAPACITY and "
-                        "RATE_LIMIT_REFILL_PER_S on the gateway)", status=status, retry_after_s=wait)
+        return CliError(
+            Exit.RATE_LIMITED,
+            f"rate limited while {doing}: the gateway asks to wait {wait:g} s",
+            f"try again in {wait:g} s; the limit is per session (RATE_LIMIT_CAPACITY and "
+            "RATE_LIMIT_REFILL_PER_S on the gateway)",
+            status=status,
+            retry_after_s=wait,
+        )
     if status == 401:
-        return CliError(Exit.SESSION, f"the gateway refused the session while {doing}: {detail}",
-                        f"run the command again; if it persists, delete {SessionStore().path}", status=status)
+        return CliError(
+            Exit.SESSION,
+            f"the gateway refused the session while {doing}: {detail}",
+            f"run the command again; if it persists, delete {SessionStore().path}",
+            status=status,
+        )
     if status >= 500:
         hint = "a service behind the gateway is down or failing: `agentctl health` shows which"
         if status in (502, 503, 504) and "retry-after" in response.headers:
             hint += f"; the gateway suggests retrying in {retry_after(response):g} s"
-        return CliError(Exit.SERVER_ERROR, f"server error {status} while {doing}: {detail}", hint,
-                        status=status)
-    advice = {404: "check the id: `agentctl tasks` lists this session's tasks (not another session's)",
-              409: "nothing to do: the task has already finished",
-              413: "the request is larger than the gateway accepts (MAX_BODY_BYTES)"}.get(status)
-    return CliError(Exit.USAGE, f"the gateway refused the request ({status}) while {doing}: {detail}", advice,
-                    status=status)
+        return CliError(
+            Exit.SERVER_ERROR, f"server error {status} while {doing}: {detail}", hint, status=status
+        )
+    advice = {
+        404: "check the id: `agentctl tasks` lists this session's tasks (not another session's)",
+        409: "nothing to do: the task has already finished",
+        413: "the request is larger than the gateway accepts (MAX_BODY_BYTES)",
+    }.get(status)
+    return CliError(
+        Exit.USAGE,
+        f"the gateway refused the request ({status}) while {doing}: {detail}",
+        advice,
+        status=status,
+    )

@@ -61,14 +61,24 @@ class Progress:
 
 
 class LoadRun:
-    def __init__(self, base_url: str, plan: Plan, *, unreachable_hint: str = "",
-                 on_progress: Callable[[Progress], None] = lambda _p: None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        plan: Plan,
+        *,
+        unreachable_hint: str = "",
+        on_progress: Callable[[Progress], None] = lambda _p: None,
+    ) -> None:
         self.plan = plan
         self.on_progress = on_progress
         users = math.ceil(plan.tasks / plan.per_user)
         per_client = max(2, plan.concurrency // users + 2)
-        self.clients = [ApiClient(base_url, SessionSource(), unreachable_hint=unreachable_hint,
-                                  max_connections=per_client) for _ in range(users)]
+        self.clients = [
+            ApiClient(
+                base_url, SessionSource(), unreachable_hint=unreachable_hint, max_connections=per_client
+            )
+            for _ in range(users)
+        ]
         self.tracked: dict[str, Tracked] = {}
         self.submit_ms: list[float] = []
         self.errors: Counter[str] = Counter()
@@ -85,8 +95,10 @@ class LoadRun:
             await self._follow(submitting)
             await submitting
             submit_s = self._submitted_at - started
-            timed_out = any(t.status not in TERMINAL for t in self.tracked.values()) or \
-                self.progress.submitted + self.progress.rejected < self.plan.tasks
+            timed_out = (
+                any(t.status not in TERMINAL for t in self.tracked.values())
+                or self.progress.submitted + self.progress.rejected < self.plan.tasks
+            )
             if timed_out:
                 await self._cancel_unfinished()
             return self._report(time.monotonic() - started, submit_s, timed_out)
@@ -108,12 +120,15 @@ class LoadRun:
             if time.monotonic() >= self.deadline:
                 return
             user = index // self.plan.per_user
-            body = {"title": f"load {self.run_id} {index + 1}/{self.plan.tasks}",
-                    "description": f"Summarize {self.plan.url}"}
+            body = {
+                "title": f"load {self.run_id} {index + 1}/{self.plan.tasks}",
+                "description": f"Summarize {self.plan.url}",
+            }
             sent = time.perf_counter()
             try:
-                created = await self.clients[user].call("POST", "/api/task", "submitting a task", json=body,
-                                                        wait_until=self.deadline)
+                created = await self.clients[user].call(
+                    "POST", "/api/task", "submitting a task", json=body, wait_until=self.deadline
+                )
             except CliError as exc:
                 if exc.code in (Exit.UNREACHABLE, Exit.SESSION):
                     raise
@@ -150,14 +165,19 @@ class LoadRun:
         missing = [tid for tid, t in self.tracked.items() if t.status not in TERMINAL and tid not in seen]
         for task_id in missing[: self.plan.concurrency]:
             task = await self.clients[self.tracked[task_id].user].call(
-                "GET", f"/api/tasks/{task_id}", "reading a task", wait_until=self.deadline)
+                "GET", f"/api/tasks/{task_id}", "reading a task", wait_until=self.deadline
+            )
             _update(self.tracked[task_id], task)
 
     async def _list(self, user: int) -> list[dict[str, Any]]:
         try:
-            return await self.clients[user].call("GET", "/api/tasks", "listing the tasks",
-                                                 params={"limit": self.plan.per_user},
-                                                 wait_until=self.deadline)
+            return await self.clients[user].call(
+                "GET",
+                "/api/tasks",
+                "listing the tasks",
+                params={"limit": self.plan.per_user},
+                wait_until=self.deadline,
+            )
         except CliError as exc:
             if exc.code == Exit.RATE_LIMITED:  # the wait would pass the deadline: the next poll ends it
                 return []
@@ -175,8 +195,9 @@ class LoadRun:
         async def cancel(task_id: str, tracked: Tracked) -> None:
             async with gate:
                 try:
-                    await self.clients[tracked.user].call("POST", f"/api/tasks/{task_id}/cancel",
-                                                          "cancelling")
+                    await self.clients[tracked.user].call(
+                        "POST", f"/api/tasks/{task_id}/cancel", "cancelling"
+                    )
                     self.cancelled_at_timeout += 1
                 except CliError:
                     pass  # it finished meanwhile (409), or the gateway is busy: nothing more to do
@@ -188,8 +209,11 @@ class LoadRun:
 
     def _report(self, wall_s: float, submit_s: float, timed_out: bool) -> dict[str, Any]:
         tasks = list(self.tracked.values())
-        done = [(t.created_at, t.updated_at) for t in tasks
-                if t.status == "completed" and t.created_at and t.updated_at]
+        done = [
+            (t.created_at, t.updated_at)
+            for t in tasks
+            if t.status == "completed" and t.created_at and t.updated_at
+        ]
         latencies = [(end - start).total_seconds() for start, end in done]
         span_s = 0.0
         if done:
@@ -200,17 +224,26 @@ class LoadRun:
                 self.errors[t.error or "failed without an error message"] += 1
         statuses = Counter(t.status for t in tasks)
         return {
-            "tasks": self.plan.tasks, "url": self.plan.url, "concurrency": self.plan.concurrency,
-            "users": len(self.clients), "submitted": self.progress.submitted,
-            "rejected": self.progress.rejected, "completed": statuses["completed"],
-            "failed": statuses["failed"], "cancelled": statuses["cancelled"],
+            "tasks": self.plan.tasks,
+            "url": self.plan.url,
+            "concurrency": self.plan.concurrency,
+            "users": len(self.clients),
+            "submitted": self.progress.submitted,
+            "rejected": self.progress.rejected,
+            "completed": statuses["completed"],
+            "failed": statuses["failed"],
+            "cancelled": statuses["cancelled"],
             "unfinished": sum(1 for t in tasks if t.status not in TERMINAL),
             "unsent": self.plan.tasks - self.progress.submitted - self.progress.rejected,
-            "cancelled_at_timeout": self.cancelled_at_timeout, "timed_out": timed_out,
+            "cancelled_at_timeout": self.cancelled_at_timeout,
+            "timed_out": timed_out,
             "rate_limited_retries": sum(c.rate_limited for c in self.clients),
-            "wall_s": round(wall_s, 3), "submit_s": round(submit_s, 3), "span_s": round(span_s, 3),
+            "wall_s": round(wall_s, 3),
+            "submit_s": round(submit_s, 3),
+            "span_s": round(span_s, 3),
             "throughput_per_s": round(len(done) / span_s, 3) if span_s > 0 else None,
-            "latency_s": summary(latencies), "submit_latency_ms": summary(self.submit_ms, 1),
+            "latency_s": summary(latencies),
+            "submit_latency_ms": summary(self.submit_ms, 1),
             "errors": [{"message": m, "count": n} for m, n in self.errors.most_common(5)],
         }
 

@@ -32,15 +32,21 @@ renewed when the gateway no longer accepts it.
 
 @click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--url", envvar="AGENTCTL_URL", help="Gateway base URL (env AGENTCTL_URL).")
-@click.option("--kube-context", envvar="AGENTCTL_KUBE_CONTEXT",
-              help="Kubernetes context (env AGENTCTL_KUBE_CONTEXT).")
-@click.option("--namespace", "-n", envvar="AGENTCTL_NAMESPACE",
-              help="Kubernetes namespace (env AGENTCTL_NAMESPACE; agent-system-dev with --kube-context).")
+@click.option(
+    "--kube-context", envvar="AGENTCTL_KUBE_CONTEXT", help="Kubernetes context (env AGENTCTL_KUBE_CONTEXT)."
+)
+@click.option(
+    "--namespace",
+    "-n",
+    envvar="AGENTCTL_NAMESPACE",
+    help="Kubernetes namespace (env AGENTCTL_NAMESPACE; agent-system-dev with --kube-context).",
+)
 @click.option("--json", "json_output", is_flag=True, help="Print JSON for scripts (every command).")
 @click.version_option(__version__, prog_name="agentctl")
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, kube_context: str | None, namespace: str | None,
-        json_output: bool) -> None:
+def cli(
+    ctx: click.Context, url: str | None, kube_context: str | None, namespace: str | None, json_output: bool
+) -> None:
     rt = ctx.ensure_object(Runtime)
     rt.spec = TargetSpec(url, kube_context, namespace)
     rt.json = rt.json or json_output

@@ -13,8 +13,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-STATUS_STYLE = {"queued": "yellow", "processing": "cyan", "completed": "green", "failed": "red",
-                "cancelled": "magenta", "skipped": "dim"}
+STATUS_STYLE = {
+    "queued": "yellow",
+    "processing": "cyan",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "magenta",
+    "skipped": "dim",
+}
 MARK = {"queued": "·", "processing": "▸", "completed": "✓", "failed": "✗", "cancelled": "⊘", "skipped": "⊘"}
 
 
@@ -100,8 +106,9 @@ def target(step: dict[str, Any]) -> str:
 def step_lines(step: dict[str, Any], spinner: str = "") -> Text:
     status = str(step.get("status", ""))
     style = STATUS_STYLE.get(status, "")
-    line = Text.assemble((f"{MARK.get(status, '?')} ", style), (step.get("type", ""), "bold"), "  ",
-                         (status, style))
+    line = Text.assemble(
+        (f"{MARK.get(status, '?')} ", style), (step.get("type", ""), "bold"), "  ", (status, style)
+    )
     if status == "processing" and spinner:
         line.append(f" {spinner}")
     if step.get("duration_ms") is not None:
@@ -154,14 +161,26 @@ def plan_view(task: dict[str, Any], spinner: str = "") -> RenderableType:
     for row in rows:
         joins = [s for s in row if s.after]
         if joins:
-            parts.append(Text("↓ " + "; ".join(f"{_title(s, single)} reads {names(s.after)}" for s in joins),
-                              style="dim"))
+            parts.append(
+                Text(
+                    "↓ " + "; ".join(f"{_title(s, single)} reads {names(s.after)}" for s in joins),
+                    style="dim",
+                )
+            )
         grid = Table.grid(expand=True, padding=(0, 1))
         for _ in row:
             grid.add_column(ratio=1, overflow="fold")
-        grid.add_row(*[Panel(Group(*[step_lines(step, spinner) for step in segment.steps]),
-                             title=_title(segment, single), title_align="left", border_style="dim")
-                       for segment in row])
+        grid.add_row(
+            *[
+                Panel(
+                    Group(*[step_lines(step, spinner) for step in segment.steps]),
+                    title=_title(segment, single),
+                    title_align="left",
+                    border_style="dim",
+                )
+                for segment in row
+            ]
+        )
         parts.append(grid)
     return Group(*parts)
 

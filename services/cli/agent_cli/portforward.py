@@ -49,32 +49,46 @@ class PortForward:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            svc = self.core.read_namespaced_service(self.service, self.namespace,
-                                                    _request_timeout=REQUEST_TIMEOUT_S)
+            svc = self.core.read_namespaced_service(
+                self.service, self.namespace, _request_timeout=REQUEST_TIMEOUT_S
+            )
             target = _target_port(svc, self.port, self.service)
             selector = ",".join(f"{k}={v}" for k, v in sorted((svc.spec.selector or {}).items()))
-            pods = self.core.list_namespaced_pod(self.namespace, label_selector=selector,
-                                                 _request_timeout=REQUEST_TIMEOUT_S).items
+            pods = self.core.list_namespaced_pod(
+                self.namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_S
+            ).items
         except ApiException as exc:
             raise self._api_error(exc) from exc
         except Exception as exc:  # urllib3's connection errors: the API server is unreachable
-            raise CliError(Exit.UNREACHABLE, f"cannot reach the Kubernetes API server: {exc}",
-                           f"check it: kubectl --context {self.context or '<current>'} get nodes") from exc
+            raise CliError(
+                Exit.UNREACHABLE,
+                f"cannot reach the Kubernetes API server: {exc}",
+                f"check it: kubectl --context {self.context or '<current>'} get nodes",
+            ) from exc
         pod = next((p for p in pods if _ready(p)), None)
         if pod is None:
-            raise CliError(Exit.UNREACHABLE, f"no ready pod behind service/{self.service} in namespace "
-                           f"{self.namespace}", f"kubectl -n {self.namespace} get pods -l {selector}")
+            raise CliError(
+                Exit.UNREACHABLE,
+                f"no ready pod behind service/{self.service} in namespace {self.namespace}",
+                f"kubectl -n {self.namespace} get pods -l {selector}",
+            )
         self.pod = pod.metadata.name
         self.target_port = _container_port(pod, target)
 
     def _api_error(self, exc: Any) -> CliError:
         if exc.status == 404:
-            return CliError(Exit.UNREACHABLE, f"no service/{self.service} in namespace {self.namespace}",
-                            f"is agent-system deployed there? kubectl -n {self.namespace} get services")
-        return CliError(Exit.UNREACHABLE, f"the Kubernetes API refused ({exc.status} {exc.reason}) while "
-                        f"looking up service/{self.service} in {self.namespace}",
-                        "check your credentials and that you may get services and pods and create "
-                        "pods/portforward in that namespace")
+            return CliError(
+                Exit.UNREACHABLE,
+                f"no service/{self.service} in namespace {self.namespace}",
+                f"is agent-system deployed there? kubectl -n {self.namespace} get services",
+            )
+        return CliError(
+            Exit.UNREACHABLE,
+            f"the Kubernetes API refused ({exc.status} {exc.reason}) while "
+            f"looking up service/{self.service} in {self.namespace}",
+            "check your credentials and that you may get services and pods and create "
+            "pods/portforward in that namespace",
+        )
 
     # ---- streams ----------------------------------------------------------------------------
 
@@ -82,12 +96,18 @@ class PortForward:
         from kubernetes.stream import portforward
 
         try:
-            forward = portforward(self.core.connect_get_namespaced_pod_portforward, self.pod, self.namespace,
-                                  ports=str(self.target_port))
+            forward = portforward(
+                self.core.connect_get_namespaced_pod_portforward,
+                self.pod,
+                self.namespace,
+                ports=str(self.target_port),
+            )
         except Exception as exc:
-            raise CliError(Exit.UNREACHABLE,
-                           f"cannot port-forward to pod {self.pod} in {self.namespace}: {exc}",
-                           "you need the RBAC verb create on pods/portforward there") from exc
+            raise CliError(
+                Exit.UNREACHABLE,
+                f"cannot port-forward to pod {self.pod} in {self.namespace}: {exc}",
+                "you need the RBAC verb create on pods/portforward there",
+            ) from exc
         return forward.socket(self.target_port)
 
     def _accept(self) -> None:
@@ -137,14 +157,19 @@ def _core_api(context: str | None) -> Any:
     try:
         from kubernetes import client, config
     except ImportError as exc:
-        raise CliError(Exit.USAGE, "--kube-context/--namespace need the kubernetes client",
-                       "pip install 'agentctl[kube]'") from exc
+        raise CliError(
+            Exit.USAGE,
+            "--kube-context/--namespace need the kubernetes client",
+            "pip install 'agentctl[kube]'",
+        ) from exc
     try:
         return client.CoreV1Api(config.new_client_from_config(context=context))
     except (config.ConfigException, OSError, TypeError) as exc:
-        raise CliError(Exit.USAGE,
-                       f"cannot load the Kubernetes config for context {context or '<current>'}: {exc}",
-                       "kubectl config get-contexts lists the contexts of your KUBECONFIG") from exc
+        raise CliError(
+            Exit.USAGE,
+            f"cannot load the Kubernetes config for context {context or '<current>'}: {exc}",
+            "kubectl config get-contexts lists the contexts of your KUBECONFIG",
+        ) from exc
 
 
 def _target_port(svc: Any, port: int, name: str) -> int | str:

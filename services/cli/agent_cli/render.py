@@ -65,23 +65,31 @@ def tasks_table(tasks: list[dict[str, Any]]) -> Table:
     # Rich shrinks every column of a too-wide table alike: cap the title instead
     table.add_column("TITLE", no_wrap=True, overflow="ellipsis", max_width=max(10, out.width - 69))
     for task in tasks:
-        table.add_row(str(task["task_id"]), status_text(task["status"]), steps_summary(task),
-                      short_when(task.get("created_at")), Text(task.get("title") or ""))
+        table.add_row(
+            str(task["task_id"]),
+            status_text(task["status"]),
+            steps_summary(task),
+            short_when(task.get("created_at")),
+            Text(task.get("title") or ""),
+        )
     return table
 
 
 def task_header(task: dict[str, Any]) -> Text:
-    header = Text.assemble(("task ", "bold"), (str(task["task_id"]), "bold"), "  ",
-                           status_text(task["status"]), "  ")
+    header = Text.assemble(
+        ("task ", "bold"), (str(task["task_id"]), "bold"), "  ", status_text(task["status"]), "  "
+    )
     header.append(Text(task.get("title") or "", style="italic"))
     return header
 
 
 def task_detail(task: dict[str, Any]) -> Group:
     """The task, its plan as a graph (branches side by side), and its result or answer."""
-    parts: list[Any] = [task_header(task), Text(f"created {when(task.get('created_at'))}, "
-                                                f"updated {when(task.get('updated_at'))}", style="dim"),
-                        plan.plan_view(task)]
+    parts: list[Any] = [
+        task_header(task),
+        Text(f"created {when(task.get('created_at'))}, updated {when(task.get('updated_at'))}", style="dim"),
+        plan.plan_view(task),
+    ]
     if task.get("error"):
         parts.append(Text.assemble(("error: ", "bold red"), Text(task["error"])))
     answer = plan.answer_output(task)

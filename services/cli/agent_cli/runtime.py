@@ -43,9 +43,12 @@ class Runtime:
             return await command(client, target)
 
     def _renewed(self, key: str) -> None:
-        render.err.print(f"note: the session for {key} had expired or was revoked; started a new one (a new "
-                         "anonymous user: tasks and chats of the old session are not visible to it)",
-                         style="yellow", markup=False)
+        render.err.print(
+            f"note: the session for {key} had expired or was revoked; started a new one (a new "
+            "anonymous user: tasks and chats of the old session are not visible to it)",
+            style="yellow",
+            markup=False,
+        )
 
     def fail(self, exc: CliError) -> NoReturn:
         """Report on stderr (JSON with --json) and exit with the error's code."""
@@ -66,8 +69,14 @@ def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
             ctx.ensure_object(Runtime).json = True
         return value
 
-    return click.option("--json", "json_flag", is_flag=True, expose_value=False, callback=set_json,
-                        help="Print JSON for scripts (shapes: services/cli/README.md).")(command)
+    return click.option(
+        "--json",
+        "json_flag",
+        is_flag=True,
+        expose_value=False,
+        callback=set_json,
+        help="Print JSON for scripts (shapes: services/cli/README.md).",
+    )(command)
 
 
 pass_runtime = click.make_pass_decorator(Runtime, ensure=True)

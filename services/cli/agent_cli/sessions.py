@@ -51,8 +51,9 @@ class SessionSource:
 class StoredSessionSource(SessionSource):
     """The target's session from sessions.json, written back whenever it changes."""
 
-    def __init__(self, target: str, store: SessionStore | None = None,
-                 on_renew: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, target: str, store: SessionStore | None = None, on_renew: Callable[[str], None] | None = None
+    ) -> None:
         super().__init__()
         self.target = target
         self.store = store or SessionStore()
@@ -69,10 +70,11 @@ class StoredSessionSource(SessionSource):
         try:
             self.store.put(self.target, session)
         except OSError as exc:
-            raise CliError(Exit.SESSION,
-                           f"cannot save the session in {self.store.path}: {exc.strerror or exc}",
-                           f"make {config_dir()} writable, or set AGENTCTL_CONFIG_DIR to a folder that is",
-                           ) from exc
+            raise CliError(
+                Exit.SESSION,
+                f"cannot save the session in {self.store.path}: {exc.strerror or exc}",
+                f"make {config_dir()} writable, or set AGENTCTL_CONFIG_DIR to a folder that is",
+            ) from exc
 
 
 async def create_session(http: httpx.AsyncClient) -> StoredSession:
@@ -82,8 +84,11 @@ async def create_session(http: httpx.AsyncClient) -> StoredSession:
         error = error_for(answer, "creating a session")
         if error.code in (Exit.RATE_LIMITED, Exit.SERVER_ERROR):
             raise error
-        raise CliError(Exit.SESSION, f"the gateway would not create a session: {error.message}",
-                       "check the gateway's log; POST /api/session must answer 201",
-                       status=answer.status_code)
+        raise CliError(
+            Exit.SESSION,
+            f"the gateway would not create a session: {error.message}",
+            "check the gateway's log; POST /api/session must answer 201",
+            status=answer.status_code,
+        )
     body = answer.json()
     return StoredSession(body["session_token"], body["user_id"], body.get("expires_at", ""))

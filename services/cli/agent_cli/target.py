@@ -45,14 +45,20 @@ class Target:
 @contextmanager
 def open_target(spec: TargetSpec) -> Iterator[Target]:
     if spec.is_kube and spec.url:
-        raise CliError(Exit.USAGE, "--url and --kube-context/--namespace name two different targets",
-                       "pass one of them")
+        raise CliError(
+            Exit.USAGE, "--url and --kube-context/--namespace name two different targets", "pass one of them"
+        )
     if not spec.is_kube:
         url = (spec.url or DEFAULT_URL).rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise CliError(Exit.USAGE, f"--url must start with http:// or https:// (got {url!r})")
-        yield Target(url, spec.key, url, f"is the gateway running at {url}? `make run` starts it on "
-                     f"{DEFAULT_URL}; elsewhere, pass --url or set AGENTCTL_URL")
+        yield Target(
+            url,
+            spec.key,
+            url,
+            f"is the gateway running at {url}? `make run` starts it on "
+            f"{DEFAULT_URL}; elsewhere, pass --url or set AGENTCTL_URL",
+        )
         return
     yield from _kube_target(spec)
 
@@ -64,8 +70,12 @@ def _kube_target(spec: TargetSpec) -> Iterator[Target]:
     forward = PortForward(namespace, GATEWAY_SERVICE, GATEWAY_PORT, spec.kube_context)
     base_url = forward.start()
     try:
-        yield Target(base_url, spec.key, f"{forward.describe()} via {base_url}",
-                     f"the port-forward to {forward.describe()} failed; "
-                     f"kubectl -n {namespace} get pods shows whether the gateway is running")
+        yield Target(
+            base_url,
+            spec.key,
+            f"{forward.describe()} via {base_url}",
+            f"the port-forward to {forward.describe()} failed; "
+            f"kubectl -n {namespace} get pods shows whether the gateway is running",
+        )
     finally:
         forward.close()

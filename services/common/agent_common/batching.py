@@ -24,8 +24,14 @@ class Batcher(Generic[T, R]):
     with one item (bad data rather than a lost connection): then each item is written
     alone, so one bad item cannot fail the others."""
 
-    def __init__(self, write: Callable[[list[T]], Awaitable[Sequence[R]]], *, max_items: int = 256,
-                 in_flight: int = 1, isolate: Callable[[BaseException], bool] | None = None) -> None:
+    def __init__(
+        self,
+        write: Callable[[list[T]], Awaitable[Sequence[R]]],
+        *,
+        max_items: int = 256,
+        in_flight: int = 1,
+        isolate: Callable[[BaseException], bool] | None = None,
+    ) -> None:
         self._write = write
         self._isolate = isolate
         self._max_items = max_items
@@ -46,7 +52,7 @@ class Batcher(Generic[T, R]):
 
     async def _run(self) -> None:
         # the batch is cut when the task runs, so it holds every item of the turn that started it
-        batch, self._waiting = self._waiting[: self._max_items], self._waiting[self._max_items:]
+        batch, self._waiting = self._waiting[: self._max_items], self._waiting[self._max_items :]
         if not batch:
             self._busy -= 1
             return

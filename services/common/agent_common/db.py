@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 # for redelivery, a background job tries again later. Any other PostgresError is a bug or
 # bad data, not an outage.
 UNAVAILABLE: tuple[type[Exception], ...] = (
-    OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
 )
 
 
@@ -50,8 +54,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typename, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
-async def create_pool(settings: Settings, *,
-                      server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
+async def create_pool(settings: Settings, *, server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
     """Open the pool with DB_POOL_MIN connections at once (the rest as needed): opening fails
     if the database does not answer then, which is why the default is 0 (see Settings)."""
     return await asyncpg.create_pool(

@@ -16,15 +16,33 @@ from dataclasses import dataclass
 
 from starlette.types import Scope
 
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection",
-    b"te", b"trailer", b"trailers", b"transfer-encoding", b"upgrade",
-})
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
 # what the proxy states itself (or its HTTP client computes), never the client's copy
-PROXY_SETS = frozenset({
-    b"host", b"content-length", b"expect", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
-    b"forwarded", b"x-request-id",
-})
+PROXY_SETS = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"expect",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"forwarded",
+        b"x-request-id",
+    }
+)
 REQUEST_DROP = HOP_BY_HOP | PROXY_SETS
 RESPONSE_DROP = HOP_BY_HOP | {b"server", b"date", b"x-request-id"}
 EVENT_STREAM = b"text/event-stream"

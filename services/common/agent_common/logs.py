@@ -71,7 +71,8 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(settings: Settings) -> None:
     secrets = configured_secrets(
         urls=(settings.database_url, settings.redis_url, settings.llm_base_url),
-        keys=(settings.openai_api_key.get_secret_value(), settings.anthropic_api_key.get_secret_value()))
+        keys=(settings.openai_api_key.get_secret_value(), settings.anthropic_api_key.get_secret_value()),
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(settings.service_name, Redactor(secrets)))
     root = logging.getLogger()
@@ -97,8 +98,12 @@ def _route_stray_output() -> None:
     def thread_excepthook(args: threading.ExceptHookArgs) -> None:
         if args.exc_type is SystemExit or args.exc_value is None:
             return
-        log.error("uncaught %s in thread %s", args.exc_type.__name__, getattr(args.thread, "name", "?"),
-                  exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+        log.error(
+            "uncaught %s in thread %s",
+            args.exc_type.__name__,
+            getattr(args.thread, "name", "?"),
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )
 
     sys.excepthook = excepthook
     threading.excepthook = thread_excepthook

@@ -31,8 +31,13 @@ class PlanStep:
     optional: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "params": self.params,
-                "depends_on": list(self.depends_on), "optional": self.optional}
+        return {
+            "id": self.id,
+            "type": self.type,
+            "params": self.params,
+            "depends_on": list(self.depends_on),
+            "optional": self.optional,
+        }
 
 
 class PlanError(ValueError):
@@ -57,8 +62,11 @@ def as_graph(steps: Sequence[PlanStep]) -> list[PlanStep]:
         return list(steps)
     out: list[PlanStep] = []
     for i, step in enumerate(steps):  # the constructor: replace() costs twice as much (benchmarks)
-        out.append(PlanStep(step.type, step.params, f"{step.type}_{i + 1}", (out[-1].id,) if out else (),
-                            step.optional))
+        out.append(
+            PlanStep(
+                step.type, step.params, f"{step.type}_{i + 1}", (out[-1].id,) if out else (), step.optional
+            )
+        )
     return out
 
 
@@ -68,8 +76,14 @@ def finals(steps: Sequence[PlanStep]) -> list[PlanStep]:
     return [s for s in steps if s.id not in used]
 
 
-def validate(steps: Sequence[PlanStep], *, limits: Limits, urls: Iterable[str],
-             existing: Sequence[PlanStep] = (), internal: bool = False) -> list[PlanStep]:
+def validate(
+    steps: Sequence[PlanStep],
+    *,
+    limits: Limits,
+    urls: Iterable[str],
+    existing: Sequence[PlanStep] = (),
+    internal: bool = False,
+) -> list[PlanStep]:
     """The plan's steps in an order that runs each after what it depends on. `urls` are the
     addresses a fetch may use (the request's own); `existing` the steps of a plan being
     extended (a re-plan); `internal` admits the tools that are not listed."""
@@ -78,8 +92,9 @@ def validate(steps: Sequence[PlanStep], *, limits: Limits, urls: Iterable[str],
     known = {s.id: s for s in existing}
     total = len(existing) + len(steps)
     if total > limits.max_steps:
-        raise PlanError(f"the plan has {total} steps; at most {limits.max_steps} are allowed"
-                        " (PLAN_MAX_STEPS)")
+        raise PlanError(
+            f"the plan has {total} steps; at most {limits.max_steps} are allowed (PLAN_MAX_STEPS)"
+        )
     for step in steps:
         _check_step(step, known, internal)
         known[step.id] = step
@@ -94,8 +109,10 @@ def validate(steps: Sequence[PlanStep], *, limits: Limits, urls: Iterable[str],
 
 def _check_step(step: PlanStep, known: dict[str, PlanStep], internal: bool) -> None:
     if not STEP_ID.match(step.id):
-        raise PlanError(f"step id {step.id!r} is not valid: lower-case letters, digits and _, "
-                        "starting with a letter, at most 40 characters")
+        raise PlanError(
+            f"step id {step.id!r} is not valid: lower-case letters, digits and _, "
+            "starting with a letter, at most 40 characters"
+        )
     if step.id in known:
         raise PlanError(f"two steps have the id {step.id!r}")
     tool = tools.get(step.type)
@@ -128,12 +145,17 @@ def _check_inputs(step: PlanStep, known: dict[str, PlanStep]) -> None:
         count += 1
         if kind not in tool.takes:
             takes = " or ".join(tool.takes) or "no input"
-            raise PlanError(f"step {step.id!r} ({step.type}) takes {takes}, not the {kind} of {dep!r}"
-                            f" ({known[dep].type})")
+            raise PlanError(
+                f"step {step.id!r} ({step.type}) takes {takes}, not the {kind} of {dep!r} ({known[dep].type})"
+            )
     if count < tool.min_inputs or (tool.max_inputs is not None and count > tool.max_inputs):
-        wanted = (f"exactly {tool.min_inputs}" if tool.min_inputs == tool.max_inputs
-                  else f"at least {tool.min_inputs}" if tool.max_inputs is None
-                  else f"at most {tool.max_inputs}")
+        wanted = (
+            f"exactly {tool.min_inputs}"
+            if tool.min_inputs == tool.max_inputs
+            else f"at least {tool.min_inputs}"
+            if tool.max_inputs is None
+            else f"at most {tool.max_inputs}"
+        )
         raise PlanError(f"step {step.id!r} ({step.type}) needs {wanted} input(s), not {count}")
     if step.type == "summarize" and not step.depends_on and "text" not in step.params:
         raise PlanError(f"step {step.id!r} (summarize) needs a text: its 'text' parameter or an input")
@@ -163,22 +185,26 @@ def _cycle(steps: Sequence[PlanStep]) -> list[str]:
     while current not in path:
         path.append(current)
         current = next(d for d in by_id[current].depends_on if d in by_id)
-    return path[path.index(current):] + [current]
+    return path[path.index(current) :] + [current]
 
 
 def _check_fetches(steps: Sequence[PlanStep], limits: Limits, urls: Iterable[str]) -> None:
     fetches = [s for s in steps if tools.BY_NAME[s.type].fetches]
     if len(fetches) > limits.max_fetches:
-        raise PlanError(f"the plan fetches {len(fetches)} pages; at most {limits.max_fetches} are allowed"
-                        " (PLAN_MAX_FETCHES)")
+        raise PlanError(
+            f"the plan fetches {len(fetches)} pages; at most {limits.max_fetches} are allowed"
+            " (PLAN_MAX_FETCHES)"
+        )
     if limits.allow_other_urls:
         return
     allowed = {canonical(u) for u in urls}
     for step in fetches:
         url = str(step.params.get("url", ""))
         if canonical(url) not in allowed:
-            raise PlanError(f"step {step.id!r} fetches {url}, which the request does not name"
-                            " (PLAN_ALLOW_OTHER_URLS is off)")
+            raise PlanError(
+                f"step {step.id!r} fetches {url}, which the request does not name"
+                " (PLAN_ALLOW_OTHER_URLS is off)"
+            )
 
 
 def check_one_final(steps: Sequence[PlanStep]) -> None:
@@ -186,8 +212,9 @@ def check_one_final(steps: Sequence[PlanStep]) -> None:
     ends = finals(steps)
     if len(ends) != 1:
         names = ", ".join(repr(s.id) for s in ends)
-        raise PlanError(f"the plan must end in one step, whose output is the result; it ends in {len(ends)}:"
-                        f" {names}")
+        raise PlanError(
+            f"the plan must end in one step, whose output is the result; it ends in {len(ends)}: {names}"
+        )
 
 
 def joined(steps: Sequence[PlanStep], join_id: str = "combine") -> list[PlanStep]:
@@ -218,6 +245,13 @@ def from_dicts(raw: Sequence[Any]) -> list[PlanStep]:
             raise PlanError(f"step {item.get('id', i + 1)!r}: depends_on must be a list of step ids")
         if not isinstance(params, dict):
             raise PlanError(f"step {item.get('id', i + 1)!r}: params must be an object")
-        steps.append(PlanStep(str(item.get("type") or item.get("tool") or ""), params,
-                              str(item.get("id") or ""), tuple(deps), bool(item.get("optional", False))))
+        steps.append(
+            PlanStep(
+                str(item.get("type") or item.get("tool") or ""),
+                params,
+                str(item.get("id") or ""),
+                tuple(deps),
+                bool(item.get("optional", False)),
+            )
+        )
     return steps

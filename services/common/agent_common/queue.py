@@ -50,8 +50,12 @@ class StepMessage:
 
     @classmethod
     def parse(cls, fields: dict[str, str]) -> StepMessage:
-        return cls(fields["task_id"], int(fields["seq"]), fields.get("traceparent", ""),
-                   fields.get("requeued") == "1")
+        return cls(
+            fields["task_id"],
+            int(fields["seq"]),
+            fields.get("traceparent", ""),
+            fields.get("requeued") == "1",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,30 +130,30 @@ async def enqueue(
     return [str(r) for r in results[:: 2 if status else 1]]
 
 
-async def read(
-    redis: aioredis.Redis, consumer: str, *, count: int, block_ms: int
-) -> list[Delivery]:
+async def read(redis: aioredis.Redis, consumer: str, *, count: int, block_ms: int) -> list[Delivery]:
     """New messages for this consumer (blocks up to block_ms when there are none)."""
-    reply = cast(ReadReply | None,
-                 await redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count, block=block_ms))
+    reply = cast(
+        ReadReply | None, await redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count, block=block_ms)
+    )
     return [_delivery(mid, fields) for _stream, messages in reply or [] for mid, fields in messages]
 
 
-async def reclaim(
-    redis: aioredis.Redis, consumer: str, *, min_idle_ms: int, count: int
-) -> list[Delivery]:
+async def reclaim(redis: aioredis.Redis, consumer: str, *, min_idle_ms: int, count: int) -> list[Delivery]:
     """Messages that another consumer took but did not finish within min_idle_ms.
 
     XPENDING gives the delivery counts (XAUTOCLAIM does not), then XCLAIM takes them
     over; a message another worker claimed in between is simply not returned."""
-    pending = cast(list[dict[str, Any]], await redis.xpending_range(
-        STREAM, GROUP, min="-", max="+", count=count, idle=min_idle_ms))
+    pending = cast(
+        list[dict[str, Any]],
+        await redis.xpending_range(STREAM, GROUP, min="-", max="+", count=count, idle=min_idle_ms),
+    )
     if not pending:
         return []
     ids: list[StreamIdT] = [p["message_id"] for p in pending]
     counts = {str(p["message_id"]): int(p["times_delivered"]) + 1 for p in pending}
-    claimed = cast(ClaimReply, await redis.xclaim(STREAM, GROUP, consumer, min_idle_time=min_idle_ms,
-                                                  message_ids=ids))
+    claimed = cast(
+        ClaimReply, await redis.xclaim(STREAM, GROUP, consumer, min_idle_time=min_idle_ms, message_ids=ids)
+    )
     out = []
     for mid, fields in claimed:
         if fields is None:  # deleted from the stream meanwhile: drop its pending entry
@@ -208,8 +212,9 @@ async def stats(redis: aioredis.Redis) -> Stats:
     length, dead, groups = await pipe.execute(raise_on_error=False)
     if isinstance(length, Exception) or isinstance(dead, Exception):
         raise length if isinstance(length, Exception) else dead
-    group: dict[str, Any] = {} if isinstance(groups, Exception) else next(
-        (g for g in groups if g.get("name") == GROUP), {})
+    group: dict[str, Any] = (
+        {} if isinstance(groups, Exception) else next((g for g in groups if g.get("name") == GROUP), {})
+    )
     pending = int(group.get("pending") or 0)
     lag = group.get("lag")
     lag = int(lag) if lag is not None else max(0, length - pending)

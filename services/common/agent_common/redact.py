@@ -24,8 +24,13 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), f"sk-{MASK}"),
     (re.compile(r"(?i)\b(session=)[^;\s\"',]+"), rf"\1{MASK}"),
     # api_key=..., "password": "...", x-api-key: ..., session_token=...
-    (re.compile(r"(?i)\b([\w-]*(?:api[_-]?key|password|passwd|secret|token))([\"']?\s*[:=]\s*[\"']?)"
-                r"[^\s\"',;&}]+"), rf"\1\2{MASK}"),
+    (
+        re.compile(
+            r"(?i)\b([\w-]*(?:api[_-]?key|password|passwd|secret|token))([\"']?\s*[:=]\s*[\"']?)"
+            r"[^\s\"',;&}]+"
+        ),
+        rf"\1\2{MASK}",
+    ),
     # a session token: 43 characters of URL-safe base64 (secrets.token_urlsafe(32))
     (re.compile(r"(?<![\w-])[A-Za-z0-9_-]{43}(?![\w-])"), MASK),
 )

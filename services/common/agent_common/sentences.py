@@ -24,13 +24,13 @@ _END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)|[。！？]+[」』”’)]
 # the first letter or digit of what follows, past opening quotes, brackets and symbols
 _NEXT_START = re.compile(r"\s+[\"'“‘«(\[¿¡$€£#*•–—-]*(\w)")
 # abbreviations that do not end a sentence even before a capitalised word
-_ABBREVIATIONS = frozenset({
-    "mr", "mrs", "ms", "mx", "dr", "prof", "sr", "jr", "st", "rev", "fr", "hon", "gov", "sen",
-    "rep", "gen", "col", "lt", "maj", "capt", "sgt", "cmdr", "adm", "pres", "supt", "insp", "mt",
-    "ft", "ave", "blvd", "rd", "vol", "vols", "fig", "figs", "pp", "approx", "dept", "univ", "assn",
-    "ph.d", "bros", "co", "corp", "inc", "ltd", "plc", "llc", "vs", "etc", "al", "cf", "ca", "viz",
-    "jan", "feb", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"
-})
+_ABBREVIATIONS = frozenset(
+    """
+    mr mrs ms mx dr prof sr jr st rev fr hon gov sen rep gen col lt maj capt sgt cmdr adm pres
+    supt insp mt ft ave blvd rd vol vols fig figs pp approx dept univ assn ph.d bros co corp inc
+    ltd plc llc vs etc al cf ca viz jan feb apr jun jul aug sep sept oct nov dec
+    """.split()
+)
 _NUMBERED = frozenset({"no", "nos", "nr"})  # "No. 5": an abbreviation only before a number
 _DOTTED = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]|[^\W\d_]")  # U.S, e.g, i.e, Ph.D, and initials (J.)
 _OPENERS = "\"'“‘«(["
@@ -58,14 +58,14 @@ def _short_line_blocks(text: str, start: int, end: int) -> list[_Span]:
     for raw in text[start:end].split("\n"):
         lines.append(_Span(pos, pos + len(raw)))
         pos += len(raw) + 1
-    widest = max(len(text[s.start:s.end].strip()) for s in lines)
+    widest = max(len(text[s.start : s.end].strip()) for s in lines)
     blocks, block_start = [], start
     for line, nxt in zip(lines, lines[1:], strict=False):
-        if len(text[line.start:line.end].strip()) < 0.6 * widest:  # ends its block
+        if len(text[line.start : line.end].strip()) < 0.6 * widest:  # ends its block
             blocks.append(_Span(block_start, line.end))
             block_start = nxt.start
     blocks.append(_Span(block_start, end))
-    return [b for b in blocks if text[b.start:b.end].strip()]
+    return [b for b in blocks if text[b.start : b.end].strip()]
 
 
 def _is_boundary(text: str, punctuation: re.Match[str], sentence_start: int, block_end: int) -> bool:
@@ -79,7 +79,7 @@ def _is_boundary(text: str, punctuation: re.Match[str], sentence_start: int, blo
         return False
     if not punct.startswith(".") or punct.startswith(".."):
         return True  # ! ? and ellipses end a sentence before a capital
-    before = text[sentence_start:punctuation.start()].split()
+    before = text[sentence_start : punctuation.start()].split()
     last = before[-1].lstrip(_OPENERS).lower() if before else ""
     if last in _NUMBERED:
         return not following.group(1).isdigit()
@@ -93,15 +93,15 @@ def _sentence_spans(text: str, block: _Span) -> list[_Span]:
             spans.append(_Span(start, punctuation.end()))
             start = punctuation.end()
     spans.append(_Span(start, block.end))
-    return [_strip(text, s) for s in spans if text[s.start:s.end].strip()]
+    return [_strip(text, s) for s in spans if text[s.start : s.end].strip()]
 
 
 def _strip(text: str, span: _Span) -> _Span:
-    chunk = text[span.start:span.end]
+    chunk = text[span.start : span.end]
     lead = len(chunk) - len(chunk.lstrip())
     return _Span(span.start + lead, span.start + len(chunk.rstrip()))
 
 
 def split_sentences(text: str) -> list[str]:
     """The sentences of `text`, verbatim, in order; a paragraph break always ends one."""
-    return [text[s.start:s.end] for b in _paragraphs(text) for s in _sentence_spans(text, b)]
+    return [text[s.start : s.end] for b in _paragraphs(text) for s in _sentence_spans(text, b)]

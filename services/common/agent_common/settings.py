@@ -14,8 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class Settings(BaseSettings):
     # populate_by_name: Settings(service_name=...) in code, SERVICE_NAME in the environment
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False,
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
+    )
 
     service_name: str = Field("agent", validation_alias="SERVICE_NAME")
     log_level: str = "INFO"
@@ -60,4 +61,3 @@ class Settings(BaseSettings):
 
     def allowed_hosts(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self.fetch_allowed_hosts.split(",") if h.strip())
-

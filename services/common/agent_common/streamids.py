@@ -54,16 +54,20 @@ class StreamIdRecorder:
         if not rows:
             return
         try:
-            written = await self.pool.fetch(_UPDATE, [r[0] for r in rows], [r[1] for r in rows],
-                                            [r[2] for r in rows])
+            written = await self.pool.fetch(
+                _UPDATE, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+            )
         except Exception:
             self._rows[:0] = rows  # whatever failed, they are kept for the next flush
             raise
         done = {(r["task_id"], r["seq"]) for r in written}
         # locked just now (or gone): again at the next flush, a bounded number of times; an
         # id never written only makes the reconciler put one harmless copy on the stream
-        later = [(t, s, sid, tries + 1) for t, s, sid, tries in rows
-                 if (t, s) not in done and tries + 1 < MAX_TRIES]
+        later = [
+            (t, s, sid, tries + 1)
+            for t, s, sid, tries in rows
+            if (t, s) not in done and tries + 1 < MAX_TRIES
+        ]
         self._rows[:0] = later
 
     async def run(self) -> None:

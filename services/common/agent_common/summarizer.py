@@ -52,20 +52,18 @@ def _repeated_openings(sentences: list[str]) -> set[str]:
 
 # --- LexRank -------------------------------------------------------------------------------
 
-_STOPWORDS = frozenset({
-    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
-    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both",
-    "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few",
-    "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers",
-    "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
-    "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on",
-    "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "said", "same",
-    "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
-    "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too",
-    "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while",
-    "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
-    "says", "say", "one", "two", "new", "like", "may", "might", "must"
-})
+_STOPWORDS = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own said same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    says say one two new like may might must
+    """.split()
+)
 _TERM = re.compile(r"[^\W\d_]{2,}")
 _DAMPING, _THRESHOLD, _ITERATIONS, _TOLERANCE = 0.85, 0.1, 100, 1e-7
 
@@ -138,8 +136,9 @@ def _rank(edges: list[dict[int, float]], prior: list[float], damping: float = _D
     return scores
 
 
-def centrality(sentences: list[str], prior: list[float] | None = None,
-               damping: float = _DAMPING) -> list[float]:
+def centrality(
+    sentences: list[str], prior: list[float] | None = None, damping: float = _DAMPING
+) -> list[float]:
     """Each sentence's LexRank score (summing to 1). A `prior` (positive weights) biases where
     the walk restarts: with each sentence's relevance to a question, the walk favours sentences
     both relevant and supported by others (question-focused LexRank, Otterbacher et al. 2005);
@@ -184,16 +183,23 @@ def _dot(a: dict[str, float], b: dict[str, float]) -> float:
 
 # --- the summary ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Summary:
-    summary: str          # "Summary: 342 words, about 2 min read. <sentences in original order>"
+    summary: str  # "Summary: 342 words, about 2 min read. <sentences in original order>"
     sentences: list[str]  # verbatim substrings of the text
     word_count: int
     reading_minutes: int
 
 
-def summarize(text: str, *, title: str | None = None, min_sentences: int = 3, max_sentences: int = 5,
-              words_per_minute: int = 200) -> Summary:
+def summarize(
+    text: str,
+    *,
+    title: str | None = None,
+    min_sentences: int = 3,
+    max_sentences: int = 5,
+    words_per_minute: int = 200,
+) -> Summary:
     """3-5 (min..max) of the text's most central sentences, in their original order."""
     words = word_count(text)
     minutes = max(1, round(words / words_per_minute)) if words else 0
@@ -209,8 +215,9 @@ def _choose(sentences: list[str], words: int, title: str | None, low: int, high:
     if len(sentences) <= low:
         return sentences  # a short text is its own summary
     furniture = _repeated_openings(sentences)
-    candidates = [s for s in sentences
-                  if not _is_junk(s) and " ".join(s.split()[:4]).lower() not in furniture]
+    candidates = [
+        s for s in sentences if not _is_junk(s) and " ".join(s.split()[:4]).lower() not in furniture
+    ]
     if len(candidates) < low:
         candidates = sentences
     k = min(high, max(low, math.ceil(words / 400)), len(candidates))

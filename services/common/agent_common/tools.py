@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 
 # the kinds of output that flow between steps
 PAGE, TEXT, SUMMARY, ANSWER, COMPARISON, REPORT, PLAN = (
-    "page", "text", "summary", "answer", "comparison", "report", "plan")
+    "page",
+    "text",
+    "summary",
+    "answer",
+    "comparison",
+    "report",
+    "plan",
+)
 MAX_URL_CHARS = 2048
 MAX_QUESTION_CHARS = 1000
 
@@ -40,64 +47,150 @@ class Tool:
 
     def public(self) -> dict[str, Any]:
         """The GET /tools entry."""
-        return {"name": self.name, "description": self.description, "parameters": self.parameters,
-                "inputs": {"takes": list(self.takes), "min": self.min_inputs, "max": self.max_inputs},
-                "output": {"kind": self.gives, "fields": self.output}}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+            "inputs": {"takes": list(self.takes), "min": self.min_inputs, "max": self.max_inputs},
+            "output": {"kind": self.gives, "fields": self.output},
+        }
 
 
 def _schema(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required or [],
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required or [],
+        "additionalProperties": False,
+    }
 
 
-_URL = {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$", "maxLength": MAX_URL_CHARS,
-        "description": "an http(s) URL"}
+_URL = {
+    "type": "string",
+    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$",
+    "maxLength": MAX_URL_CHARS,
+    "description": "an http(s) URL",
+}
 _TEXT_TOOLS_TAKE = (TEXT,)
 
 TOOLS: tuple[Tool, ...] = (
-    Tool("fetch_url", "Fetch one public web page (http or https) within size, time and type limits.",
-         _schema({"url": _URL}, ["url"]), PAGE,
-         {"url": "the URL asked for", "final_url": "the URL after redirects", "status_code": "HTTP status",
-          "content_type": "media type", "charset": "character set", "html": "the page's source",
-          "bytes": "its size", "redirects": "redirects followed"},
-         fetches=True),
-    Tool("extract_text", "Extract the title and main text of a fetched page.",
-         _schema({}), TEXT,
-         {"title": "the article's title", "text": "its main text", "word_count": "words in the text",
-          "extractor": "which extractor read it", "url": "the page's final URL"},
-         takes=(PAGE,), min_inputs=1, max_inputs=1),
-    Tool("summarize", "Summarize a text: its own, or the texts of the steps it depends on.",
-         _schema({"text": {"type": "string",
-                           "description": "a text to summarize when the step depends on none"}}),
-         SUMMARY,
-         {"summary": "the summary, with word count and reading time", "sentences": "the sentences chosen",
-          "word_count": "words in the text", "title": "the text's title", "url": "its page's URL",
-          "method": "extractive or llm"},
-         takes=_TEXT_TOOLS_TAKE, max_inputs=None),
-    Tool("answer", "Answer a question from the texts it depends on, citing the sentences that support it.",
-         _schema({"question": {"type": "string", "minLength": 1, "maxLength": MAX_QUESTION_CHARS,
-                               "description": "the question to answer"}}, ["question"]),
-         ANSWER,
-         {"answer": "the answer", "citations": "[{url, quote}]: each quote a sentence of the page at url",
-          "missing": "inputs that were not available"},
-         takes=_TEXT_TOOLS_TAKE, min_inputs=1, max_inputs=None),
-    Tool("compare", "Compare several texts: the key points of each, what they share and where they differ.",
-         _schema({}), COMPARISON,
-         {"summary": "the comparison as text", "missing": "inputs that were not available"},
-         takes=_TEXT_TOOLS_TAKE, min_inputs=2, max_inputs=None),
-    Tool("combine", "Put the results of several steps together, one section per source, in order.",
-         _schema({}), REPORT,
-         {"summary": "the sections as one text", "sections": "[{step_id, title, url, text}]",
-          "missing": "inputs that were not available"},
-         takes=(SUMMARY, ANSWER, COMPARISON, TEXT), min_inputs=1, max_inputs=None),
-    Tool("echo", "Return its text unchanged (benchmarks and liveness checks).",
-         _schema({"text": {"type": "string"}}), TEXT,
-         {"text": "the text"}, listed=False),
-    Tool("replan", "Let the planning model add steps once, after the branches before it completed.",
-         _schema({"request": {"type": "string"}, "plan": {"type": "array", "items": {"type": "object"}}}),
-         PLAN,
-         {"added": "the steps it added", "note": "why none were added, when so"},
-         takes=(PAGE, TEXT, SUMMARY, ANSWER, COMPARISON), max_inputs=None, listed=False),
+    Tool(
+        "fetch_url",
+        "Fetch one public web page (http or https) within size, time and type limits.",
+        _schema({"url": _URL}, ["url"]),
+        PAGE,
+        {
+            "url": "the URL asked for",
+            "final_url": "the URL after redirects",
+            "status_code": "HTTP status",
+            "content_type": "media type",
+            "charset": "character set",
+            "html": "the page's source",
+            "bytes": "its size",
+            "redirects": "redirects followed",
+        },
+        fetches=True,
+    ),
+    Tool(
+        "extract_text",
+        "Extract the title and main text of a fetched page.",
+        _schema({}),
+        TEXT,
+        {
+            "title": "the article's title",
+            "text": "its main text",
+            "word_count": "words in the text",
+            "extractor": "which extractor read it",
+            "url": "the page's final URL",
+        },
+        takes=(PAGE,),
+        min_inputs=1,
+        max_inputs=1,
+    ),
+    Tool(
+        "summarize",
+        "Summarize a text: its own, or the texts of the steps it depends on.",
+        _schema(
+            {"text": {"type": "string", "description": "a text to summarize when the step depends on none"}}
+        ),
+        SUMMARY,
+        {
+            "summary": "the summary, with word count and reading time",
+            "sentences": "the sentences chosen",
+            "word_count": "words in the text",
+            "title": "the text's title",
+            "url": "its page's URL",
+            "method": "extractive or llm",
+        },
+        takes=_TEXT_TOOLS_TAKE,
+        max_inputs=None,
+    ),
+    Tool(
+        "answer",
+        "Answer a question from the texts it depends on, citing the sentences that support it.",
+        _schema(
+            {
+                "question": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_QUESTION_CHARS,
+                    "description": "the question to answer",
+                }
+            },
+            ["question"],
+        ),
+        ANSWER,
+        {
+            "answer": "the answer",
+            "citations": "[{url, quote}]: each quote a sentence of the page at url",
+            "missing": "inputs that were not available",
+        },
+        takes=_TEXT_TOOLS_TAKE,
+        min_inputs=1,
+        max_inputs=None,
+    ),
+    Tool(
+        "compare",
+        "Compare several texts: the key points of each, what they share and where they differ.",
+        _schema({}),
+        COMPARISON,
+        {"summary": "the comparison as text", "missing": "inputs that were not available"},
+        takes=_TEXT_TOOLS_TAKE,
+        min_inputs=2,
+        max_inputs=None,
+    ),
+    Tool(
+        "combine",
+        "Put the results of several steps together, one section per source, in order.",
+        _schema({}),
+        REPORT,
+        {
+            "summary": "the sections as one text",
+            "sections": "[{step_id, title, url, text}]",
+            "missing": "inputs that were not available",
+        },
+        takes=(SUMMARY, ANSWER, COMPARISON, TEXT),
+        min_inputs=1,
+        max_inputs=None,
+    ),
+    Tool(
+        "echo",
+        "Return its text unchanged (benchmarks and liveness checks).",
+        _schema({"text": {"type": "string"}}),
+        TEXT,
+        {"text": "the text"},
+        listed=False,
+    ),
+    Tool(
+        "replan",
+        "Let the planning model add steps once, after the branches before it completed.",
+        _schema({"request": {"type": "string"}, "plan": {"type": "array", "items": {"type": "object"}}}),
+        PLAN,
+        {"added": "the steps it added", "note": "why none were added, when so"},
+        takes=(PAGE, TEXT, SUMMARY, ANSWER, COMPARISON),
+        max_inputs=None,
+        listed=False,
+    ),
 )
 
 BY_NAME: dict[str, Tool] = {t.name: t for t in TOOLS}

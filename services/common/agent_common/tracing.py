@@ -80,10 +80,16 @@ def _sampler() -> Sampler:
     inner = _get_from_env_or_default()
 
     class NoOrphanClientSpans(Sampler):
-        def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
-                          kind: trace.SpanKind | None = None, attributes: Attributes = None,
-                          links: Sequence[trace.Link] | None = None,
-                          trace_state: trace.TraceState | None = None) -> SamplingResult:
+        def should_sample(
+            self,
+            parent_context: Context | None,
+            trace_id: int,
+            name: str,
+            kind: trace.SpanKind | None = None,
+            attributes: Attributes = None,
+            links: Sequence[trace.Link] | None = None,
+            trace_state: trace.TraceState | None = None,
+        ) -> SamplingResult:
             parent = trace.get_current_span(parent_context).get_span_context()
             if kind == trace.SpanKind.CLIENT and not parent.is_valid:
                 return SamplingResult(Decision.DROP)
@@ -138,8 +144,9 @@ def context_from(traceparent: str, tracestate: str = "") -> otel_context.Context
 _NO_SPAN = contextlib.nullcontext(trace.INVALID_SPAN)
 
 
-def span(name: str, *, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-         attributes: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[trace.Span]:
+def span(
+    name: str, *, kind: trace.SpanKind = trace.SpanKind.INTERNAL, attributes: dict[str, Any] | None = None
+) -> contextlib.AbstractContextManager[trace.Span]:
     """A child span of the current one, made current; a shared no-op when tracing is off."""
     if not _enabled:
         return _NO_SPAN
@@ -148,9 +155,17 @@ def span(name: str, *, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
 
 def producer_span(destination: str, **attributes: Any) -> contextlib.AbstractContextManager[trace.Span]:
     """`send <destination>` (messaging conventions): the message carries this span's context."""
-    return span(f"send {destination}", kind=trace.SpanKind.PRODUCER, attributes={
-        "messaging.system": "redis", "messaging.destination.name": destination,
-        "messaging.operation.type": "send", "messaging.operation.name": "send", **attributes})
+    return span(
+        f"send {destination}",
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "redis",
+            "messaging.destination.name": destination,
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "send",
+            **attributes,
+        },
+    )
 
 
 @contextlib.contextmanager
@@ -160,10 +175,18 @@ def consumer_span(name: str, destination: str, traceparent: str, **attributes: A
         yield trace.INVALID_SPAN
         return
     parent = context_from(traceparent) if traceparent else otel_context.Context()
-    with tracer().start_as_current_span(name, context=parent, kind=trace.SpanKind.CONSUMER, attributes={
-            "messaging.system": "redis", "messaging.destination.name": destination,
-            "messaging.operation.type": "process", "messaging.operation.name": "process",
-            **attributes}) as current:
+    with tracer().start_as_current_span(
+        name,
+        context=parent,
+        kind=trace.SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "redis",
+            "messaging.destination.name": destination,
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            **attributes,
+        },
+    ) as current:
         yield current
 
 

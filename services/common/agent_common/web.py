@@ -71,8 +71,9 @@ class ServiceMiddleware:
     for a request without a body, and each (method, route, status)'s metric children
     looked up once (prometheus_client's labels() takes a lock on every call)."""
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int,
-                 trust_user_header: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, service: str, max_body_bytes: int, trust_user_header: bool = True
+    ) -> None:
         self.app = app
         self.service = service
         self.max_body_bytes = max_body_bytes
@@ -138,8 +139,11 @@ class ServiceMiddleware:
         return limited_receive
 
     async def _reject_too_large(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        response = error(413, f"request body is larger than {self.max_body_bytes} bytes",
-                         headers={"x-request-id": request_id, "connection": "close"})
+        response = error(
+            413,
+            f"request body is larger than {self.max_body_bytes} bytes",
+            headers={"x-request-id": request_id, "connection": "close"},
+        )
         self._observe(scope, 413, 0.0)
         await response(scope, receive, send)
 
@@ -150,7 +154,8 @@ class ServiceMiddleware:
         if children is None:
             children = self._children[key] = (
                 HTTP_REQUESTS.labels(self.service, key[0], path, str(status)),
-                HTTP_LATENCY.labels(self.service, key[0], path))
+                HTTP_LATENCY.labels(self.service, key[0], path),
+            )
         children[0].inc()
         children[1].observe(seconds)
 
@@ -181,15 +186,19 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error(400, "request body is not valid JSON")
-        return error(422, [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in errors
-        ])
+        return error(
+            422,
+            [
+                {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                for e in errors
+            ],
+        )
 
     async def database_down(_: Request, exc: Exception) -> Response:
         log.warning("database unavailable: %s", exc.__class__.__name__)
-        return error(503, "database unavailable, try again shortly",
-                     headers={"retry-after": str(RETRY_AFTER_S)})
+        return error(
+            503, "database unavailable, try again shortly", headers={"retry-after": str(RETRY_AFTER_S)}
+        )
 
     for unavailable in db.UNAVAILABLE:
         app.add_exception_handler(unavailable, database_down)
@@ -198,8 +207,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RedisTimeoutError)
     async def redis_down(_: Request, exc: Exception) -> Response:
         log.warning("redis unavailable: %s", exc.__class__.__name__)
-        return error(503, "queue unavailable, try again shortly",
-                     headers={"retry-after": str(RETRY_AFTER_S)})
+        return error(503, "queue unavailable, try again shortly", headers={"retry-after": str(RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:
@@ -229,15 +237,21 @@ def install_health(app: FastAPI) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def create_service_app(settings: Settings, *, service: str, lifespan: Lifespan, routers: list[APIRouter],
-                       **options: Any) -> FastAPI:
+def create_service_app(
+    settings: Settings, *, service: str, lifespan: Lifespan, routers: list[APIRouter], **options: Any
+) -> FastAPI:
     """A service's FastAPI app, built the same way for each: logs and tracing set up, its
     settings on `app.state` (its deps read them there), /health, /ready, /metrics, JSON
     errors, the request-id and body-limit middleware, then its routers."""
     setup_logging(settings)
     tracing.setup(settings.service_name)
-    app = FastAPI(title=f"agent-system {service}", version="0.1.0", lifespan=lifespan,
-                  default_response_class=ORJSONResponse, **options)
+    app = FastAPI(
+        title=f"agent-system {service}",
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        **options,
+    )
     app.state.settings = settings
     setup_service(app, service=service, max_body_bytes=settings.max_body_bytes)
     for router in routers:

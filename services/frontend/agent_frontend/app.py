@@ -25,8 +25,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: FrontendSettings | None = None, assets: Assets | None = None) -> FastAPI:
     settings = settings or FrontendSettings()
     routers = [api.page, api.api_proxy] if settings.proxy_api else [api.page]
-    app = create_service_app(settings, service="frontend", lifespan=lifespan, routers=routers,
-                             docs_url=None, redoc_url=None, openapi_url=None)
+    app = create_service_app(
+        settings,
+        service="frontend",
+        lifespan=lifespan,
+        routers=routers,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.assets = assets = assets or Assets()
     # ready means "can serve the page": a gateway outage is shown on the page, not hidden by
     # taking the page away too

@@ -21,7 +21,6 @@ from agent_frontend.settings import FrontendSettings
 log = logging.getLogger("agent.frontend.proxy")
 
 
-
 class NoCookies(http.cookiejar.DefaultCookiePolicy):
     """The proxy is shared by every browser: a cookie one answer sets must never ride along
     with another browser's request (httpx keeps cookies in its client by default)."""
@@ -38,8 +37,10 @@ def create_client(settings: FrontendSettings) -> httpx.AsyncClient:
         cookies=http.cookiejar.CookieJar(policy=NoCookies()),
         base_url=settings.api_gateway_url.rstrip("/"),
         timeout=httpx.Timeout(settings.proxy_read_timeout_s, connect=settings.proxy_connect_timeout_s),
-        limits=httpx.Limits(max_connections=settings.proxy_max_connections,
-                            max_keepalive_connections=settings.proxy_max_keepalive),
+        limits=httpx.Limits(
+            max_connections=settings.proxy_max_connections,
+            max_keepalive_connections=settings.proxy_max_keepalive,
+        ),
         follow_redirects=False,
         trust_env=False,
     )
@@ -79,15 +80,21 @@ async def forward(client: httpx.AsyncClient, request: Request, read_timeout_s: f
     timeout = httpx.Timeout(None if streaming else read_timeout_s, connect=client.timeout.connect)
     out = forwarding.request_headers(request.scope["headers"])
     upstream_request = client.build_request(
-        request.method, target, headers=upstream_headers(request, out),
-        content=_body(request) if out.has_body else None, timeout=timeout,
+        request.method,
+        target,
+        headers=upstream_headers(request, out),
+        content=_body(request) if out.has_body else None,
+        timeout=timeout,
     )
     try:
         upstream = await client.send(upstream_request, stream=True)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         log.warning("gateway unreachable: %s", exc.__class__.__name__)
-        return error(503, "the API gateway is unavailable, try again shortly",
-                     headers={"retry-after": str(RETRY_AFTER_S)})
+        return error(
+            503,
+            "the API gateway is unavailable, try again shortly",
+            headers={"retry-after": str(RETRY_AFTER_S)},
+        )
     except httpx.TimeoutException:
         return error(504, "the API gateway did not answer in time")
     except ClientDisconnect:
@@ -97,8 +104,9 @@ async def forward(client: httpx.AsyncClient, request: Request, read_timeout_s: f
         return error(502, "the API gateway gave a broken answer")
 
     down, event_stream = forwarding.response_headers([(k.lower(), v) for k, v in upstream.headers.raw])
-    response = StreamingResponse(_relay(upstream), status_code=upstream.status_code,
-                                 background=BackgroundTask(upstream.aclose))
+    response = StreamingResponse(
+        _relay(upstream), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose)
+    )
     response.raw_headers = down  # raw list: several Set-Cookie headers must stay several
     if event_stream and "x-accel-buffering" not in upstream.headers:
         response.raw_headers.append((b"x-accel-buffering", b"no"))  # for an nginx in front of us

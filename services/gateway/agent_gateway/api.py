@@ -27,8 +27,9 @@ def _cookie(request: Request, value: str, max_age: int) -> str:
     """`session` cookie: HttpOnly (no script reads it), SameSite=Lax (no cross-site POSTs),
     Secure when the client reached us over https."""
     secure = forwarded_proto(claimed_proto(request.scope["headers"]), request.url.scheme) == b"https"
-    return (f"{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
-            + ("; Secure" if secure else ""))
+    return f"{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax" + (
+        "; Secure" if secure else ""
+    )
 
 
 def _session_body(session: Session) -> dict[str, Any]:
@@ -39,14 +40,17 @@ def _session_body(session: Session) -> dict[str, Any]:
 async def create_session(request: Request, state: StateDep, settings: SettingsDep) -> Response:
     address = client_address(request.scope, settings.trusted_proxy_hops)
     verdict = await state.limiter.take(
-        "rl:new:" + address, settings.session_create_capacity, settings.session_create_refill_per_s)
+        "rl:new:" + address, settings.session_create_capacity, settings.session_create_refill_per_s
+    )
     if not verdict.allowed:
         metrics.refused("session_create", verdict)
         return rate_limited(verdict)
     token, session = await state.sessions.create()
     return ORJSONResponse(
-        {"session_token": token, **_session_body(session)}, status_code=201,
-        headers={"set-cookie": _cookie(request, token, settings.session_ttl_s), "cache-control": "no-store"})
+        {"session_token": token, **_session_body(session)},
+        status_code=201,
+        headers={"set-cookie": _cookie(request, token, settings.session_ttl_s), "cache-control": "no-store"},
+    )
 
 
 @router.get("/session")
@@ -61,12 +65,14 @@ async def revoke_session(request: Request, session: SessionDep, state: StateDep)
 
 
 @router.get("/upstreams")
-async def upstreams(session: SessionDep, state: StateDep, settings: SettingsDep,
-                    report: ReportDep) -> Response:
+async def upstreams(
+    session: SessionDep, state: StateDep, settings: SettingsDep, report: ReportDep
+) -> Response:
     """Each upstream's /ready and the task queue's backlog; it costs a token of the session's
     bucket, like a proxied request."""
     verdict = await state.limiter.take(
-        session.bucket, settings.rate_limit_capacity, settings.rate_limit_refill_per_s)
+        session.bucket, settings.rate_limit_capacity, settings.rate_limit_refill_per_s
+    )
     if not verdict.allowed:
         metrics.refused("session", verdict)
         return rate_limited(verdict)

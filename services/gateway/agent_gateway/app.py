@@ -39,8 +39,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: GatewayState = app.state.gateway
     await state.open()
     app.state.checks = state.ready_checks()
-    background = [asyncio.create_task(_sweep_sessions(state)),
-                  asyncio.create_task(_count_sessions(state, state.settings.sessions_gauge_interval_s))]
+    background = [
+        asyncio.create_task(_sweep_sessions(state)),
+        asyncio.create_task(_count_sessions(state, state.settings.sessions_gauge_interval_s)),
+    ]
     yield
     for task in background:
         task.cancel()
@@ -60,8 +62,14 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
     setup_logging(settings)
     tracing.setup(settings.service_name)
     state = GatewayState(settings)
-    api_app = FastAPI(title="agent-system gateway", version="0.1.0", lifespan=lifespan,
-                      docs_url=None, redoc_url=None, openapi_url=None)
+    api_app = FastAPI(
+        title="agent-system gateway",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     api_app.state.settings = settings
     api_app.state.gateway = state
     api_app.state.report = SharedReport(state)
@@ -72,8 +80,12 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
     api_app.include_router(openapi.router)
     tracing.instrument_app(api_app)  # sessions, /api/upstreams (the proxied routes make their own spans)
     # X-User-Id from a client is a claim, not a user: the proxy path sets the session's user
-    app = ServiceMiddleware(Gateway(api_app, state), service="gateway",
-                            max_body_bytes=settings.max_body_bytes, trust_user_header=False)
+    app = ServiceMiddleware(
+        Gateway(api_app, state),
+        service="gateway",
+        max_body_bytes=settings.max_body_bytes,
+        trust_user_header=False,
+    )
     app.state = state  # type: ignore[attr-defined]  # for tests and /ready: the middleware has no such field
     app.api = api_app  # type: ignore[attr-defined]  # its own endpoints' app: dependency_overrides
     return app

@@ -9,8 +9,11 @@ from agent_gateway.ratelimit import Verdict
 
 def rate_limited(verdict: Verdict) -> ORJSONResponse:
     if verdict.unavailable:
-        return error(503, "rate limiter unavailable, try again shortly",
-                     headers={"retry-after": str(verdict.retry_after_s)})
+        return error(
+            503,
+            "rate limiter unavailable, try again shortly",
+            headers={"retry-after": str(verdict.retry_after_s)},
+        )
     return error(429, "too many requests: slow down", headers={"retry-after": str(verdict.retry_after_s)})
 
 
@@ -25,5 +28,8 @@ def unauthorized() -> ORJSONResponse:
 def lookups_refused(verdict: Verdict) -> ORJSONResponse:
     if verdict.unavailable:
         return rate_limited(verdict)
-    return error(429, "too many failed session lookups from this address: try again later",
-                 headers={"retry-after": str(verdict.retry_after_s)})
+    return error(
+        429,
+        "too many failed session lookups from this address: try again later",
+        headers={"retry-after": str(verdict.retry_after_s)},
+    )

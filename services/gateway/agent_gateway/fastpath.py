@@ -64,8 +64,9 @@ class Gateway:
                 return
         await self.api(scope, receive, send)
 
-    async def proxied(self, scope: Scope, receive: Receive, send: Send, route: routes.Route, target: str,
-                      param: str) -> None:
+    async def proxied(
+        self, scope: Scope, receive: Receive, send: Send, route: routes.Route, target: str, param: str
+    ) -> None:
         scope["route"] = route  # the metrics label is route.path
         if tracing.enabled():
             span = spans.server_span(scope, route.method, route.path, route.name)
@@ -73,19 +74,22 @@ class Gateway:
         else:
             await self._proxied(scope, receive, send, route, target, param)
 
-    async def _proxied(self, scope: Scope, receive: Receive, send: Send, route: routes.Route, target: str,
-                       param: str) -> None:
+    async def _proxied(
+        self, scope: Scope, receive: Receive, send: Send, route: routes.Route, target: str, param: str
+    ) -> None:
         if route.json_body and not _json_or_empty(scope["headers"]):
             # a body another site's page could send without a CORS preflight is never JSON
             await error(415, "the request body must be JSON (Content-Type: application/json)")(
-                scope, receive, send)
+                scope, receive, send
+            )
             return
         try:
             session = await self.state.authenticate(scope)
         except db.UNAVAILABLE as exc:  # only on a cache miss
             log.warning("session lookup failed: %s", exc.__class__.__name__)
-            await error(503, "session store unavailable, try again shortly",
-                        headers={"retry-after": "2"})(scope, receive, send)
+            await error(503, "session store unavailable, try again shortly", headers={"retry-after": "2"})(
+                scope, receive, send
+            )
             return
         except LookupRefused as exc:
             await lookups_refused(exc.verdict)(scope, receive, send)
@@ -101,7 +105,8 @@ class Gateway:
         s = self.settings
         with tracing.span("EVALSHA rate limit", kind=spans.CLIENT, attributes=spans.RATE_LIMIT_ATTRIBUTES):
             verdict = await self.state.limiter.take(
-                session.bucket, s.rate_limit_capacity, s.rate_limit_refill_per_s)
+                session.bucket, s.rate_limit_capacity, s.rate_limit_refill_per_s
+            )
         if not verdict.allowed:
             metrics.refused("session", verdict)
             await rate_limited(verdict)(scope, receive, send)
@@ -110,14 +115,24 @@ class Gateway:
         if limits is not None and not await self._route_allowed(scope, receive, send, route, session, limits):
             return
         try:
-            await proxy.forward(scope, receive, send, pool=self.state.upstreams[route.upstream],
-                                target=target, user_id=session.user_id, timeout=s.route_timeout(route.name),
-                                body_timeout=s.body_read_timeout_s,
-                                trace_lines=spans.upstream_lines() if tracing.enabled() else None)
+            await proxy.forward(
+                scope,
+                receive,
+                send,
+                pool=self.state.upstreams[route.upstream],
+                target=target,
+                user_id=session.user_id,
+                timeout=s.route_timeout(route.name),
+                body_timeout=s.body_read_timeout_s,
+                trace_lines=spans.upstream_lines() if tracing.enabled() else None,
+            )
         except proxy.BodyTimeout:
             # the connection cannot be reused (the rest of the body may still come): close it
-            await error(408, f"the request body did not arrive within {s.body_read_timeout_s:g}s",
-                        headers={"connection": "close"})(scope, receive, send)
+            await error(
+                408,
+                f"the request body did not arrive within {s.body_read_timeout_s:g}s",
+                headers={"connection": "close"},
+            )(scope, receive, send)
         except UpstreamError as exc:
             log.warning("upstream error on %s: %s", route.path, exc)
             headers = {"retry-after": "2"} if exc.status == 503 else None
@@ -126,15 +141,23 @@ class Gateway:
         except proxy.ClientGone:
             return
 
-    async def _route_allowed(self, scope: Scope, receive: Receive, send: Send, route: routes.Route,
-                             session: Session, limits: tuple[float, float, float, float]) -> bool:
+    async def _route_allowed(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: routes.Route,
+        session: Session,
+        limits: tuple[float, float, float, float],
+    ) -> bool:
         """A costly route's own buckets: the session's, then the client address's."""
         limiter = self.state.limiter
         assert limiter is not None
         address = client_address(scope, self.settings.trusted_proxy_hops)
         for bucket, key, capacity, rate in (
-                (route.name, f"rl:{route.name}:s:{session.token_hash.hex()}", limits[0], limits[1]),
-                (route.name + "_address", f"rl:{route.name}:a:{address}", limits[2], limits[3])):
+            (route.name, f"rl:{route.name}:s:{session.token_hash.hex()}", limits[0], limits[1]),
+            (route.name + "_address", f"rl:{route.name}:a:{address}", limits[2], limits[3]),
+        ):
             verdict = await limiter.take(key, capacity, rate)
             if not verdict.allowed:
                 metrics.refused(bucket, verdict)

@@ -21,8 +21,15 @@ SESSIONS_ACTIVE = Gauge(
     "Sessions neither expired nor revoked, in PostgreSQL (every replica reports the same: take max())",
 )
 # the four children, looked up once (labels() takes a lock)
-BUCKETS = ("session", "session_create", "session_lookup", "chat", "chat_address", "task_create",
-           "task_create_address")
+BUCKETS = (
+    "session",
+    "session_create",
+    "session_lookup",
+    "chat",
+    "chat_address",
+    "task_create",
+    "task_create_address",
+)
 _REFUSED = {(b, r): RATE_LIMITED.labels(b, r) for b in BUCKETS for r in ("limit", "unavailable")}
 
 

@@ -38,8 +38,10 @@ def upstream_headers(scope: Scope, user_id: str, request_id: str) -> tuple[list[
     lines = [b"%b: %b\r\n" % header for header in out.headers]
     # what forwarding.forwarding_headers gives, and the user, formatted at once (a hot path)
     proto = forwarding.forwarded_proto(out.claimed_proto, scope["scheme"])
-    lines.append(b"x-forwarded-for: %b\r\nx-forwarded-proto: %b\r\nx-request-id: %b\r\nx-user-id: %b\r\n" % (
-        forwarding.forwarded_for(out.chain, scope), proto, request_id.encode(), user_id.encode()))
+    lines.append(
+        b"x-forwarded-for: %b\r\nx-forwarded-proto: %b\r\nx-request-id: %b\r\nx-user-id: %b\r\n"
+        % (forwarding.forwarded_for(out.chain, scope), proto, request_id.encode(), user_id.encode())
+    )
     return lines, out.content_length, out.has_body
 
 
@@ -69,9 +71,18 @@ class BodyTimeout(Exception):
     """The request body did not arrive in time (a slow or stalled client): 408."""
 
 
-async def forward(scope: Scope, receive: Receive, send: Send, *, pool: UpstreamPool, target: str,
-                  user_id: str, timeout: float, body_timeout: float,
-                  trace_lines: list[bytes] | None = None) -> None:
+async def forward(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    pool: UpstreamPool,
+    target: str,
+    user_id: str,
+    timeout: float,
+    body_timeout: float,
+    trace_lines: list[bytes] | None = None,
+) -> None:
     """Read the request body (BodyTimeout after `body_timeout`), send the request to `pool`
     at `target` and stream the answer back. Raises UpstreamError before the response has
     started; after that, a failure cuts the response. `trace_lines` (when tracing) replace

@@ -131,8 +131,15 @@ class Leases:
 
 
 class RateLimiter:
-    def __init__(self, runner: ScriptRunner, *, on_redis_error: Literal["local", "open", "closed"],
-                 retry_s: float, lease: int = 1, lease_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        runner: ScriptRunner,
+        *,
+        on_redis_error: Literal["local", "open", "closed"],
+        retry_s: float,
+        lease: int = 1,
+        lease_s: float = 1.0,
+    ) -> None:
         self.runner = runner
         self.on_redis_error = on_redis_error
         self.retry_s = retry_s
@@ -192,8 +199,11 @@ class RateLimiter:
             granted, wait_ms = await self.runner.evalsha(key, capacity, rate, want)
         except Exception as exc:  # any failure to get an answer: Redis is unavailable for us
             if not self._redis_down_until:
-                log.warning("rate limit: Redis unavailable (%s), using the %r policy",
-                            exc.__class__.__name__, self.on_redis_error)
+                log.warning(
+                    "rate limit: Redis unavailable (%s), using the %r policy",
+                    exc.__class__.__name__,
+                    self.on_redis_error,
+                )
             self._redis_down_until = time.monotonic() + self.retry_s
             return self._fallback(key, capacity, rate)
         if self._redis_down_until:

@@ -142,8 +142,9 @@ class FastRedis:
     async def _connect(self) -> _Pipe:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.timeout_s):
-            _, pipe = await loop.create_connection(lambda: _Pipe(self.timeout_s), self.host, self.port,
-                                                   ssl=self.ssl)
+            _, pipe = await loop.create_connection(
+                lambda: _Pipe(self.timeout_s), self.host, self.port, ssl=self.ssl
+            )
             for reply in await asyncio.gather(*(pipe.send(c) for c in self.hello)):
                 if isinstance(reply, hiredis.ReplyError):
                     pipe.transport.abort()  # type: ignore[union-attr]  # connected: the watchdog runs only then

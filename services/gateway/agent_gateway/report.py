@@ -43,8 +43,10 @@ class SharedReport:
     async def _make(self) -> dict[str, Any]:
         state = self.state
         probes = await asyncio.gather(*(_probe(state, name) for name in UPSTREAM_NAMES))
-        value = {"upstreams": dict(zip(UPSTREAM_NAMES, probes, strict=True)),
-                 "queue": await _queue_report(state)}
+        value = {
+            "upstreams": dict(zip(UPSTREAM_NAMES, probes, strict=True)),
+            "queue": await _queue_report(state),
+        }
         self.value, self.made_at = value, time.monotonic()
         return value
 

@@ -26,8 +26,9 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("chat", "POST", "/api/chat", "chat", "/chat", json_body=True),
-    Route("chat_history", "GET", "/api/chat/history/{user_id}", "chat", "/chat/history/{p}",
-          own_user_param=True),
+    Route(
+        "chat_history", "GET", "/api/chat/history/{user_id}", "chat", "/chat/history/{p}", own_user_param=True
+    ),
     Route("task_create", "POST", "/api/task", "orchestrator", "/task", json_body=True),
     Route("task_list", "GET", "/api/tasks", "orchestrator", "/tasks"),
     Route("task_get", "GET", "/api/tasks/{id}", "orchestrator", "/task/{p}"),

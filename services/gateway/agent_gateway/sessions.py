@@ -85,13 +85,17 @@ class SessionStore:
         expires_at = await self.pool.fetchval(
             "INSERT INTO sessions (token_hash, user_id, expires_at)"
             " VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING expires_at",
-            token_hash, user_id, float(self.ttl_s))
+            token_hash,
+            user_id,
+            float(self.ttl_s),
+        )
         return token, Session(user_id, expires_at.timestamp(), token_hash)
 
     async def revoke(self, session: Session) -> None:
         await self.pool.execute(
             "UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
-            session.token_hash)
+            session.token_hash,
+        )
         self._cache.pop(session.token_hash, None)
 
     def cached(self, token_hash: bytes) -> tuple[bool, Session | None]:
@@ -139,7 +143,9 @@ class SessionStore:
     async def _load(self, token_hash: bytes) -> Session | None:
         row = await self.pool.fetchrow(
             "SELECT user_id, expires_at FROM sessions"
-            " WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()", token_hash)
+            " WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
+            token_hash,
+        )
         return None if row is None else Session(row["user_id"], row["expires_at"].timestamp(), token_hash)
 
     def _remember(self, token_hash: bytes, session: Session | None) -> None:
@@ -152,10 +158,14 @@ class SessionStore:
         cache[token_hash] = (session, time.monotonic() + self.cache_ttl_s)
 
     async def count_live(self) -> int:
-        return int(await self.pool.fetchval(
-            "SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > now()"))
+        return int(
+            await self.pool.fetchval(
+                "SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > now()"
+            )
+        )
 
     async def delete_expired(self, older_than_s: float) -> int:
         result = await self.pool.execute(
-            "DELETE FROM sessions WHERE expires_at < now() - make_interval(secs => $1)", older_than_s)
+            "DELETE FROM sessions WHERE expires_at < now() - make_interval(secs => $1)", older_than_s
+        )
         return int(result.split()[-1])

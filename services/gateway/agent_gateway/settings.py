@@ -88,12 +88,21 @@ class GatewaySettings(Settings):
     def route_limits(self) -> dict[str, tuple[float, float, float, float]]:
         """Route name -> (per-session capacity, refill/s, per-address capacity, refill/s)."""
         return {
-            "chat": (self.chat_rate_capacity, self.chat_rate_refill_per_s,
-                     self.chat_address_capacity, self.chat_address_refill_per_s),
-            "task_create": (self.task_create_rate_capacity, self.task_create_rate_refill_per_s,
-                            self.task_create_address_capacity, self.task_create_address_refill_per_s),
+            "chat": (
+                self.chat_rate_capacity,
+                self.chat_rate_refill_per_s,
+                self.chat_address_capacity,
+                self.chat_address_refill_per_s,
+            ),
+            "task_create": (
+                self.task_create_rate_capacity,
+                self.task_create_rate_refill_per_s,
+                self.task_create_address_capacity,
+                self.task_create_address_refill_per_s,
+            ),
         }
 
     def trusted_origins(self) -> frozenset[bytes]:
-        return frozenset(o.strip().rstrip("/").lower().encode() for o in self.csrf_trusted_origins.split(",")
-                         if o.strip())
+        return frozenset(
+            o.strip().rstrip("/").lower().encode() for o in self.csrf_trusted_origins.split(",") if o.strip()
+        )

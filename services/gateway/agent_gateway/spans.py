@@ -28,9 +28,17 @@ def _incoming(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
 def server_span(scope: Scope, method: str, route: str, name: str) -> trace.Span:
     parent, state = _incoming(scope["headers"])
     context = tracing.context_from(parent, state) if parent else None
-    return tracing.tracer().start_span(f"{method} {route}", context=context, kind=trace.SpanKind.SERVER,
-                                       attributes={"http.request.method": method, "http.route": route,
-                                                   "url.scheme": scope["scheme"], "agent.route": name})
+    return tracing.tracer().start_span(
+        f"{method} {route}",
+        context=context,
+        kind=trace.SpanKind.SERVER,
+        attributes={
+            "http.request.method": method,
+            "http.route": route,
+            "url.scheme": scope["scheme"],
+            "agent.route": name,
+        },
+    )
 
 
 def recording_send(span: trace.Span, send: Send) -> Send:
@@ -54,7 +62,8 @@ def upstream_lines() -> list[bytes]:
     return [f"{k}: {v}\r\n".encode("latin-1") for k, v in carrier.items() if k in _PROPAGATED]
 
 
-async def run_in_span(span: trace.Span, app: object, scope: Scope, receive: Receive, send: Send,
-                      *args: object) -> None:
+async def run_in_span(
+    span: trace.Span, app: object, scope: Scope, receive: Receive, send: Send, *args: object
+) -> None:
     with trace.use_span(span, end_on_exit=True):
         await app(scope, receive, recording_send(span, send), *args)  # type: ignore[operator]  # app is an ASGI app or the fast path's own (extra arguments)

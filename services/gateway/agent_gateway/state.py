@@ -59,17 +59,27 @@ class GatewayState:
         self.pool = await db.create_pool(s)
         self.redis = create_redis(s)
         self.runner = self._script_runner()
-        self.sessions = SessionStore(self.pool, ttl_s=s.session_ttl_s, cache_ttl_s=s.session_cache_ttl_s,
-                                     cache_max=s.session_cache_max)
-        self.limiter = RateLimiter(self.runner, on_redis_error=s.rate_limit_on_redis_error,
-                                   retry_s=s.rate_limit_redis_retry_s, lease=s.rate_limit_lease,
-                                   lease_s=s.rate_limit_lease_s)
+        self.sessions = SessionStore(
+            self.pool, ttl_s=s.session_ttl_s, cache_ttl_s=s.session_cache_ttl_s, cache_max=s.session_cache_max
+        )
+        self.limiter = RateLimiter(
+            self.runner,
+            on_redis_error=s.rate_limit_on_redis_error,
+            retry_s=s.rate_limit_redis_retry_s,
+            lease=s.rate_limit_lease,
+            lease_s=s.rate_limit_lease_s,
+        )
         self.http = httpx.AsyncClient(timeout=2.0)
         for name in UPSTREAM_NAMES:
             self.upstreams[name] = UpstreamPool(
-                name, self.upstream_url(name), max_connections=s.upstream_max_connections,
-                keepalive_s=s.upstream_keepalive_s, connect_timeout_s=s.upstream_connect_timeout_s,
-                pool_timeout_s=s.upstream_pool_timeout_s, max_header_bytes=s.upstream_max_header_bytes)
+                name,
+                self.upstream_url(name),
+                max_connections=s.upstream_max_connections,
+                keepalive_s=s.upstream_keepalive_s,
+                connect_timeout_s=s.upstream_connect_timeout_s,
+                pool_timeout_s=s.upstream_pool_timeout_s,
+                max_header_bytes=s.upstream_max_header_bytes,
+            )
 
     def _script_runner(self) -> ScriptRunner:
         """The limiter's own Redis client, with short timeouts so that a hanging Redis
@@ -79,8 +89,9 @@ class GatewayState:
         try:
             return FastRedis(self.settings.redis_url, SCRIPT, timeout_s=timeout)
         except ValueError:
-            client = aioredis.Redis.from_url(self.settings.redis_url, socket_timeout=timeout,
-                                             socket_connect_timeout=timeout)
+            client = aioredis.Redis.from_url(
+                self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
             return RedisPyRunner(client)
 
     async def close(self) -> None:
@@ -121,8 +132,11 @@ class GatewayState:
             del self.blocked[address]
         session = await sessions.lookup(token)
         if session is None:
-            verdict = await self.limiter.take("rl:miss:" + address, s.session_lookup_failures_capacity,
-                                              s.session_lookup_failures_refill_per_s)
+            verdict = await self.limiter.take(
+                "rl:miss:" + address,
+                s.session_lookup_failures_capacity,
+                s.session_lookup_failures_refill_per_s,
+            )
             if not verdict.allowed:
                 metrics.refused("session_lookup", verdict)
                 if not verdict.unavailable:  # spent, not merely unknown (Redis down)

@@ -71,8 +71,22 @@ class UpstreamBroken(UpstreamError):
 class Response:
     """One upstream response: status and headers first, then the body as it arrives."""
 
-    __slots__ = ("_conn", "_waiter", "buffered", "chunks", "complete", "error", "got_bytes", "head",
-                 "head_bytes", "head_raw", "headers", "headers_done", "status", "until_close")
+    __slots__ = (
+        "_conn",
+        "_waiter",
+        "buffered",
+        "chunks",
+        "complete",
+        "error",
+        "got_bytes",
+        "head",
+        "head_bytes",
+        "head_raw",
+        "headers",
+        "headers_done",
+        "status",
+        "until_close",
+    )
 
     def __init__(self, conn: Connection, head: bool = False) -> None:
         self._conn = conn
@@ -283,9 +297,12 @@ class Connection(asyncio.Protocol):
         if coding is not None and coding != b"chunked":
             # the body would end only at the close, in a coding the client is never told
             # of (Transfer-Encoding is hop-by-hop): no answer is better than a wrong one
-            response._fail(UpstreamBroken(
-                self.pool.name, f"sent Transfer-Encoding {coding.decode('latin-1')!r} (only chunked is"
-                " supported)"))
+            response._fail(
+                UpstreamBroken(
+                    self.pool.name,
+                    f"sent Transfer-Encoding {coding.decode('latin-1')!r} (only chunked is supported)",
+                )
+            )
             self.stray = True
             self.abort()
             return
@@ -313,8 +330,9 @@ class Connection(asyncio.Protocol):
         response._finish()
 
     def _head_too_large(self, response: Response) -> None:
-        response._fail(UpstreamBroken(
-            self.pool.name, f"sent response headers over {self.pool.max_header_bytes} bytes"))
+        response._fail(
+            UpstreamBroken(self.pool.name, f"sent response headers over {self.pool.max_header_bytes} bytes")
+        )
         self.stray = True  # nothing more is parsed into it
         self.abort()
 
@@ -348,8 +366,17 @@ def _transfer_coding(headers: list[tuple[bytes, bytes]]) -> bytes | None:
 class UpstreamPool:
     """Keep-alive connections to one upstream URL, at most `max_connections` at once."""
 
-    def __init__(self, name: str, url: str, *, max_connections: int, keepalive_s: float,
-                 connect_timeout_s: float, pool_timeout_s: float, max_header_bytes: int = 65_536) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        max_connections: int,
+        keepalive_s: float,
+        connect_timeout_s: float,
+        pool_timeout_s: float,
+        max_header_bytes: int = 65_536,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{name}: upstream URL must be http(s)://host[:port], not {url!r}")
@@ -420,12 +447,16 @@ class UpstreamPool:
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 _, conn = await loop.create_connection(
-                    lambda: Connection(self), self.host, self.port, ssl=self.ssl)
+                    lambda: Connection(self), self.host, self.port, ssl=self.ssl
+                )
         except TimeoutError:  # unreachable, as far as a client can tell: down, not slow
             raise UpstreamDown(self.name, "did not accept a connection in time") from None
         except OSError as exc:
-            reason = "refused the connection" if isinstance(exc, ConnectionRefusedError) else \
-                f"is unreachable ({exc.__class__.__name__})"
+            reason = (
+                "refused the connection"
+                if isinstance(exc, ConnectionRefusedError)
+                else f"is unreachable ({exc.__class__.__name__})"
+            )
             raise UpstreamDown(self.name, reason) from None
         return conn
 
@@ -477,8 +508,9 @@ class UpstreamPool:
 
     # ---- requests ---------------------------------------------------------------------------
 
-    async def request(self, method: bytes, target: bytes, headers: list[bytes], *, body: bytes = b"",
-                      timeout: float | None) -> Response:
+    async def request(
+        self, method: bytes, target: bytes, headers: list[bytes], *, body: bytes = b"", timeout: float | None
+    ) -> Response:
         """Send one request and return once the response headers are in. `headers` are
         complete "name: value\\r\\n" lines; `body` is whole, so a connection is held only
         while the upstream works, and the request can be sent again after a stale
@@ -506,8 +538,11 @@ class UpstreamPool:
                 # it closed the socket with our request unread, so even a POST is safe to
                 # send again; a keep-alive connection closed just as we reused it is retried
                 # for idempotent requests only (a plain close may follow a request it ran).
-                retry = (attempt == 1 and not response.got_bytes
-                         and (conn.reset or (conn.reused and method in _IDEMPOTENT)))
+                retry = (
+                    attempt == 1
+                    and not response.got_bytes
+                    and (conn.reset or (conn.reused and method in _IDEMPOTENT))
+                )
                 response.release()
                 if not retry:
                     raise

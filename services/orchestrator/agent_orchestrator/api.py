@@ -58,10 +58,14 @@ async def list_tasks(user: UserId, limit: PageLimit, pool: PoolDep) -> list[dict
     return await store.list_tasks(pool, user, limit)
 
 
-@router.post("/task/{task_id}/cancel", response_model=TaskOut,
-             responses={**_ERRORS, 409: {"description": "the task has already finished"}})
-async def cancel_task(task_id: UUID, user: UserId, pool: PoolDep, redis: RedisDep,
-                      settings: SettingsDep) -> dict[str, Any]:
+@router.post(
+    "/task/{task_id}/cancel",
+    response_model=TaskOut,
+    responses={**_ERRORS, 409: {"description": "the task has already finished"}},
+)
+async def cancel_task(
+    task_id: UUID, user: UserId, pool: PoolDep, redis: RedisDep, settings: SettingsDep
+) -> dict[str, Any]:
     status = await store.cancel_task(pool, user, task_id)
     if status is None:
         raise HTTPException(404, "task not found")

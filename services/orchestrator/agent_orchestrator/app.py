@@ -27,8 +27,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: OrchestratorSettings = app.state.settings
     pool = app.state.pool = await db.create_pool(settings)
     redis = app.state.redis = create_redis(settings)
-    intake = app.state.intake = Intake(pool, redis, status_ttl_s=settings.task_status_ttl_s,
-                                       planner=Planner(settings))
+    intake = app.state.intake = Intake(
+        pool, redis, status_ttl_s=settings.task_status_ttl_s, planner=Planner(settings)
+    )
     app.state.checks = {"postgres": partial(db.ping, pool), "redis": redis.ping}
     intake.start()
     try:
@@ -42,5 +43,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
-    return create_service_app(settings or OrchestratorSettings(), service="orchestrator", lifespan=lifespan,
-                              routers=[api.router])
+    return create_service_app(
+        settings or OrchestratorSettings(), service="orchestrator", lifespan=lifespan, routers=[api.router]
+    )

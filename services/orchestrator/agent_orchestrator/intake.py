@@ -26,15 +26,17 @@ log = logging.getLogger("agent.orchestrator")
 
 
 class Intake:
-    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, *, status_ttl_s: int,
-                 planner: Planner | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, redis: aioredis.Redis, *, status_ttl_s: int, planner: Planner | None = None
+    ) -> None:
         self.pool = pool
         self.planner = planner or Planner()
         self.redis = redis
         self.status_ttl_s = status_ttl_s
         self.stream_ids = StreamIdRecorder(pool)
         self._writes: Batcher[store.NewTask, None] = Batcher(
-            lambda tasks: store.create_tasks(pool, tasks), isolate=_bad_data)
+            lambda tasks: store.create_tasks(pool, tasks), isolate=_bad_data
+        )
         self._enqueues: Batcher[queue.StepMessage, str | None] = Batcher(self._enqueue_batch)
         self._recorder: asyncio.Task[None] | None = None
 
@@ -46,8 +48,9 @@ class Intake:
             self._recorder.cancel()
             await asyncio.gather(self._recorder, return_exceptions=True)
 
-    async def submit(self, user_id: str, title: str, description: str,
-                     steps: list[PlanStep] | None = None) -> uuid.UUID:
+    async def submit(
+        self, user_id: str, title: str, description: str, steps: list[PlanStep] | None = None
+    ) -> uuid.UUID:
         """Plan the task (unless its steps are given), store it with its steps, then enqueue
         the steps that depend on nothing. If Redis is down the task is still stored and
         accepted: the reconciler enqueues it later."""
@@ -58,10 +61,13 @@ class Intake:
         # Prompt -> LLM -> Response (the planner's spans), then Action: store and enqueue
         with tracing.span("plan", attributes={"agent.task_id": str(task_id)}):
             planned = await self.planner.plan(description)
-            with tracing.span("plan action", attributes={"agent.plan.source": planned.info.source,
-                                                         "agent.plan.steps": len(planned.steps)}):
-                await self._store(store.NewTask(task_id, user_id, title, description, planned.steps,
-                                                planned.info))
+            with tracing.span(
+                "plan action",
+                attributes={"agent.plan.source": planned.info.source, "agent.plan.steps": len(planned.steps)},
+            ):
+                await self._store(
+                    store.NewTask(task_id, user_id, title, description, planned.steps, planned.info)
+                )
         return task_id
 
     async def _store(self, task: store.NewTask) -> None:
@@ -76,19 +82,22 @@ class Intake:
                     self.stream_ids.add(task_id, 0, stream_id)
                 return
             firsts = task.first_steps()
-            ids = await asyncio.gather(*(self._enqueues.submit(queue.StepMessage(str(task_id), seq, trace))
-                                         for seq in firsts))
+            ids = await asyncio.gather(
+                *(self._enqueues.submit(queue.StepMessage(str(task_id), seq, trace)) for seq in firsts)
+            )
         for seq, stream_id in zip(firsts, ids, strict=True):
             if stream_id:
                 self.stream_ids.add(task_id, seq, stream_id)
 
     async def _enqueue_batch(self, messages: list[queue.StepMessage]) -> list[str | None]:
         try:
-            return list(await queue.enqueue(self.redis, messages, status="queued",
-                                            status_ttl_s=self.status_ttl_s))
+            return list(
+                await queue.enqueue(self.redis, messages, status="queued", status_ttl_s=self.status_ttl_s)
+            )
         except RedisError as exc:
-            log.warning("%d tasks stored but not enqueued (%s); the reconciler will enqueue them",
-                        len(messages), exc)
+            log.warning(
+                "%d tasks stored but not enqueued (%s); the reconciler will enqueue them", len(messages), exc
+            )
             return [None] * len(messages)
 
 

@@ -23,18 +23,30 @@ from agent_common.urls import find_urls
 
 _COMPARE = re.compile(
     r"\b(compar\w*|contrast\w*|differ\w*|versus|vs\.?|similar\w*|in common|side[- ]by[- ]side"
-    r"|which (one |of them |is )?(is )?better)\b", re.IGNORECASE)
+    r"|which (one |of them |is )?(is )?better)\b",
+    re.IGNORECASE,
+)
 _QUESTION_START = re.compile(
     r"^\W*(what|who|whom|whose|when|where|why|how|which|is|are|was|were|does|do|did|can|could|should"
-    r"|will|would|has|have|according to|find out|tell me|explain)\b", re.IGNORECASE)
+    r"|will|would|has|have|according to|find out|tell me|explain)\b",
+    re.IGNORECASE,
+)
 _QUESTION_INSIDE = re.compile(
     r"\b(say|says|said|tell|tells|mention|mentions|claim|claims|report|reports)\s+(me\s+)?about\b"
-    r"|\baccording to\b|\banswer\b|\?", re.IGNORECASE)
-_SUMMARY = re.compile(r"\b(summar\w*|tl;?dr|gist|overview|digest|recap|sum (it |this |them )?up"
-                      r"|(key|main) (points|ideas))\b", re.IGNORECASE)
+    r"|\baccording to\b|\banswer\b|\?",
+    re.IGNORECASE,
+)
+_SUMMARY = re.compile(
+    r"\b(summar\w*|tl;?dr|gist|overview|digest|recap|sum (it |this |them )?up"
+    r"|(key|main) (points|ideas))\b",
+    re.IGNORECASE,
+)
 # what makes a question more than a polite way to ask for a summary ("Can you summarize ...?")
-_SPECIFIC = re.compile(r"\b(about|regarding|concerning|according to|who|when|where|why|which|whose|whom"
-                       r"|how (many|much|long|often|old|far|does|do|did|is|are|was|were))\b", re.IGNORECASE)
+_SPECIFIC = re.compile(
+    r"\b(about|regarding|concerning|according to|who|when|where|why|which|whose|whom"
+    r"|how (many|much|long|often|old|far|does|do|did|is|are|was|were))\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -65,8 +77,7 @@ def plan_request(description: str, max_fetches: int) -> RulePlan:
         return RulePlan([PlanStep("summarize", {"text": description}, "summarize_1")], kind)
     used, note = urls[:max_fetches], None
     if len(urls) > max_fetches:
-        note = (f"the request names {len(urls)} URLs; the first {max_fetches} are read"
-                " (PLAN_MAX_FETCHES)")
+        note = f"the request names {len(urls)} URLs; the first {max_fetches} are read (PLAN_MAX_FETCHES)"
     optional = len(used) > 1  # one page missing leaves the others to report on
     steps: list[PlanStep] = []
     ends: list[str] = []

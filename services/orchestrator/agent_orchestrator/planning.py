@@ -39,9 +39,14 @@ class Planner:
     async def plan(self, description: str) -> Planned:
         """The plan (in the caller's `plan` span, with the model's spans under it)."""
         planned = await self._plan(description)
-        tracing.annotate(None, {"agent.plan.source": planned.info.source,
-                                "agent.plan.steps": len(planned.steps),
-                                "agent.plan.fallback": planned.fallback or ""})
+        tracing.annotate(
+            None,
+            {
+                "agent.plan.source": planned.info.source,
+                "agent.plan.steps": len(planned.steps),
+                "agent.plan.fallback": planned.fallback or "",
+            },
+        )
         metrics.PLANS.labels(planned.info.source).inc()
         metrics.PLAN_STEPS.observe(len(planned.steps))
         if planned.fallback:
@@ -58,8 +63,13 @@ class Planner:
         s = self.settings
         system = model.SYSTEM.format(max_steps=s.plan_max_steps, max_fetches=s.plan_max_fetches)
         try:
-            answer = await model.ask(self.llm, system, model.first_prompt(description),
-                                     max_tokens=s.planner_max_tokens, timeout_s=s.planner_timeout_s)
+            answer = await model.ask(
+                self.llm,
+                system,
+                model.first_prompt(description),
+                max_tokens=s.planner_max_tokens,
+                timeout_s=s.planner_timeout_s,
+            )
         except model.NoPlan as exc:
             return self._fallback(rules, exc.reason, exc.detail, None)
         try:
@@ -110,8 +120,15 @@ class Planner:
 def _info(source: str, note: str | None, answer: model.ModelPlan | None) -> PlanInfo:
     if answer is None:
         return PlanInfo(source, note)
-    return PlanInfo(source, note, answer.model, answer.prompt_tokens, answer.completion_tokens,
-                    answer.cost_usd, answer.latency_ms)
+    return PlanInfo(
+        source,
+        note,
+        answer.model,
+        answer.prompt_tokens,
+        answer.completion_tokens,
+        answer.cost_usd,
+        answer.latency_ms,
+    )
 
 
 def _free_id(steps: list[PlanStep], base: str) -> str:

@@ -81,41 +81,60 @@ SELECT s.task_id, s.seq, s.step_id, s.type, s.params, s.deps, s.optional, cardin
           FROM unnest($5::uuid[], $6::smallint[], $7::text[], $8::text[], $9::jsonb[], $10::text[],
                       $11::bool[]) AS u(task_id, seq, step_id, type, params, deps, optional)) AS s
 """
-_CREATE = """
+_CREATE = (
+    """
 WITH task AS (
     INSERT INTO tasks (task_id, user_id, title, description)
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
 )
-""" + _STEPS  # noqa: S608 - constants only
+"""  # noqa: S608 - constants only
+    + _STEPS
+)
 # the same with how each task was planned, when a batch holds one that is not the rules'
 # plain plan (every array element costs the driver's encoder a few type checks)
-_CREATE_PLANNED = """
+_CREATE_PLANNED = (
+    """
 WITH task AS (
     INSERT INTO tasks (task_id, user_id, title, description, plan_source, plan_note, plan_model,
                        plan_prompt_tokens, plan_completion_tokens, plan_cost_usd, plan_latency_ms)
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $12::text[], $13::text[],
                          $14::text[], $15::int[], $16::int[], $17::numeric[], $18::int[])
 )
-""" + _STEPS  # noqa: S608 - constants only
+"""  # noqa: S608 - constants only
+    + _STEPS
+)
 
 
 async def create_tasks(pool: asyncpg.Pool, tasks: list[NewTask]) -> list[None]:
     steps = [(t.task_id, seq, step) for t in tasks for seq, step in enumerate(t.steps)]
     args = [
-        [t.task_id for t in tasks], [t.user_id for t in tasks], [t.title for t in tasks],
+        [t.task_id for t in tasks],
+        [t.user_id for t in tasks],
+        [t.title for t in tasks],
         [t.description for t in tasks],
-        [s[0] for s in steps], [s[1] for s in steps], [s[2].id for s in steps], [s[2].type for s in steps],
-        [s[2].params for s in steps], [",".join(s[2].depends_on) for s in steps],
+        [s[0] for s in steps],
+        [s[1] for s in steps],
+        [s[2].id for s in steps],
+        [s[2].type for s in steps],
+        [s[2].params for s in steps],
+        [",".join(s[2].depends_on) for s in steps],
         [s[2].optional for s in steps],
     ]
     plans = [t.plan for t in tasks]
     if all(p is PLAIN or p == PLAIN for p in plans):
         await pool.execute(_CREATE, *args)
     else:
-        await pool.execute(_CREATE_PLANNED, *args, [p.source for p in plans], [p.note for p in plans],
-                           [p.model for p in plans], [p.prompt_tokens for p in plans],
-                           [p.completion_tokens for p in plans], [p.cost_usd for p in plans],
-                           [p.latency_ms for p in plans])
+        await pool.execute(
+            _CREATE_PLANNED,
+            *args,
+            [p.source for p in plans],
+            [p.note for p in plans],
+            [p.model for p in plans],
+            [p.prompt_tokens for p in plans],
+            [p.completion_tokens for p in plans],
+            [p.cost_usd for p in plans],
+            [p.latency_ms for p in plans],
+        )
     return [None] * len(tasks)
 
 

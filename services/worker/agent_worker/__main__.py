@@ -33,8 +33,9 @@ async def amain(settings: WorkerSettings) -> None:
     # are recorded as finished, so such a step is dropped, not run without its input, and
     # the lost step's second completion enqueues it again (agent_worker.store, _CLAIM).
     # Task creation, the promise made to a user, stays synchronous in the orchestrator.
-    pool = await db.create_pool(settings,
-                                server_settings={"synchronous_commit": settings.db_synchronous_commit})
+    pool = await db.create_pool(
+        settings, server_settings={"synchronous_commit": settings.db_synchronous_commit}
+    )
     redis = create_redis(settings)
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.worker_concurrency * 2))
     consumer = f"{socket.gethostname()}-{os.getpid()}"
@@ -44,8 +45,10 @@ async def amain(settings: WorkerSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
 
-    checks: dict[str, Check] = {"postgres": lambda: db.ping(worker.pool),
-                                "redis": lambda: worker.redis.ping()}
+    checks: dict[str, Check] = {
+        "postgres": lambda: db.ping(worker.pool),
+        "redis": lambda: worker.redis.ping(),
+    }
     health = HealthServer(loop, checks, host=settings.host, port=settings.metrics_port)
     health.start()
     log.info("worker %s reading %s with concurrency %d", consumer, "task_queue", settings.worker_concurrency)

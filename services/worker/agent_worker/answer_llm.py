@@ -16,8 +16,21 @@ PROMPT = (
     'question, say so in "answer" and give no citations. Do not use knowledge from outside the sources.'
 )
 _GAP = " […] "  # where chunks left out of a long source were
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "‟": '"',
-                         "«": '"', "»": '"', "\u00a0": " "})
+_QUOTES = str.maketrans(
+    {
+        "‘": "'",
+        "’": "'",
+        "‚": "'",
+        "‛": "'",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "‟": '"',
+        "«": '"',
+        "»": '"',
+        "\u00a0": " ",
+    }
+)
 
 
 def normalize(text: str) -> str:
@@ -45,8 +58,10 @@ def chunks(text: str, size: int) -> list[str]:
 def model_input(question: str, sources: list[Source], budget: int, chunk_size: int) -> str:
     """The question and the numbered sources. Sources longer than the budget allows are cut to
     their chunks that match the question best (by BM25), kept in their order, gaps marked."""
-    heads = [f"Source {n}: {s.title or 'untitled'}" + (f" ({s.url})" if s.url else "")
-             for n, s in enumerate(sources, 1)]
+    heads = [
+        f"Source {n}: {s.title or 'untitled'}" + (f" ({s.url})" if s.url else "")
+        for n, s in enumerate(sources, 1)
+    ]
     opening = f"Question: {question}\n\n"
     room = budget - len(opening) - sum(len(h) + 3 for h in heads)
     if sum(len(s.text) for s in sources) <= room:
@@ -58,8 +73,11 @@ def model_input(question: str, sources: list[Source], budget: int, chunk_size: i
 
 
 def _best_chunks(question: str, sources: list[Source], room: int, chunk_size: int) -> list[str]:
-    pieces = [(s, i, piece) for s, source in enumerate(sources)
-              for i, piece in enumerate(chunks(source.text, chunk_size))]
+    pieces = [
+        (s, i, piece)
+        for s, source in enumerate(sources)
+        for i, piece in enumerate(chunks(source.text, chunk_size))
+    ]
     scores = bm25(question_terms(question), [terms(p) for _, _, p in pieces])
     order = sorted(range(len(pieces)), key=lambda k: (-scores[k], k))
     chosen, used = set(), 0
@@ -79,8 +97,9 @@ def _best_chunks(question: str, sources: list[Source], room: int, chunk_size: in
     return bodies
 
 
-def verified(quotes: list[tuple[int | None, str]], sources: list[Source], min_words: int
-             ) -> tuple[list[Citation], list[str]]:
+def verified(
+    quotes: list[tuple[int | None, str]], sources: list[Source], min_words: int
+) -> tuple[list[Citation], list[str]]:
     """The model's (source number, quote) pairs that occur in a source, each as the whole
     sentence(s) of the source holding it, with that source's URL; and what was dropped."""
     located = [_sentence_index(s.text) for s in sources]

@@ -25,49 +25,55 @@ from agent_common.sentences import split_sentences, word_count
 from agent_common.summarizer import centrality
 
 # question words and fillers that say what kind of answer is wanted, not what it is about
-_QUESTION_WORDS = frozenset({
-    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "long",
-    "often", "tell", "explain", "describe", "say", "says", "said", "according", "article", "page",
-    "text", "source", "sources", "mention", "mentioned", "do", "does", "did", "kind", "sort",
-})
-_STOPWORDS = frozenset({
-    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
-    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both",
-    "but", "by", "can", "could", "doing", "down", "during", "each", "few", "for", "from",
-    "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him",
-    "himself", "his", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more",
-    "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or",
-    "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so",
-    "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then",
-    "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up",
-    "very", "was", "we", "were", "while", "will", "with", "would", "you", "your", "yours",
-    "yourself", "yourselves", "may", "might", "must", "shall", "s", "t", "what", "which", "who", "whom",
-    "whose", "when", "where", "why", "how", "isn", "aren", "wasn", "weren", "don", "doesn", "didn", "hasn",
-    "haven", "hadn", "won", "wouldn", "couldn", "shouldn", "ll", "re", "ve", "d", "m",
-})
+_QUESTION_WORDS = frozenset(
+    """
+    what which who whom whose when where why how many much long often tell explain describe say
+    says said according article page text source sources mention mentioned do does did kind sort
+    """.split()
+)
+_STOPWORDS = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could doing down during each few for from further had has
+    have having he her here hers herself him himself his i if in into is it its itself just me
+    more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were while will with would you your
+    yours yourself yourselves may might must shall s t what which who whom whose when where why
+    how isn aren wasn weren don doesn didn hasn haven hadn won wouldn couldn shouldn ll re ve d m
+    """.split()
+)
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|\bwww\.\S+", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 # "how many", "how much", "what share", "how old": the answer is a quantity
 _WANTS_NUMBER = re.compile(
     r"\bhow (many|much|long|old|big|large|small|heavy|tall|far|fast|often)\b|"
     r"\b(what|which) (share|percentage|proportion|fraction|number|amount|price|size|resolution)\b",
-    re.IGNORECASE)
-_WANTS_TIME = re.compile(r"^\s*(when|since when|until when)\b|\b(what|which) (year|date|day|month|time)\b",
-                         re.IGNORECASE)
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
-                     r"thirty|forty|fifty|hundred|thousand|million|billion|half|dozen)\b", re.IGNORECASE)
-_TIME = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(january|february|march|april|may|june|july|august|"
-                   r"september|october|november|december|monday|tuesday|wednesday|thursday|friday|"
-                   r"saturday|sunday|yesterday|today|ago|century|decade)\b", re.IGNORECASE)
+    re.IGNORECASE,
+)
+_WANTS_TIME = re.compile(
+    r"^\s*(when|since when|until when)\b|\b(what|which) (year|date|day|month|time)\b", re.IGNORECASE
+)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+    r"thirty|forty|fifty|hundred|thousand|million|billion|half|dozen)\b",
+    re.IGNORECASE,
+)
+_TIME = re.compile(
+    r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(january|february|march|april|may|june|july|august|"
+    r"september|october|november|december|monday|tuesday|wednesday|thursday|friday|"
+    r"saturday|sunday|yesterday|today|ago|century|decade)\b",
+    re.IGNORECASE,
+)
 
 # BM25's usual term saturation; a lighter length normalisation than for documents, since a
 # sentence's length says little about how much of it is on topic
 _K1, _B = 1.2, 0.3
-_PREVIOUS_SHARE = 0.3       # of the sentence before's match added ("It weighs...": "it" is named there)
-_FRAGMENT_FACTOR = 0.5      # a heading, caption or list item (no closing punctuation, < 6 words)
-_TYPE_BONUS = 0.25          # a sentence holding the kind of answer asked for (a number, a date)
-_RELEVANCE_SHARE = 0.85     # of each LexRank step spent on relevance rather than on similarity
-_CENTRALITY_WEIGHT = 0.3    # how much the question-focused LexRank adds to the BM25 score
+_PREVIOUS_SHARE = 0.3  # of the sentence before's match added ("It weighs...": "it" is named there)
+_FRAGMENT_FACTOR = 0.5  # a heading, caption or list item (no closing punctuation, < 6 words)
+_TYPE_BONUS = 0.25  # a sentence holding the kind of answer asked for (a number, a date)
+_RELEVANCE_SHARE = 0.85  # of each LexRank step spent on relevance rather than on similarity
+_CENTRALITY_WEIGHT = 0.3  # how much the question-focused LexRank adds to the BM25 score
 _CLOSED = re.compile(r"[.!?…。！？][\"'”’»)\]]*$")
 
 
@@ -81,8 +87,8 @@ class Source:
 @dataclass(frozen=True)
 class Citation:
     url: str | None
-    quote: str       # a sentence of the source, verbatim
-    score: float     # 1.0 for the best sentence, relative below it
+    quote: str  # a sentence of the source, verbatim
+    score: float  # 1.0 for the best sentence, relative below it
 
 
 @dataclass(frozen=True)
@@ -96,16 +102,16 @@ class Answer:
 @dataclass(frozen=True)
 class Candidate:
     source: int
-    position: int    # the sentence's index in its source
+    position: int  # the sentence's index in its source
     text: str
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_citations: int = 3        # citations returned
+    max_citations: int = 3  # citations returned
     max_answer_sentences: int = 2  # sentences joined into the answer text
     min_relative_score: float = 0.5  # a further sentence must score this share of the best
-    rank_candidates: int = 200    # the best BM25 sentences that LexRank re-ranks
+    rank_candidates: int = 200  # the best BM25 sentences that LexRank re-ranks
     max_sentence_words: int = 150  # longer "sentences" (tables, code) are not cited
 
 

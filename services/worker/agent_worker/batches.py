@@ -12,9 +12,11 @@ from agent_worker import store
 class Records:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._claims: Batcher[store.ClaimRequest, store.ClaimedStep | None] = Batcher(
-            lambda requests: store.claim(pool, requests))
+            lambda requests: store.claim(pool, requests)
+        )
         self._completions: Batcher[store.Completion, store.Outcome] = Batcher(
-            lambda done: store.complete(pool, done))
+            lambda done: store.complete(pool, done)
+        )
 
     async def claim(self, request: store.ClaimRequest) -> store.ClaimedStep | None:
         return await self._claims.submit(request)

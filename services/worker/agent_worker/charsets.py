@@ -17,21 +17,45 @@ import chardet
 # Python codec name -> the codec to decode with, for every WHATWG encoding Python has.
 # As browsers do, latin-1 and ASCII labels mean windows-1252, and so on down the list.
 WEB_CODECS: dict[str, str] = {
-    "utf-8": "utf-8", "utf-16-le": "utf-16-le", "utf-16-be": "utf-16-be", "utf-16": "utf-16-le",
-    "ascii": "cp1252", "iso8859-1": "cp1252", "cp1252": "cp1252",
-    "iso8859-9": "cp1254", "iso8859-11": "cp874", "tis-620": "cp874", "cp874": "cp874",
-    "cp866": "cp866", "koi8-r": "koi8-r", "koi8-u": "koi8-u",
-    "mac-roman": "mac-roman", "mac-cyrillic": "mac-cyrillic",
+    "utf-8": "utf-8",
+    "utf-16-le": "utf-16-le",
+    "utf-16-be": "utf-16-be",
+    "utf-16": "utf-16-le",
+    "ascii": "cp1252",
+    "iso8859-1": "cp1252",
+    "cp1252": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "cp874": "cp874",
+    "cp866": "cp866",
+    "koi8-r": "koi8-r",
+    "koi8-u": "koi8-u",
+    "mac-roman": "mac-roman",
+    "mac-cyrillic": "mac-cyrillic",
     **{f"iso8859-{n}": f"iso8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)},
     **{f"cp125{n}": f"cp125{n}" for n in (0, 1, 3, 4, 5, 6, 7, 8)},
-    "gbk": "gbk", "gb2312": "gbk", "gb18030": "gb18030",
-    "big5": "big5hkscs", "big5hkscs": "big5hkscs",
-    "euc_jp": "euc_jp", "iso2022_jp": "iso2022_jp", "shift_jis": "cp932", "cp932": "cp932",
-    "euc_kr": "cp949", "cp949": "cp949",
+    "gbk": "gbk",
+    "gb2312": "gbk",
+    "gb18030": "gb18030",
+    "big5": "big5hkscs",
+    "big5hkscs": "big5hkscs",
+    "euc_jp": "euc_jp",
+    "iso2022_jp": "iso2022_jp",
+    "shift_jis": "cp932",
+    "cp932": "cp932",
+    "euc_kr": "cp949",
+    "cp949": "cp949",
 }
 # WHATWG labels that Python's codec registry does not know by that name
-WEB_ALIASES = {"windows-874": "cp874", "x-mac-cyrillic": "mac-cyrillic", "windows-31j": "cp932",
-               "iso-8859-8-i": "iso8859-8", "x-sjis": "cp932", "x-gbk": "gbk"}
+WEB_ALIASES = {
+    "windows-874": "cp874",
+    "x-mac-cyrillic": "mac-cyrillic",
+    "windows-31j": "cp932",
+    "iso-8859-8-i": "iso8859-8",
+    "x-sjis": "cp932",
+    "x-gbk": "gbk",
+}
 
 BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
@@ -75,7 +99,7 @@ def decode(body: bytes, declared: str | None, media: str, *, detect_bytes: int =
     then a confident detection, else windows-1252 (the web's legacy default)."""
     for bom, name in BOMS:
         if body.startswith(bom):
-            return body[len(bom):].decode(name, "replace"), name
+            return body[len(bom) :].decode(name, "replace"), name
     charset = web_codec(declared) or _meta_codec(body, media)
     if charset:
         return body.decode(charset, "replace"), charset

@@ -21,8 +21,12 @@ from agent_common.summarizer import centrality, summarize, tfidf_vectors
 from agent_worker.answering import Source, terms, words
 
 # words any text uses, which say nothing about what two texts have in common
-_GENERIC = frozenset({"said", "say", "make", "made", "since", "also", "like", "new", "one", "two", "get",
-                      "take", "use", "used", "way", "time", "year", "many", "much", "even", "still", "well"})
+_GENERIC = frozenset(
+    """
+    said say make made since also like new one two get take use used way time year many much even
+    still well
+    """.split()
+)
 _CLOSED = re.compile(r"[.!?…。！？][\"'”’»)\]]*$")
 
 
@@ -31,7 +35,7 @@ class Limits:
     key_points: int = 4
     max_shared: int = 4
     max_terms: int = 8
-    candidates: int = 150           # most central sentences per text that are matched
+    candidates: int = 150  # most central sentences per text that are matched
     shared_min_similarity: float = 0.3
     distinct_max_similarity: float = 0.12
 
@@ -54,8 +58,8 @@ class TextReport:
     title: str | None
     word_count: int
     key_points: list[str]
-    only_here: list[str]        # key points no other text resembles
-    distinct_terms: list[str]   # prominent here, absent elsewhere
+    only_here: list[str]  # key points no other text resembles
+    distinct_terms: list[str]  # prominent here, absent elsewhere
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class _Sentence:
     source: int
     position: int
     text: str
-    score: float                # centrality within its text
+    score: float  # centrality within its text
 
 
 def _citable(sentence: str) -> bool:
@@ -90,8 +94,12 @@ def central_sentences(source: Source, index: int, limits: Limits) -> tuple[list[
         return [], []
     scores = centrality([s for _, s in picked])
     found = [_Sentence(index, p, s, score) for (p, s), score in zip(picked, scores, strict=True)]
-    summary = summarize("\n\n".join(s for _, s in picked), title=source.title,
-                        min_sentences=min(3, limits.key_points), max_sentences=limits.key_points).sentences
+    summary = summarize(
+        "\n\n".join(s for _, s in picked),
+        title=source.title,
+        min_sentences=min(3, limits.key_points),
+        max_sentences=limits.key_points,
+    ).sentences
     where = {f.text: i for i, f in reversed(list(enumerate(found)))}
     return found, [where[t] for t in summary if t in where]
 
@@ -119,8 +127,9 @@ def _vectors(sentences: list[_Sentence]) -> list[dict[str, float]]:
     return tfidf_vectors([terms(s.text) for s in sentences])
 
 
-def _cross_similarities(sentences: list[_Sentence], vectors: list[dict[str, float]]
-                        ) -> dict[tuple[int, int], float]:
+def _cross_similarities(
+    sentences: list[_Sentence], vectors: list[dict[str, float]]
+) -> dict[tuple[int, int], float]:
     """Cosine of every pair of sentences from different texts that share a term."""
     index: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for i, v in enumerate(vectors):
@@ -129,14 +138,15 @@ def _cross_similarities(sentences: list[_Sentence], vectors: list[dict[str, floa
     dots: dict[tuple[int, int], float] = defaultdict(float)
     for postings in index.values():
         for a, (i, x) in enumerate(postings):
-            for j, y in postings[a + 1:]:
+            for j, y in postings[a + 1 :]:
                 if sentences[i].source != sentences[j].source:
                     dots[(i, j)] += x * y
     return dots
 
 
-def _shared_points(sentences: list[_Sentence], sims: dict[tuple[int, int], float], sources: list[Source],
-                   limits: Limits) -> list[SharedPoint]:
+def _shared_points(
+    sentences: list[_Sentence], sims: dict[tuple[int, int], float], sources: list[Source], limits: Limits
+) -> list[SharedPoint]:
     """The most similar cross-text pairs above the threshold, no sentence used twice."""
     used: set[int] = set()
     points: list[SharedPoint] = []
@@ -147,8 +157,11 @@ def _shared_points(sentences: list[_Sentence], sims: dict[tuple[int, int], float
             continue
         used.update((i, j))
         a, b = sorted((sentences[i], sentences[j]), key=lambda s: s.source)
-        points.append(SharedPoint(round(sim, 3), [Point(sources[a.source].url, a.text),
-                                                  Point(sources[b.source].url, b.text)]))
+        points.append(
+            SharedPoint(
+                round(sim, 3), [Point(sources[a.source].url, a.text), Point(sources[b.source].url, b.text)]
+            )
+        )
     return points
 
 
@@ -164,8 +177,9 @@ def _term_profiles(sources: list[Source]) -> tuple[list[Counter[str]], dict[str,
     for source in sources:
         profile: Counter[str] = Counter()
         for sentence in split_sentences(source.text):
-            found = [(w, t) for w, t in words(sentence)
-                     if len(t) > 2 and not t.isdigit() and w not in _GENERIC]
+            found = [
+                (w, t) for w, t in words(sentence) if len(t) > 2 and not t.isdigit() and w not in _GENERIC
+            ]
             profile.update({t for _, t in found})
             for word, term in found:
                 surfaces[term][word] += 1
@@ -213,8 +227,9 @@ def compare(sources: list[Source], limits: Limits | None = None) -> Comparison:
         key_points = [sentences[i].text for i in keys]
         lonely = limits.distinct_max_similarity
         only_here = [sentences[i].text for i in keys if best_match[offset + i] < lonely]
-        reports.append(TextReport(source.url, source.title, word_count(source.text), key_points, only_here,
-                                  distinct[k]))
+        reports.append(
+            TextReport(source.url, source.title, word_count(source.text), key_points, only_here, distinct[k])
+        )
         offset += len(sentences)
     shared = _shared_points(pool, sims, sources, limits)
     return Comparison(reports, shared, shared_terms, describe(reports, shared, shared_terms))

@@ -28,16 +28,19 @@ from agent_worker.titles import pick_title
 
 log = logging.getLogger(__name__)
 
-BLOCK_TAGS = frozenset({
-    "address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details",
-    "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2",
-    "h3", "h4", "h5", "h6", "header", "hr", "html", "li", "main", "nav", "ol", "p", "pre",
-    "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul"
-})
-SKIPPED_TAGS = frozenset({
-    "script", "style", "noscript", "template", "svg", "math", "head", "iframe", "object", "embed",
-    "select", "option", "button", "input", "textarea", "canvas", "video", "audio"
-})
+BLOCK_TAGS = frozenset(
+    """
+    address article aside blockquote body caption center dd details dialog div dl dt fieldset
+    figcaption figure footer form h1 h2 h3 h4 h5 h6 header hr html li main nav ol p pre section
+    summary table tbody td tfoot th thead tr ul
+    """.split()
+)
+SKIPPED_TAGS = frozenset(
+    """
+    script style noscript template svg math head iframe object embed select option button input
+    textarea canvas video audio
+    """.split()
+)
 CHROME_TAGS = frozenset({"nav", "header", "footer", "aside", "form"})  # left out by the last fallback
 LINE_BREAK = "\x00"  # <br> inside a block: a paragraph break in the text, not a block boundary
 SHORT_BLOCK_WORDS = 4  # shorter blocks match anywhere by chance: judged by their neighbours
@@ -50,8 +53,8 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGN
 @dataclass(frozen=True)
 class Extracted:
     title: str | None
-    text: str        # paragraphs separated by "\n\n"
-    extractor: str   # which extractor's answer this is, see `extract`
+    text: str  # paragraphs separated by "\n\n"
+    extractor: str  # which extractor's answer this is, see `extract`
 
     @property
     def word_count(self) -> int:
@@ -60,9 +63,9 @@ class Extracted:
 
 @dataclass(frozen=True)
 class Block:
-    text: str        # whitespace collapsed, <br> kept as LINE_BREAK
-    key: str         # " word word ... ": lowercase tokens, padded for whole-word matching
-    chrome: bool     # inside nav, header, footer, aside or form
+    text: str  # whitespace collapsed, <br> kept as LINE_BREAK
+    key: str  # " word word ... ": lowercase tokens, padded for whole-word matching
+    chrome: bool  # inside nav, header, footer, aside or form
 
     @property
     def words(self) -> int:
@@ -106,6 +109,7 @@ def parse(content: str) -> lxml.html.HtmlElement | None:
 
 
 # --- the page's text blocks ------------------------------------------------------------------
+
 
 def hidden(el: lxml.html.HtmlElement) -> bool:
     return el.get("hidden") is not None or bool(_HIDDEN_STYLE.search(el.get("style", "")))
@@ -168,6 +172,7 @@ def join(blocks: list[Block]) -> str:
 # Either extractor failing on an odd page must not fail the task while the other may
 # still read it: their errors are logged and count as finding nothing.
 
+
 def run_trafilatura(content: str) -> str:
     try:
         text = trafilatura.extract(content, include_comments=False, favor_recall=True)
@@ -195,6 +200,7 @@ def run_readability(content: str) -> str:
 
 
 # --- agreement ---------------------------------------------------------------------------------
+
 
 def merge(blocks: list[Block], trafilatura_key: str, readability_key: str) -> list[Block]:
     """The page blocks making up the article, by agreement (see the module's docstring)."""

@@ -23,8 +23,8 @@ class Halting:
     def __init__(self, redis: aioredis.Redis, reader: Reader) -> None:
         self.redis = redis
         self.reader = reader
-        self.in_step: set[str] = set()   # messages whose step function is running now
-        self.halting: set[str] = set()   # ... and that were told to stop
+        self.in_step: set[str] = set()  # messages whose step function is running now
+        self.halting: set[str] = set()  # ... and that were told to stop
 
     def started(self, message_id: str) -> None:
         self.in_step.add(message_id)
@@ -44,8 +44,9 @@ class Halting:
         if not held:
             return
         task_ids = sorted(set(held.values()))
-        statuses = dict(zip(task_ids, await self.redis.mget([queue.status_key(t) for t in task_ids]),
-                            strict=True))
+        statuses = dict(
+            zip(task_ids, await self.redis.mget([queue.status_key(t) for t in task_ids]), strict=True)
+        )
         for mid, tid in held.items():
             if statuses.get(tid) in ENDED and mid in self.in_step and mid not in self.halting:
                 self.halting.add(mid)

@@ -47,9 +47,17 @@ class StepHandler:
         # the step's span continues the trace its message carries (the orchestrator's POST,
         # or the step before); the next step's message carries this span's context
         step = delivery.step
-        with tracing.consumer_span("step", queue.STREAM, step.traceparent if step else "", **{
-                "messaging.message.id": delivery.message_id, "messaging.consumer.group.name": queue.GROUP,
-                "messaging.client.id": self.reader.consumer, "agent.delivery_count": delivery.deliveries}):
+        with tracing.consumer_span(
+            "step",
+            queue.STREAM,
+            step.traceparent if step else "",
+            **{
+                "messaging.message.id": delivery.message_id,
+                "messaging.consumer.group.name": queue.GROUP,
+                "messaging.client.id": self.reader.consumer,
+                "agent.delivery_count": delivery.deliveries,
+            },
+        ):
             try:
                 await self._handle(delivery)
             finally:
@@ -88,21 +96,33 @@ class StepHandler:
                 await self._not_claimable(conn, delivery, task_id, step.seq)
             return
         user_var.set(claimed.user_id)  # this task's own asyncio context: its log lines only
-        tracing.annotate(f"step {claimed.type}", {"agent.step.type": claimed.type,
-                                                  "agent.step.id": claimed.step_id,
-                                                  "agent.step.attempt": claimed.attempts})
+        tracing.annotate(
+            f"step {claimed.type}",
+            {
+                "agent.step.type": claimed.type,
+                "agent.step.id": claimed.step_id,
+                "agent.step.attempt": claimed.attempts,
+            },
+        )
         if claimed.task_started:
             await self.outbox.mirror(task_id, "processing")
         await self._run(delivery, step, task_id, claimed)
 
-    async def _run(self, delivery: queue.Delivery, step: queue.StepMessage, task_id: uuid.UUID,
-                   claimed: store.ClaimedStep) -> None:
+    async def _run(
+        self,
+        delivery: queue.Delivery,
+        step: queue.StepMessage,
+        task_id: uuid.UUID,
+        claimed: store.ClaimedStep,
+    ) -> None:
         fn = self.steps.get(claimed.type)
-        ctx = StepContext(self.settings, self.http, str(task_id), claimed.step_id,
-                          user_id=claimed.user_id, redis=self.redis)
+        ctx = StepContext(
+            self.settings, self.http, str(task_id), claimed.step_id, user_id=claimed.user_id, redis=self.redis
+        )
         # a replan step only orders the steps after it: it is nobody's input
-        inputs = [StepInput(i.step_id, i.type, i.output, i.error)
-                  for i in claimed.inputs if i.type != "replan"]
+        inputs = [
+            StepInput(i.step_id, i.type, i.output, i.error) for i in claimed.inputs if i.type != "replan"
+        ]
         started = time.perf_counter()
         mid = delivery.message_id
         self.halting.started(mid)
@@ -118,8 +138,14 @@ class StepHandler:
             await self._failed(delivery, task_id, step.seq, claimed, exc.message, exc.retryable)
             return
         except TimeoutError:
-            await self._failed(delivery, task_id, step.seq, claimed,
-                               f"timed out after {self.settings.step_timeout_s:g}s", True)
+            await self._failed(
+                delivery,
+                task_id,
+                step.seq,
+                claimed,
+                f"timed out after {self.settings.step_timeout_s:g}s",
+                True,
+            )
             return
         except asyncio.CancelledError as exc:
             if not halted(exc):
@@ -129,8 +155,9 @@ class StepHandler:
             return
         except Exception as exc:
             log.exception("step %s of %s crashed", claimed.type, task_id)
-            await self._failed(delivery, task_id, step.seq, claimed,
-                               f"internal error ({exc.__class__.__name__})", False)
+            await self._failed(
+                delivery, task_id, step.seq, claimed, f"internal error ({exc.__class__.__name__})", False
+            )
             return
         finally:
             self.halting.finished(mid)
@@ -139,8 +166,14 @@ class StepHandler:
             output = {**output, "usage": ctx.usage}
         await self._completed(delivery, task_id, step, claimed, output)
 
-    async def _completed(self, delivery: queue.Delivery, task_id: uuid.UUID, step: queue.StepMessage,
-                         claimed: store.ClaimedStep, output: dict[str, Any]) -> None:
+    async def _completed(
+        self,
+        delivery: queue.Delivery,
+        task_id: uuid.UUID,
+        step: queue.StepMessage,
+        claimed: store.ClaimedStep,
+        output: dict[str, Any],
+    ) -> None:
         output = _without_nul(output)
         if claimed.type == "replan":  # rare: its own transaction, which also adds its steps
             added = plans.from_dicts(output.get("added") or [])
@@ -156,8 +189,9 @@ class StepHandler:
             # offline tasks spend no tokens: no query for them
             metrics.TASK_TOKENS.observe(await store.task_tokens(self.pool, task_id))
 
-    async def _stopped(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int,
-                       claimed: store.ClaimedStep) -> None:
+    async def _stopped(
+        self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int, claimed: store.ClaimedStep
+    ) -> None:
         """The task ended while this step ran (cancelled, or failed elsewhere): record the
         step as stopped and drop its message."""
         tracing.fail_current("stopped", "the task ended while the step ran")
@@ -166,8 +200,15 @@ class StepHandler:
         log.info("step %s of %s stopped: its task has ended", claimed.step_id, task_id)
         await self.outbox.advance(delivery.message_id, task_id, (), None)
 
-    async def _failed(self, delivery: queue.Delivery, task_id: uuid.UUID, seq: int,
-                      claimed: store.ClaimedStep, message: str, retryable: bool) -> None:
+    async def _failed(
+        self,
+        delivery: queue.Delivery,
+        task_id: uuid.UUID,
+        seq: int,
+        claimed: store.ClaimedStep,
+        message: str,
+        retryable: bool,
+    ) -> None:
         retry = self.retry.retries(retryable, claimed.attempts)
         tracing.fail_current("retry" if retry else "step_failed", message)
         async with self.pool.acquire() as conn:
@@ -178,18 +219,24 @@ class StepHandler:
         if retry:
             # not acknowledged: any worker's reclaim pass takes it again after the backoff
             self.reader.release(delivery.message_id)
-            delay = await self.retry.schedule(self.redis, self.reader.consumer, delivery.message_id,
-                                              claimed.attempts)
+            delay = await self.retry.schedule(
+                self.redis, self.reader.consumer, delivery.message_id, claimed.attempts
+            )
             metrics.STEPS.labels(claimed.type, "retry").inc()
             log.info("step %s of %s will be retried in %.1fs: %s", claimed.type, task_id, delay, message)
             return
         metrics.STEPS.labels(claimed.type, "failed").inc()
         trace = tracing.traceparent() or (delivery.step.traceparent if delivery.step else "")
-        await self.outbox.advance(delivery.message_id, task_id, messages(task_id, failure.ready, trace),
-                                  "failed" if failure.task_failed else None)
+        await self.outbox.advance(
+            delivery.message_id,
+            task_id,
+            messages(task_id, failure.ready, trace),
+            "failed" if failure.task_failed else None,
+        )
 
-    async def _not_claimable(self, conn: db.Conn, delivery: queue.Delivery,
-                             task_id: uuid.UUID, seq: int) -> None:
+    async def _not_claimable(
+        self, conn: db.Conn, delivery: queue.Delivery, task_id: uuid.UUID, seq: int
+    ) -> None:
         """Done, cancelled, unknown, a duplicate, or waiting for a dependency: acknowledge. A
         waiting step is enqueued again by the completion of its last dependency. If the step
         is done but the steps it made due never reached the stream (a crash in between),

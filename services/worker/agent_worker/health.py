@@ -32,8 +32,9 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class HealthServer:
-    def __init__(self, loop: asyncio.AbstractEventLoop, checks: dict[str, Check], *, host: str,
-                 port: int) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, checks: dict[str, Check], *, host: str, port: int
+    ) -> None:
         self.loop = loop
         self.checks = checks
         self.metrics = make_wsgi_app()
@@ -64,13 +65,15 @@ class HealthServer:
         except Exception as exc:  # the loop itself did not answer: surely not ready
             results = {"worker": f"down: {exc.__class__.__name__}"}
         ok = all(v == "ok" for v in results.values())
-        return _json(start_response, 200 if ok else 503,
-                     {"status": "ready" if ok else "not ready", "checks": results})
+        return _json(
+            start_response, 200 if ok else 503, {"status": "ready" if ok else "not ready", "checks": results}
+        )
 
 
 def _json(start_response: StartResponse, status: int, body: dict[str, Any]) -> list[bytes]:
     data = json.dumps(body).encode()
     reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
-    start_response(f"{status} {reason}", [("Content-Type", "application/json"),
-                                          ("Content-Length", str(len(data)))])
+    start_response(
+        f"{status} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
     return [data]

@@ -81,7 +81,7 @@ class BrotliDecoder:
 class Identity:
     def feed(self, data: bytes, max_length: int) -> Iterator[bytes]:
         for start in range(0, len(data), max_length):
-            yield data[start:start + max_length]
+            yield data[start : start + max_length]
 
 
 class Chain:

@@ -5,7 +5,9 @@ from prometheus_client import Counter, Gauge, Histogram
 # outcome: completed, duplicate, retry, failed (each tool's errors), stopped (its task ended)
 STEPS = Counter("worker_steps_total", "Steps handled, by type and outcome", ["type", "outcome"])
 STEP_SECONDS = Histogram(
-    "worker_step_duration_seconds", "Time to run a step", ["type"],
+    "worker_step_duration_seconds",
+    "Time to run a step",
+    ["type"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 IN_FLIGHT = Gauge("worker_steps_in_flight", "Steps this process is running now")
@@ -23,7 +25,13 @@ QUEUE_CONSUMERS = Gauge("task_queue_consumers", "Consumers (worker processes) th
 DEAD_LETTER_LENGTH = Gauge("task_queue_dead_length", "Messages in the dead-letter stream task_queue:dead")
 
 # planning and the model: what a task cost, the re-plans a model made
-TASK_TOKENS = Histogram("worker_task_llm_tokens", "Model tokens a completed task spent (plan and steps)",
-                        buckets=(0, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000))
-REPLANS = Counter("worker_replans_total",
-                  "Re-plans of a model's plan, by outcome (added, none, refused, failed)", ["outcome"])
+TASK_TOKENS = Histogram(
+    "worker_task_llm_tokens",
+    "Model tokens a completed task spent (plan and steps)",
+    buckets=(0, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000),
+)
+REPLANS = Counter(
+    "worker_replans_total",
+    "Re-plans of a model's plan, by outcome (added, none, refused, failed)",
+    ["outcome"],
+)

@@ -24,12 +24,13 @@ log = logging.getLogger("agent.worker.model")
 @dataclass(frozen=True)
 class ModelJSON:
     data: dict[str, Any] | None  # None when the answer held no JSON object
-    usage: dict[str, Any]        # provider, model, prompt_tokens, completion_tokens, cost_usd
-    problem: str | None = None   # why `data` is None
+    usage: dict[str, Any]  # provider, model, prompt_tokens, completion_tokens, cost_usd
+    problem: str | None = None  # why `data` is None
 
 
-async def ask_json(settings: LLMSettings, system: str, user: str, *, max_tokens: int,
-                   timeout_s: float) -> ModelJSON:
+async def ask_json(
+    settings: LLMSettings, system: str, user: str, *, max_tokens: int, timeout_s: float
+) -> ModelJSON:
     """One completion, parsed as a JSON object. Raises LLMError when the call itself fails."""
     provider = make_provider(settings)
     if provider is None:
@@ -42,10 +43,13 @@ async def ask_json(settings: LLMSettings, system: str, user: str, *, max_tokens:
     finally:
         await provider.close()
     cost = cost_usd(settings.llm_prices, provider.model, completion.usage)
-    usage = {"provider": provider.name, "model": completion.model,
-             "prompt_tokens": completion.usage.prompt_tokens,
-             "completion_tokens": completion.usage.completion_tokens,
-             "cost_usd": float(cost) if cost is not None else None}
+    usage = {
+        "provider": provider.name,
+        "model": completion.model,
+        "prompt_tokens": completion.usage.prompt_tokens,
+        "completion_tokens": completion.usage.completion_tokens,
+        "cost_usd": float(cost) if cost is not None else None,
+    }
     data, problem = parse_object(completion.text)
     return ModelJSON(data, usage, problem)
 
@@ -54,7 +58,7 @@ def parse_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
     """The JSON object in a model's answer: the whole answer, a fenced block, or the outermost
     braces within prose. Returns (object, None) or (None, what was wrong)."""
     body = _FENCE.sub("", text.strip())
-    for candidate in (body, body[body.find("{"): body.rfind("}") + 1]):
+    for candidate in (body, body[body.find("{") : body.rfind("}") + 1]):
         try:
             data = json.loads(candidate)
         except ValueError:
@@ -73,9 +77,13 @@ __all__ = ["LLMError", "ModelJSON", "ask_json", "parse_object"]
 ModelOutput = tuple[dict[str, Any] | None, str | None]  # (the step's output, or why the model's is not used)
 
 
-async def model_or_offline(provider: str, by_model: Callable[[], Awaitable[ModelOutput]],
-                           offline: Callable[[], Awaitable[dict[str, Any]]], what: str,
-                           task_id: str) -> dict[str, Any]:
+async def model_or_offline(
+    provider: str,
+    by_model: Callable[[], Awaitable[ModelOutput]],
+    offline: Callable[[], Awaitable[dict[str, Any]]],
+    what: str,
+    task_id: str,
+) -> dict[str, Any]:
     """The model's output when LLM_PROVIDER names one and its answer is usable; else the
     offline output, with `llm_error` saying why the model's was not used."""
     llm_error = None

@@ -19,13 +19,14 @@ class RedisOp:
     """What one step asks of Redis when it moves on."""
 
     task_id: uuid.UUID
-    message_id: str | None                # acknowledge and delete this message
-    nxt: tuple[queue.StepMessage, ...]    # enqueue these steps
-    status: str | None                    # mirror the task's status
+    message_id: str | None  # acknowledge and delete this message
+    nxt: tuple[queue.StepMessage, ...]  # enqueue these steps
+    status: str | None  # mirror the task's status
 
 
-def messages(task_id: uuid.UUID, seqs: tuple[int, ...] | list[int],
-             trace: str) -> tuple[queue.StepMessage, ...]:
+def messages(
+    task_id: uuid.UUID, seqs: tuple[int, ...] | list[int], trace: str
+) -> tuple[queue.StepMessage, ...]:
     return tuple(queue.StepMessage(str(task_id), seq, trace) for seq in seqs)
 
 
@@ -36,8 +37,13 @@ class Outbox:
         self.status_ttl_s = status_ttl_s
         self._ops: Batcher[RedisOp, None] = Batcher(self._write)
 
-    async def advance(self, message_id: str | None, task_id: uuid.UUID, nxt: tuple[queue.StepMessage, ...],
-                      status: str | None) -> None:
+    async def advance(
+        self,
+        message_id: str | None,
+        task_id: uuid.UUID,
+        nxt: tuple[queue.StepMessage, ...],
+        status: str | None,
+    ) -> None:
         """Enqueue `nxt`, mirror `status` when given, acknowledge `message_id` when given."""
         await self._ops.submit(RedisOp(task_id, message_id, nxt, status))
 

@@ -26,8 +26,15 @@ Handle = Callable[[queue.Delivery], Coroutine[Any, Any, None]]
 
 
 class Reader:
-    def __init__(self, settings: WorkerSettings, pool: asyncpg.Pool, redis: aioredis.Redis, consumer: str,
-                 handle: Handle, stopping: asyncio.Event) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        consumer: str,
+        handle: Handle,
+        stopping: asyncio.Event,
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.redis = redis
@@ -73,7 +80,8 @@ class Reader:
                 continue
             try:
                 deliveries = await queue.read(
-                    self.redis, self.consumer,
+                    self.redis,
+                    self.consumer,
                     count=min(self.free(), self.settings.queue_read_count),
                     block_ms=self.settings.queue_block_ms,
                 )
@@ -137,8 +145,10 @@ class Reader:
         if free <= 0 or not self.db_ok.is_set():
             return
         deliveries = await queue.reclaim(
-            self.redis, self.consumer,
-            min_idle_ms=int(self.settings.visibility_timeout_s * 1000), count=free,
+            self.redis,
+            self.consumer,
+            min_idle_ms=int(self.settings.visibility_timeout_s * 1000),
+            count=free,
         )
         for delivery in deliveries:
             metrics.RECLAIMED.inc()
@@ -156,8 +166,9 @@ class Reader:
         idle_ms = int(self.settings.visibility_timeout_s * 1000) + 1
         with contextlib.suppress(RedisError):
             ids: list[StreamIdT] = list(message_ids)
-            await self.redis.xclaim(queue.STREAM, queue.GROUP, self.consumer, 0, ids,
-                                    idle=idle_ms, justid=True)
+            await self.redis.xclaim(
+                queue.STREAM, queue.GROUP, self.consumer, 0, ids, idle=idle_ms, justid=True
+            )
 
     async def leave_group(self) -> None:
         """Remove this consumer from the group when it holds nothing, so the group's list

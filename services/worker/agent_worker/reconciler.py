@@ -42,11 +42,13 @@ class Reconciler:
         if not due:
             return 0
         known = [r for r in due if r["stream_id"]]
-        present = dict(zip(
-            [(r["task_id"], r["seq"]) for r in known],
-            await queue.present(self.redis, [r["stream_id"] for r in known]) if known else [],
-            strict=True,
-        ))
+        present = dict(
+            zip(
+                [(r["task_id"], r["seq"]) for r in known],
+                await queue.present(self.redis, [r["stream_id"] for r in known]) if known else [],
+                strict=True,
+            )
+        )
         missing = [r for r in due if not present.get((r["task_id"], r["seq"]), False)]
         if missing:
             # a step can finish (and its message be deleted) between the two reads above:
@@ -73,6 +75,7 @@ class Reconciler:
 
 # ---- its SQL ---------------------------------------------------------------------------
 
+
 async def due_steps(pool: asyncpg.Pool, min_age_s: float, limit: int) -> list[asyncpg.Record]:
     """Unfinished current steps of live tasks, enqueued at least min_age_s ago."""
     return await pool.fetch(
@@ -81,7 +84,8 @@ async def due_steps(pool: asyncpg.Pool, min_age_s: float, limit: int) -> list[as
         "   AND s.enqueued_at IS NOT NULL"
         "   AND s.enqueued_at < clock_timestamp() - make_interval(secs => $1)"
         " ORDER BY s.enqueued_at LIMIT $2",
-        min_age_s, limit,
+        min_age_s,
+        limit,
     )
 
 
@@ -92,7 +96,8 @@ async def still_open(pool: asyncpg.Pool, keys: list[tuple[uuid.UUID, int]]) -> s
         " JOIN unnest($1::uuid[], $2::smallint[]) AS k(task_id, seq)"
         "   ON k.task_id = s.task_id AND k.seq = s.seq"
         " WHERE s.status IN ('queued', 'processing') AND t.status IN ('queued', 'processing')",
-        [k[0] for k in keys], [k[1] for k in keys],
+        [k[0] for k in keys],
+        [k[1] for k in keys],
     )
     return {(r["task_id"], r["seq"]) for r in rows}
 

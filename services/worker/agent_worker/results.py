@@ -26,8 +26,10 @@ def _answer(output: dict[str, Any]) -> str:
     citations = [c for c in output.get("citations") or [] if isinstance(c, dict)]
     if citations:
         lines += ["", "Sources:"]
-        lines += [f"[{n}] \u201c{c.get('quote', '')}\u201d \u2014 {c.get('url', '')}"
-                  for n, c in enumerate(citations, 1)]
+        lines += [
+            f"[{n}] \u201c{c.get('quote', '')}\u201d \u2014 {c.get('url', '')}"
+            for n, c in enumerate(citations, 1)
+        ]
     return _missing("\n".join(lines), output)
 
 

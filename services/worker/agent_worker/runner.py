@@ -37,8 +37,14 @@ BACKGROUND_ERRORS: tuple[type[Exception], ...] = (RedisError, *db.UNAVAILABLE)
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, pool: asyncpg.Pool, redis: aioredis.Redis,
-                 http: httpx.AsyncClient, consumer: str) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        http: httpx.AsyncClient,
+        consumer: str,
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.redis = redis

@@ -13,13 +13,13 @@ class WorkerSettings(PlanSettings):
     metrics_port: int = Field(9100, validation_alias="METRICS_PORT")
 
     # queue
-    queue_read_count: int = Field(32, ge=1)          # messages per XREADGROUP
-    queue_block_ms: int = Field(1000, ge=1)          # how long a read waits for new messages
+    queue_read_count: int = Field(32, ge=1)  # messages per XREADGROUP
+    queue_block_ms: int = Field(1000, ge=1)  # how long a read waits for new messages
     visibility_timeout_s: float = Field(30.0, gt=0)  # idle this long and a message is claimed again
-    max_deliveries: int = Field(5, ge=1)             # then it goes to task_queue:dead
+    max_deliveries: int = Field(5, ge=1)  # then it goes to task_queue:dead
     reclaim_interval_s: float = Field(2.0, gt=0)
     reconcile_interval_s: float = Field(10.0, gt=0)
-    reconcile_min_age_s: float = Field(10.0, ge=0)   # a step younger than this is left alone
+    reconcile_min_age_s: float = Field(10.0, ge=0)  # a step younger than this is left alone
     queue_metrics_interval_s: float = Field(5.0, gt=0)  # how often the backlog gauges are refreshed
     # a consumer with nothing pending and silent this long belongs to a dead worker
     consumer_prune_idle_s: float = Field(3600.0, gt=0)
@@ -27,7 +27,7 @@ class WorkerSettings(PlanSettings):
     idle_trim_interval_s: float = Field(5.0, gt=0)
     # glibc malloc arenas (0: glibc's default of 8 per core); fewer keep an idle worker small
     worker_malloc_arenas: int = Field(2, ge=0)
-    shutdown_grace_s: float = Field(25.0, gt=0)      # SIGTERM: finish steps in hand within this
+    shutdown_grace_s: float = Field(25.0, gt=0)  # SIGTERM: finish steps in hand within this
     step_timeout_s: float = Field(120.0, gt=0)
     # a step failing with a transient error (timeout, 5xx) runs at most this often;
     # keep it below max_deliveries so the real error, not the dead letter, is reported
@@ -78,10 +78,10 @@ class WorkerSettings(PlanSettings):
 
     # answer: how many sentences it cites and joins into the answer, and what it looks at
     answer_max_citations: int = Field(3, ge=1, le=20)
-    answer_max_sentences: int = Field(2, ge=1, le=10)      # joined into the answer's text
+    answer_max_sentences: int = Field(2, ge=1, le=10)  # joined into the answer's text
     answer_min_relative_score: float = Field(0.5, gt=0, le=1)  # a further citation's share of the best
-    answer_rank_candidates: int = Field(200, ge=1)         # best matches re-ranked by LexRank
-    answer_max_sentence_words: int = Field(150, ge=10)     # longer "sentences" (tables, code) are not cited
+    answer_rank_candidates: int = Field(200, ge=1)  # best matches re-ranked by LexRank
+    answer_max_sentence_words: int = Field(150, ge=10)  # longer "sentences" (tables, code) are not cited
     # with a model: the text it reads (the most relevant chunks when the sources are longer),
     # the shortest quote it may cite, its answer's length and how long to wait for it
     answer_llm_input_max_chars: int = Field(24_000, ge=1_000)
@@ -94,7 +94,7 @@ class WorkerSettings(PlanSettings):
     compare_key_points: int = Field(4, ge=1, le=20)
     compare_max_shared: int = Field(4, ge=0, le=20)
     compare_max_terms: int = Field(8, ge=0, le=50)
-    compare_candidates: int = Field(150, ge=10)              # most central sentences per text matched
+    compare_candidates: int = Field(150, ge=10)  # most central sentences per text matched
     compare_shared_min_similarity: float = Field(0.3, gt=0, le=1)  # two sentences' cosine to "say the same"
     compare_distinct_max_similarity: float = Field(0.12, ge=0, le=1)  # below it: said by this text only
     compare_llm_input_max_chars: int = Field(24_000, ge=1_000)  # all texts together, split evenly

@@ -87,46 +87,55 @@ def looks_numeric(host: str) -> bool:
 _net = ipaddress.ip_network
 
 # Addresses cloud providers serve instance credentials on: named so the refusal is clear.
-METADATA = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254",   # AWS, GCP, Azure, OpenStack, Oracle, DigitalOcean
-    "169.254.170.2",     # AWS ECS task metadata
-    "100.100.100.200",   # Alibaba Cloud
-    "fd00:ec2::254",     # AWS IMDS over IPv6
-))
+METADATA = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, Oracle, DigitalOcean
+        "169.254.170.2",  # AWS ECS task metadata
+        "100.100.100.200",  # Alibaba Cloud
+        "fd00:ec2::254",  # AWS IMDS over IPv6
+    )
+)
 
-_V4_RULES: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple((ipaddress.IPv4Network(n), r) for n, r in (
-    ("0.0.0.0/8", "an unspecified address"),
-    ("127.0.0.0/8", "a loopback address"),
-    ("10.0.0.0/8", "a private address"),
-    ("172.16.0.0/12", "a private address"),
-    ("192.168.0.0/16", "a private address"),
-    ("169.254.0.0/16", "a link-local address"),
-    ("100.64.0.0/10", "a shared (CGNAT) address"),
-    ("192.0.0.0/24", "a reserved (IETF protocol) address"),
-    ("192.0.2.0/24", "a documentation address"),
-    ("198.51.100.0/24", "a documentation address"),
-    ("203.0.113.0/24", "a documentation address"),
-    ("198.18.0.0/15", "a benchmarking address"),
-    ("224.0.0.0/4", "a multicast address"),
-    ("255.255.255.255/32", "a broadcast address"),
-    ("240.0.0.0/4", "a reserved address"),
-))
+_V4_RULES: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple(
+    (ipaddress.IPv4Network(n), r)
+    for n, r in (
+        ("0.0.0.0/8", "an unspecified address"),
+        ("127.0.0.0/8", "a loopback address"),
+        ("10.0.0.0/8", "a private address"),
+        ("172.16.0.0/12", "a private address"),
+        ("192.168.0.0/16", "a private address"),
+        ("169.254.0.0/16", "a link-local address"),
+        ("100.64.0.0/10", "a shared (CGNAT) address"),
+        ("192.0.0.0/24", "a reserved (IETF protocol) address"),
+        ("192.0.2.0/24", "a documentation address"),
+        ("198.51.100.0/24", "a documentation address"),
+        ("203.0.113.0/24", "a documentation address"),
+        ("198.18.0.0/15", "a benchmarking address"),
+        ("224.0.0.0/4", "a multicast address"),
+        ("255.255.255.255/32", "a broadcast address"),
+        ("240.0.0.0/4", "a reserved address"),
+    )
+)
 
-_V6_RULES: tuple[tuple[ipaddress.IPv6Network, str], ...] = tuple((ipaddress.IPv6Network(n), r) for n, r in (
-    ("::/128", "an unspecified address"),
-    ("::1/128", "a loopback address"),
-    ("64:ff9b:1::/48", "a local-use NAT64 address"),
-    ("100::/64", "a discard-only address"),
-    ("2001:db8::/32", "a documentation address"),
-    ("3fff::/20", "a documentation address"),
-    ("2001:2::/48", "a benchmarking address"),
-    ("2001:10::/28", "a reserved (ORCHID) address"),
-    ("2001::/23", "a reserved (IETF protocol) address"),
-    ("fc00::/7", "a unique local address"),
-    ("fe80::/10", "a link-local address"),
-    ("fec0::/10", "a site-local address"),
-    ("ff00::/8", "a multicast address"),
-))
+_V6_RULES: tuple[tuple[ipaddress.IPv6Network, str], ...] = tuple(
+    (ipaddress.IPv6Network(n), r)
+    for n, r in (
+        ("::/128", "an unspecified address"),
+        ("::1/128", "a loopback address"),
+        ("64:ff9b:1::/48", "a local-use NAT64 address"),
+        ("100::/64", "a discard-only address"),
+        ("2001:db8::/32", "a documentation address"),
+        ("3fff::/20", "a documentation address"),
+        ("2001:2::/48", "a benchmarking address"),
+        ("2001:10::/28", "a reserved (ORCHID) address"),
+        ("2001::/23", "a reserved (IETF protocol) address"),
+        ("fc00::/7", "a unique local address"),
+        ("fe80::/10", "a link-local address"),
+        ("fec0::/10", "a site-local address"),
+        ("ff00::/8", "a multicast address"),
+    )
+)
 
 # Every way an IPv6 address carries an IPv4 one, and whether a public IPv4 inside it may be
 # reached that way. Mapped (RFC 4291), NAT64 (RFC 6052) and 6to4 (RFC 3056) of a public
@@ -138,9 +147,11 @@ _V6_RULES: tuple[tuple[ipaddress.IPv6Network, str], ...] = tuple((ipaddress.IPv6
 _COMPAT = _net("::/96")
 _SIIT = _net("::ffff:0:0:0/96")
 _NAT64 = _net("64:ff9b::/96")
-_DEPRECATED = {"an IPv4-compatible": "an IPv4-compatible tunnel address (deprecated)",
-               "an IPv4-translated (SIIT)": "an IPv4-translated (SIIT) address (deprecated)",
-               "a Teredo": "a Teredo tunnel address (deprecated)"}
+_DEPRECATED = {
+    "an IPv4-compatible": "an IPv4-compatible tunnel address (deprecated)",
+    "an IPv4-translated (SIIT)": "an IPv4-translated (SIIT) address (deprecated)",
+    "a Teredo": "a Teredo tunnel address (deprecated)",
+}
 
 
 def _low32(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
@@ -237,8 +248,14 @@ def check_port(port: int, ports: frozenset[int] | None) -> None:
         raise Blocked(f"blocked: port {port} is not one of the ports fetched ({allowed})")
 
 
-async def resolve(host: str, port: int, *, allowed: frozenset[str] = frozenset(),
-                  ports: frozenset[int] | None = None, resolver: Resolver | None = None) -> list[str]:
+async def resolve(
+    host: str,
+    port: int,
+    *,
+    allowed: frozenset[str] = frozenset(),
+    ports: frozenset[int] | None = None,
+    resolver: Resolver | None = None,
+) -> list[str]:
     """The addresses to connect to for host:port; Blocked if any is not public, or if the
     port is not in `ports` (web servers listen on 80 and 443; other ports of a public host
     are mostly its other services: mail, databases, admin panels).

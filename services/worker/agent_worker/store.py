@@ -3,7 +3,11 @@ between a commit and its XADD needs (agent_worker.failures holds a step's failur
 reconciler its own queries).
 
 Every write is conditional on the current status, so a step delivered twice records its
-outcome once and a cancelled task stays cancelled."""
+outcome once and a cancelled task stays cancelled.
+
+Over 300 lines on purpose: half of it is the text of three SQL statements (claim, complete,
+re-plan) that share their CTEs and must change together; split, a reader would need three
+files to follow one step's row."""
 
 from __future__ import annotations
 
@@ -119,29 +123,45 @@ async def claim(pool: asyncpg.Pool, requests: list[ClaimRequest]) -> list[Claime
     first: dict[tuple[uuid.UUID, int], int] = {}
     for i, r in enumerate(requests):
         first.setdefault((r.task_id, r.seq), i)
-    rows = await _fetch(pool, _CLAIM, [r.task_id for r in requests], [r.seq for r in requests],
-                        [r.allow_running for r in requests])
+    rows = await _fetch(
+        pool,
+        _CLAIM,
+        [r.task_id for r in requests],
+        [r.seq for r in requests],
+        [r.allow_running for r in requests],
+    )
     out: list[ClaimedStep | None] = [None] * len(requests)
     for row in rows:
         i = row["i"] - 1
         if first[(requests[i].task_id, requests[i].seq)] == i:
-            out[i] = ClaimedStep(row["step_id"], row["type"], row["params"], row["attempts"], row["final"],
-                                 _inputs(row), row["task_started"], row["user_id"])
+            out[i] = ClaimedStep(
+                row["step_id"],
+                row["type"],
+                row["params"],
+                row["attempts"],
+                row["final"],
+                _inputs(row),
+                row["task_started"],
+                row["user_id"],
+            )
     return out
 
 
 def _inputs(row: asyncpg.Record) -> list[Input]:
     if not row["ids"]:
         return []
-    return [Input(*parts) for parts in zip(row["ids"], row["types"], row["outputs"], row["errors"],
-                                           strict=True)]
+    return [
+        Input(*parts) for parts in zip(row["ids"], row["types"], row["outputs"], row["errors"], strict=True)
+    ]
 
 
 async def why_not_claimable(conn: db.Conn, task_id: uuid.UUID, seq: int) -> tuple[str, str] | None:
     """(task status, step status) of a step that claim() refused, or None if unknown."""
     row = await conn.fetchrow(
         "SELECT t.status AS task, s.status AS step FROM tasks t JOIN task_steps s USING (task_id)"
-        " WHERE s.task_id = $1 AND s.seq = $2", task_id, seq,
+        " WHERE s.task_id = $1 AND s.seq = $2",
+        task_id,
+        seq,
     )
     return (row["task"], row["step"]) if row else None
 
@@ -149,13 +169,17 @@ async def why_not_claimable(conn: db.Conn, task_id: uuid.UUID, seq: int) -> tupl
 async def ready_after(conn: db.Conn, task_id: uuid.UUID, seq: int) -> list[int]:
     """The steps that a completed step made due and that are still queued (to enqueue them
     again when that step's message comes back after a crash between commit and XADD)."""
-    return [r["seq"] for r in await conn.fetch(
-        "SELECT c.seq FROM task_steps s JOIN task_steps c ON c.task_id = s.task_id"
-        "   AND s.step_id = ANY (c.depends_on)"
-        " WHERE s.task_id = $1 AND s.seq = $2 AND c.status = 'queued' AND c.waiting = 0"
-        "   AND c.enqueued_at IS NOT NULL ORDER BY c.seq",
-        task_id, seq,
-    )]
+    return [
+        r["seq"]
+        for r in await conn.fetch(
+            "SELECT c.seq FROM task_steps s JOIN task_steps c ON c.task_id = s.task_id"
+            "   AND s.step_id = ANY (c.depends_on)"
+            " WHERE s.task_id = $1 AND s.seq = $2 AND c.status = 'queued' AND c.waiting = 0"
+            "   AND c.enqueued_at IS NOT NULL ORDER BY c.seq",
+            task_id,
+            seq,
+        )
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +208,8 @@ NEXT_DUE = """nxt AS (
 # by the number of its dependencies this batch completes; the row lock of that UPDATE
 # orders concurrent batches, so when two branches finish at once on two workers, exactly
 # one of them brings the join's count to 0, and it alone enqueues the join.
-_COMPLETE = """
+_COMPLETE = (
+    """
 WITH req AS (
     SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[], $4::text[]) WITH ORDINALITY
         AS r(task_id, seq, output, result, i)
@@ -198,7 +223,9 @@ WITH req AS (
     SELECT c.task_id, c.seq, count(*)::smallint AS n
       FROM done JOIN task_steps c ON c.task_id = done.task_id AND done.step_id = ANY (c.depends_on)
      GROUP BY c.task_id, c.seq
-), """ + NEXT_DUE + """, finished AS (
+), """  # noqa: S608 - constants only
+    + NEXT_DUE
+    + """, finished AS (
     SELECT req.task_id, max(req.result) AS result
       FROM req JOIN done ON done.task_id = req.task_id AND done.seq = req.seq
      GROUP BY req.task_id
@@ -220,20 +247,27 @@ SELECT req.i, done.task_id IS NOT NULL AS recorded, task.status AS task_status,
   LEFT JOIN task ON task.task_id = req.task_id
   LEFT JOIN ready ON ready.task_id = req.task_id
  ORDER BY req.i
-"""  # noqa: S608 - constants only
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    recorded: bool           # this call wrote the output (False: someone else did, or cancelled)
-    ready: tuple[int, ...]   # steps now due: enqueue them
+    recorded: bool  # this call wrote the output (False: someone else did, or cancelled)
+    ready: tuple[int, ...]  # steps now due: enqueue them
     task_status: str | None  # the task's status after this write, when it changed
 
 
 async def complete(pool: asyncpg.Pool, done: list[Completion]) -> list[Outcome]:
     """Record many steps' outputs in one statement (only steps still processing)."""
-    rows = await _fetch(pool, _COMPLETE, [c.task_id for c in done], [c.seq for c in done],
-                        [c.output for c in done], [c.result for c in done])
+    rows = await _fetch(
+        pool,
+        _COMPLETE,
+        [c.task_id for c in done],
+        [c.seq for c in done],
+        [c.output for c in done],
+        [c.result for c in done],
+    )
     seen: set[tuple[uuid.UUID, int]] = set()
     enqueued: set[tuple[uuid.UUID, int]] = set()
     out = []
@@ -250,28 +284,38 @@ async def complete(pool: asyncpg.Pool, done: list[Completion]) -> list[Outcome]:
 
 async def task_tokens(pool: asyncpg.Pool, task_id: uuid.UUID) -> int:
     """Model tokens a task spent: on its plan and in its steps."""
-    return int(await pool.fetchval(
-        "SELECT COALESCE(t.plan_prompt_tokens, 0) + COALESCE(t.plan_completion_tokens, 0)"
-        "     + COALESCE((SELECT sum(COALESCE((s.output->'usage'->>'prompt_tokens')::int, 0)"
-        "                         + COALESCE((s.output->'usage'->>'completion_tokens')::int, 0))"
-        "                   FROM task_steps s WHERE s.task_id = t.task_id), 0)"
-        "  FROM tasks t WHERE t.task_id = $1", task_id) or 0)
+    return int(
+        await pool.fetchval(
+            "SELECT COALESCE(t.plan_prompt_tokens, 0) + COALESCE(t.plan_completion_tokens, 0)"
+            "     + COALESCE((SELECT sum(COALESCE((s.output->'usage'->>'prompt_tokens')::int, 0)"
+            "                         + COALESCE((s.output->'usage'->>'completion_tokens')::int, 0))"
+            "                   FROM task_steps s WHERE s.task_id = t.task_id), 0)"
+            "  FROM tasks t WHERE t.task_id = $1",
+            task_id,
+        )
+        or 0
+    )
 
 
-async def complete_replan(pool: asyncpg.Pool, task_id: uuid.UUID, seq: int, output: dict[str, Any],
-                          added: list[PlanStep]) -> Outcome:
+async def complete_replan(
+    pool: asyncpg.Pool, task_id: uuid.UUID, seq: int, output: dict[str, Any], added: list[PlanStep]
+) -> Outcome:
     """Record a re-plan and the steps it added, in one transaction: the new steps join the
     plan (those reading only finished steps are due at once), and the final step, which
     waited for the re-plan, now also waits for the new steps that nothing else reads."""
     async with pool.acquire() as conn, conn.transaction():
         # the task's row lock orders this against a cancel
-        live = await conn.fetchval("SELECT status IN ('queued', 'processing') FROM tasks WHERE task_id = $1"
-                                   " FOR UPDATE", task_id)
+        live = await conn.fetchval(
+            "SELECT status IN ('queued', 'processing') FROM tasks WHERE task_id = $1 FOR UPDATE", task_id
+        )
         replan_id = await conn.fetchval(
             "UPDATE task_steps SET status = 'completed', output = $3, error = NULL,"
             "       finished_at = clock_timestamp()"
             " WHERE task_id = $1 AND seq = $2 AND status = 'processing' RETURNING step_id",
-            task_id, seq, output)
+            task_id,
+            seq,
+            output,
+        )
         if replan_id is None:
             return Outcome(False, (), None)
         if not live:
@@ -283,11 +327,19 @@ async def complete_replan(pool: asyncpg.Pool, task_id: uuid.UUID, seq: int, outp
             "       enqueued_at = CASE WHEN waiting - 1 + $4 = 0 AND status = 'queued' THEN clock_timestamp()"
             "                          ELSE enqueued_at END"
             " WHERE task_id = $1 AND $2 = ANY (depends_on)"
-            " RETURNING seq, waiting = 0 AND status = 'queued' AS ready", task_id, replan_id, ends, len(ends))
+            " RETURNING seq, waiting = 0 AND status = 'queued' AS ready",
+            task_id,
+            replan_id,
+            ends,
+            len(ends),
+        )
         if final is not None and final["ready"]:
             ready.append(final["seq"])
-        await conn.execute("UPDATE tasks SET replanned_steps = $2, updated_at = clock_timestamp()"
-                           " WHERE task_id = $1", task_id, len(added))
+        await conn.execute(
+            "UPDATE tasks SET replanned_steps = $2, updated_at = clock_timestamp() WHERE task_id = $1",
+            task_id,
+            len(added),
+        )
     return Outcome(True, tuple(ready), None)
 
 
@@ -301,5 +353,6 @@ async def _insert_added(conn: db.Conn, task_id: uuid.UUID, added: list[PlanStep]
         "                        enqueued_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::smallint,"
         "         CASE WHEN $8::smallint = 0 THEN clock_timestamp() END)",
-        [(task_id, q, s.id, s.type, s.params, list(s.depends_on), s.optional, w) for q, s, w in rows])
+        [(task_id, q, s.id, s.type, s.params, list(s.depends_on), s.optional, w) for q, s, w in rows],
+    )
     return [q for q, _, w in rows if w == 0]

@@ -13,7 +13,8 @@ ARTICLE_TYPES = re.compile(
     r"^(Article|AdvertiserContentArticle|NewsArticle|AnalysisNewsArticle|AskPublicNewsArticle|"
     r"BackgroundNewsArticle|BlogPosting|DiscussionForumPosting|LiveBlogPosting|OpinionNewsArticle|"
     r"ReportageNewsArticle|ReviewNewsArticle|Report|SatiricalArticle|ScholarlyArticle|"
-    r"MedicalScholarlyArticle|SocialMediaPosting|TechArticle)$")
+    r"MedicalScholarlyArticle|SocialMediaPosting|TechArticle)$"
+)
 META_TITLES = ("dc:title", "dcterm:title", "og:title", "title", "twitter:title", "parsely-title")
 SEPARATOR = re.compile(r" [|\-\\/>»] ")
 
@@ -74,8 +75,13 @@ def article_name(article: dict, document_title: str | None) -> str | None:
     headline = headline if isinstance(headline, str) and headline.strip() else None
     # when both differ, the one closer to the page's own title is the article's (the other is
     # often the site's)
-    if (name and headline and name != headline and document_title
-            and similarity(headline, document_title) > 0.75 >= similarity(name, document_title)):
+    if (
+        name
+        and headline
+        and name != headline
+        and document_title
+        and similarity(headline, document_title) > 0.75 >= similarity(name, document_title)
+    ):
         return headline
     return name or headline
 
@@ -100,15 +106,15 @@ def clean_document_title(root: lxml.html.HtmlElement) -> str | None:
     title, hierarchical = original, False
     if SEPARATOR.search(original):
         hierarchical = bool(re.search(r" [\\/>»] ", original))
-        title = original[:[m.start() for m in SEPARATOR.finditer(original)][-1]]
+        title = original[: [m.start() for m in SEPARATOR.finditer(original)][-1]]
         if len(title.split()) < 3:
             title = re.sub(r"^[^|\-\\/>»]*[|\-\\/>»]", "", original)
     elif ": " in original:
         if not any(" ".join(h.text_content().split()) == original for h in root.iter("h1", "h2")):
-            title = original[original.rfind(":") + 1:]
+            title = original[original.rfind(":") + 1 :]
             if len(title.split()) < 3:
-                title = original[original.find(":") + 1:]
-            elif len(original[:original.find(":")].split()) > 5:
+                title = original[original.find(":") + 1 :]
+            elif len(original[: original.find(":")].split()) > 5:
                 title = original
     elif not 15 <= len(original) <= 150:
         title = heading(root) or original

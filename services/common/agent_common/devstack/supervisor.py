@@ -133,9 +133,15 @@ class _State:
 class Supervisor:
     """Call `tick()` every fraction of a second; it raises GiveUp on a crash loop."""
 
-    def __init__(self, units: list[Supervised], policy: Policy, *, say: Callable[[str], None],
-                 on_start: Callable[[Supervised], None] = lambda unit: None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        units: list[Supervised],
+        policy: Policy,
+        *,
+        say: Callable[[str], None],
+        on_start: Callable[[Supervised], None] = lambda unit: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.states = [_State(u) for u in units]
         self.policy = policy
         self.say = say
@@ -162,14 +168,19 @@ class Supervisor:
         recent = len(state.crashes)
         how = describe_exit(unit.returncode())
         if recent >= self.policy.crash_limit:
-            raise GiveUp(f"{unit.name} {how}: {recent} crashes within {window:g} s, giving up "
-                         f"(RUN_CRASH_LIMIT={self.policy.crash_limit}, RUN_CRASH_WINDOW_S={window:g}); "
-                         f"its log: {unit.log_path}", unit.log_path)
+            raise GiveUp(
+                f"{unit.name} {how}: {recent} crashes within {window:g} s, giving up "
+                f"(RUN_CRASH_LIMIT={self.policy.crash_limit}, RUN_CRASH_WINDOW_S={window:g}); "
+                f"its log: {unit.log_path}",
+                unit.log_path,
+            )
         delay = self.policy.delay(recent)
         state.restart_at = now + delay
-        self.say(f"{unit.name} {how}; restarting it in {delay:g} s "
-                 f"(crash {recent} of {self.policy.crash_limit} allowed within {window:g} s; "
-                 f"log: {unit.log_path})")
+        self.say(
+            f"{unit.name} {how}; restarting it in {delay:g} s "
+            f"(crash {recent} of {self.policy.crash_limit} allowed within {window:g} s; "
+            f"log: {unit.log_path})"
+        )
 
     def _restart(self, state: _State) -> None:
         state.restart_at = None

@@ -20,6 +20,18 @@ from agent_common.llm.types import (
 )
 
 __all__ = [
-    "Completion", "LLMError", "LLMRequest", "LLMSettings", "Message", "ModelPrice", "Provider",
-    "StreamItem", "TextDelta", "ToolCall", "ToolSpec", "Usage", "cost_usd", "make_provider",
+    "Completion",
+    "LLMError",
+    "LLMRequest",
+    "LLMSettings",
+    "Message",
+    "ModelPrice",
+    "Provider",
+    "StreamItem",
+    "TextDelta",
+    "ToolCall",
+    "ToolSpec",
+    "Usage",
+    "cost_usd",
+    "make_provider",
 ]

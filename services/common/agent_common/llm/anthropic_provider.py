@@ -23,8 +23,11 @@ class AnthropicProvider(SDKProvider):
     key_var = "ANTHROPIC_API_KEY"
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens(request),
-                                  "messages": to_anthropic_messages(request.messages)}
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens(request),
+            "messages": to_anthropic_messages(request.messages),
+        }
         if request.system:
             params["system"] = request.system
         if request.tools:
@@ -34,10 +37,14 @@ class AnthropicProvider(SDKProvider):
     async def _complete(self, request: LLMRequest) -> Completion:
         response = await self._call(self.client.messages.create(**self._params(request)))
         text = "".join(b.text for b in response.content if b.type == "text")
-        calls = tuple(ToolCall(b.id, b.name, dict(b.input) if isinstance(b.input, dict) else {})
-                      for b in response.content if b.type == "tool_use")
-        return Completion(text, calls, _usage(response.usage), response.model or self.model,
-                          response.stop_reason)
+        calls = tuple(
+            ToolCall(b.id, b.name, dict(b.input) if isinstance(b.input, dict) else {})
+            for b in response.content
+            if b.type == "tool_use"
+        )
+        return Completion(
+            text, calls, _usage(response.usage), response.model or self.model, response.stop_reason
+        )
 
     def _open_stream(self, request: LLMRequest) -> Awaitable[Any]:
         opening: Awaitable[Any] = self.client.messages.create(**self._params(request), stream=True)
@@ -98,16 +105,25 @@ class _StreamState(StreamState):
         return ""
 
     def completion(self) -> Completion:
-        calls = tuple(ToolCall(t["id"], t["name"], parse_arguments("".join(t["json"]) or "{}"))
-                      for _, t in sorted(self.tools.items()))
-        return Completion("".join(self.parts), calls, Usage(self.prompt_tokens, self.completion_tokens),
-                          self.model, self.stop_reason)
+        calls = tuple(
+            ToolCall(t["id"], t["name"], parse_arguments("".join(t["json"]) or "{}"))
+            for _, t in sorted(self.tools.items())
+        )
+        return Completion(
+            "".join(self.parts),
+            calls,
+            Usage(self.prompt_tokens, self.completion_tokens),
+            self.model,
+            self.stop_reason,
+        )
 
 
 def _usage(usage: Any) -> Usage:
     """Prompt tokens include the cached ones: they are billed (at other rates) and fill the context."""
-    prompt = sum(getattr(usage, name, 0) or 0
-                 for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+    prompt = sum(
+        getattr(usage, name, 0) or 0
+        for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
     return Usage(prompt, getattr(usage, "output_tokens", 0) or 0)
 
 

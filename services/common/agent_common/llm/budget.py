@@ -77,8 +77,9 @@ class Charge:
 
 
 class TokenBudget:
-    def __init__(self, redis: Any, daily_tokens: int, *,
-                 on_redis_error: Literal["open", "closed"] = "closed") -> None:
+    def __init__(
+        self, redis: Any, daily_tokens: int, *, on_redis_error: Literal["open", "closed"] = "closed"
+    ) -> None:
         self.redis = redis
         self.daily_tokens = daily_tokens  # 0: no budget
         self.on_redis_error = on_redis_error
@@ -111,13 +112,18 @@ class TokenBudget:
             if self.on_redis_error == "open":
                 log.warning("token budget unavailable (%s): call let through", exc.__class__.__name__)
                 return 0
-            raise LLMError("unavailable", "the LLM token budget cannot be checked right now (Redis is"
-                           " unavailable); try again shortly", retry_after_s=2) from None
+            raise LLMError(
+                "unavailable",
+                "the LLM token budget cannot be checked right now (Redis is unavailable); try again shortly",
+                retry_after_s=2,
+            ) from None
         if not int(granted):
             raise LLMError(
-                "budget", f"this session's daily LLM token budget ({self.daily_tokens} tokens) is spent"
+                "budget",
+                f"this session's daily LLM token budget ({self.daily_tokens} tokens) is spent"
                 f" ({int(used)} used, this call needs up to {tokens}); it renews at 00:00 UTC",
-                retry_after_s=seconds_to_next_day())
+                retry_after_s=seconds_to_next_day(),
+            )
         return tokens
 
     async def _adjust(self, key: str, delta: int) -> None:

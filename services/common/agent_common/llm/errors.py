@@ -13,8 +13,16 @@ from typing import Literal
 
 from agent_common.redact import Redactor, configured_secrets
 
-Kind = Literal["timeout", "rate_limited", "unavailable", "auth", "upstream_error", "bad_request",
-               "broken_stream", "budget"]
+Kind = Literal[
+    "timeout",
+    "rate_limited",
+    "unavailable",
+    "auth",
+    "upstream_error",
+    "bad_request",
+    "broken_stream",
+    "budget",
+]
 
 STATUS: dict[str, int] = {
     "timeout": 504,
@@ -37,8 +45,9 @@ def _redactor() -> Redactor:
 
 
 class LLMError(Exception):
-    def __init__(self, kind: Kind, detail: str, *, upstream_status: int | None = None,
-                 retry_after_s: int | None = None) -> None:
+    def __init__(
+        self, kind: Kind, detail: str, *, upstream_status: int | None = None, retry_after_s: int | None = None
+    ) -> None:
         # the detail reaches the user, the database and the logs: a provider or proxy that
         # quotes the key it got (or a base URL with a password) must not pass it on
         detail = _redactor()(detail)
@@ -53,25 +62,41 @@ class LLMError(Exception):
         return STATUS[self.kind]
 
 
-def describe_status(provider: str, status: int, key_var: str, message: str = "",
-                    retry_after_s: int | None = None) -> LLMError:
+def describe_status(
+    provider: str, status: int, key_var: str, message: str = "", retry_after_s: int | None = None
+) -> LLMError:
     """The LLMError for an HTTP error status from the provider."""
     quoted = f": {message[:MAX_QUOTED_CHARS]}" if message else ""
     if status in (401, 403):
-        return LLMError("auth", f"the {provider} API refused the credentials (HTTP {status});"
-                        f" check {key_var}", upstream_status=status)
+        return LLMError(
+            "auth",
+            f"the {provider} API refused the credentials (HTTP {status}); check {key_var}",
+            upstream_status=status,
+        )
     if status == 429:
         wait = f"; retry in {retry_after_s}s" if retry_after_s else "; try again shortly"
-        return LLMError("rate_limited", f"the {provider} API is rate limiting requests (HTTP 429){wait}",
-                        upstream_status=status, retry_after_s=retry_after_s)
+        return LLMError(
+            "rate_limited",
+            f"the {provider} API is rate limiting requests (HTTP 429){wait}",
+            upstream_status=status,
+            retry_after_s=retry_after_s,
+        )
     if status in (503, 529):  # 529: Anthropic's "overloaded"
-        return LLMError("unavailable", f"the {provider} API is overloaded or unavailable (HTTP {status});"
-                        " try again shortly", upstream_status=status, retry_after_s=retry_after_s)
+        return LLMError(
+            "unavailable",
+            f"the {provider} API is overloaded or unavailable (HTTP {status}); try again shortly",
+            upstream_status=status,
+            retry_after_s=retry_after_s,
+        )
     if status >= 500:
-        return LLMError("upstream_error", f"the {provider} API failed (HTTP {status})",
-                        upstream_status=status)
-    return LLMError("bad_request", f"the {provider} API refused the request (HTTP {status}){quoted}",
-                    upstream_status=status)
+        return LLMError(
+            "upstream_error", f"the {provider} API failed (HTTP {status})", upstream_status=status
+        )
+    return LLMError(
+        "bad_request",
+        f"the {provider} API refused the request (HTTP {status}){quoted}",
+        upstream_status=status,
+    )
 
 
 def timeout(provider: str, seconds: float) -> LLMError:
@@ -83,8 +108,9 @@ def unreachable(provider: str, where: str) -> LLMError:
 
 
 def broken(provider: str, cause: str) -> LLMError:
-    return LLMError("broken_stream",
-                    f"the {provider} API's answer broke off before it was complete ({cause})")
+    return LLMError(
+        "broken_stream", f"the {provider} API's answer broke off before it was complete ({cause})"
+    )
 
 
 def retry_after(headers: object) -> int | None:

@@ -31,8 +31,11 @@ _warned: set[str] = set()
 def _warn_without_key(settings: LLMSettings) -> None:
     """A missing key is legal (local servers need none) but usually a mistake: say so once."""
     message = None
-    if settings.llm_provider == "openai" and not settings.openai_api_key.get_secret_value() \
-            and not settings.llm_base_url:
+    if (
+        settings.llm_provider == "openai"
+        and not settings.openai_api_key.get_secret_value()
+        and not settings.llm_base_url
+    ):
         message = "LLM_PROVIDER=openai without OPENAI_API_KEY or LLM_BASE_URL: calls will be refused"
     if settings.llm_provider == "anthropic" and not settings.anthropic_api_key.get_secret_value():
         message = "LLM_PROVIDER=anthropic without ANTHROPIC_API_KEY: calls will be refused"

@@ -8,14 +8,25 @@ from agent_common.llm.pricing import cost_by_kind
 from agent_common.llm.settings import ModelPrice
 from agent_common.llm.types import Usage
 
-LLM_TOKENS = Counter("llm_tokens_total", "Tokens used, by provider, model and kind (prompt, completion)",
-                     ["provider", "model", "kind"])
-LLM_COST = Counter("llm_cost_usd_total", "Estimated cost in USD where LLM_PRICES has the model",
-                   ["provider", "model", "kind"])
-LLM_CALLS = Counter("llm_requests_total", "Model calls, by outcome (ok or the error kind)",
-                    ["provider", "model", "outcome"])
-LLM_SECONDS = Histogram("llm_request_duration_seconds", "Time a model call took, to its last byte",
-                        ["provider", "model"], buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160))
+LLM_TOKENS = Counter(
+    "llm_tokens_total",
+    "Tokens used, by provider, model and kind (prompt, completion)",
+    ["provider", "model", "kind"],
+)
+LLM_COST = Counter(
+    "llm_cost_usd_total",
+    "Estimated cost in USD where LLM_PRICES has the model",
+    ["provider", "model", "kind"],
+)
+LLM_CALLS = Counter(
+    "llm_requests_total", "Model calls, by outcome (ok or the error kind)", ["provider", "model", "outcome"]
+)
+LLM_SECONDS = Histogram(
+    "llm_request_duration_seconds",
+    "Time a model call took, to its last byte",
+    ["provider", "model"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160),
+)
 
 
 def record_call(provider: str, model: str, outcome: str, seconds: float) -> None:

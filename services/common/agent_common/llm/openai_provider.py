@@ -31,7 +31,8 @@ class OpenAIProvider(SDKProvider):
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
-            "model": self.model, "messages": to_openai_messages(request),
+            "model": self.model,
+            "messages": to_openai_messages(request),
             self.max_tokens_field: self.max_tokens(request),
         }
         if request.tools:
@@ -43,22 +44,29 @@ class OpenAIProvider(SDKProvider):
         if not response.choices:
             raise errors.broken(self.name, "the answer held no choices")
         choice = response.choices[0]
-        calls = tuple(_tool_call(c.id, c.function.name, c.function.arguments)
-                      for c in choice.message.tool_calls or () if getattr(c, "function", None))
+        calls = tuple(
+            _tool_call(c.id, c.function.name, c.function.arguments)
+            for c in choice.message.tool_calls or ()
+            if getattr(c, "function", None)
+        )
         usage = response.usage
         return Completion(
-            text=choice.message.content or "", tool_calls=calls,
+            text=choice.message.content or "",
+            tool_calls=calls,
             usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
-            model=response.model or self.model, stop_reason=choice.finish_reason,
+            model=response.model or self.model,
+            stop_reason=choice.finish_reason,
         )
 
     def _open_stream(self, request: LLMRequest) -> Awaitable[Any]:
         opening: Awaitable[Any] = self.client.chat.completions.create(
-            **self._params(request), stream=True, stream_options={"include_usage": True})
+            **self._params(request), stream=True, stream_options={"include_usage": True}
+        )
         return opening
 
     def _stream_state(self) -> _StreamState:
         return _StreamState(model=self.model)
+
 
 @dataclass
 class _StreamState(StreamState):
@@ -95,8 +103,10 @@ class _StreamState(StreamState):
         return self.finish_reason is not None
 
     def completion(self) -> Completion:
-        calls = tuple(_tool_call(s["id"] or f"call_{i}", s["name"], "".join(s["arguments"]))
-                      for i, s in sorted(self.calls.items()))
+        calls = tuple(
+            _tool_call(s["id"] or f"call_{i}", s["name"], "".join(s["arguments"]))
+            for i, s in sorted(self.calls.items())
+        )
         return Completion("".join(self.parts), calls, self.usage, self.model, self.finish_reason)
 
 
@@ -110,15 +120,23 @@ def _message(m: Message) -> dict[str, Any]:
     if m.role == "tool":
         return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
     if m.tool_calls:
-        calls = [{"id": c.id, "type": "function",
-                  "function": {"name": c.name, "arguments": json.dumps(c.arguments)}} for c in m.tool_calls]
+        calls = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+            }
+            for c in m.tool_calls
+        ]
         return {"role": "assistant", "content": m.content or None, "tool_calls": calls}
     return {"role": m.role, "content": m.content}
 
 
 def to_openai_tool(tool: ToolSpec) -> dict[str, Any]:
-    return {"type": "function",
-            "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters}}
+    return {
+        "type": "function",
+        "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters},
+    }
 
 
 def _tool_call(call_id: str, name: str, raw_arguments: str | None) -> ToolCall:

@@ -52,7 +52,8 @@ class SDKProvider(Provider):
         key: SecretStr = getattr(settings, self.key_var.lower())
         # local servers need no key, but the SDKs insist on one
         self.client: Any = getattr(self.sdk, self.client_class)(
-            api_key=key.get_secret_value() or "no-key-set", base_url=settings.llm_base_url or None,
+            api_key=key.get_secret_value() or "no-key-set",
+            base_url=settings.llm_base_url or None,
             max_retries=settings.llm_max_retries,
             timeout=self.sdk.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s),
         )
@@ -61,9 +62,16 @@ class SDKProvider(Provider):
         await self.client.close()
 
     def _error(self, exc: Exception, *, streaming: bool, status: int | None = None) -> LLMError:
-        return to_llm_error(self.sdk, exc, provider=self.name, key_var=self.key_var,
-                            timeout_s=self.settings.llm_timeout_s, base_url=str(self.client.base_url),
-                            streaming=streaming, status=status)
+        return to_llm_error(
+            self.sdk,
+            exc,
+            provider=self.name,
+            key_var=self.key_var,
+            timeout_s=self.settings.llm_timeout_s,
+            base_url=str(self.client.base_url),
+            streaming=streaming,
+            status=status,
+        )
 
     @abstractmethod
     def _open_stream(self, request: LLMRequest) -> Awaitable[Any]:
@@ -93,12 +101,26 @@ class SDKProvider(Provider):
 
     def _guarded(self, stream: AsyncIterable[T]) -> AsyncIterator[T]:
         """The stream's items; a failure in the middle of it as an LLMError."""
-        return guarded(aiter(stream), self.sdk.APIError, lambda exc: self._error(exc, streaming=True),
-                       provider=self.name, timeout_s=self.settings.llm_timeout_s)
+        return guarded(
+            aiter(stream),
+            self.sdk.APIError,
+            lambda exc: self._error(exc, streaming=True),
+            provider=self.name,
+            timeout_s=self.settings.llm_timeout_s,
+        )
 
 
-def to_llm_error(sdk: ModuleType, exc: Exception, *, provider: str, key_var: str, timeout_s: float,
-                 base_url: str, streaming: bool, status: int | None = None) -> LLMError:
+def to_llm_error(
+    sdk: ModuleType,
+    exc: Exception,
+    *,
+    provider: str,
+    key_var: str,
+    timeout_s: float,
+    base_url: str,
+    streaming: bool,
+    status: int | None = None,
+) -> LLMError:
     """The LLMError for an SDK's APIError. `status` replaces the HTTP status when the error
     arrived as an event inside a 200 stream."""
     if isinstance(exc, sdk.APITimeoutError):
@@ -109,17 +131,28 @@ def to_llm_error(sdk: ModuleType, exc: Exception, *, provider: str, key_var: str
             return errors.broken(provider, cause)
         return errors.unreachable(provider, base_url)
     if isinstance(exc, sdk.APIStatusError):
-        return errors.describe_status(provider, status or exc.status_code, key_var, error_text(exc.body),
-                                      errors.retry_after(exc.response.headers))
+        return errors.describe_status(
+            provider,
+            status or exc.status_code,
+            key_var,
+            error_text(exc.body),
+            errors.retry_after(exc.response.headers),
+        )
     # an error event inside the stream
     message = str(getattr(exc, "message", exc))
-    return LLMError("upstream_error", f"the {provider} API reported an error: "
-                    f"{message[:errors.MAX_QUOTED_CHARS]}")
+    return LLMError(
+        "upstream_error", f"the {provider} API reported an error: {message[: errors.MAX_QUOTED_CHARS]}"
+    )
 
 
-async def guarded(items: AsyncIterator[T], api_error: type[Exception],
-                  on_api_error: Callable[[Exception], LLMError], *, provider: str,
-                  timeout_s: float) -> AsyncIterator[T]:
+async def guarded(
+    items: AsyncIterator[T],
+    api_error: type[Exception],
+    on_api_error: Callable[[Exception], LLMError],
+    *,
+    provider: str,
+    timeout_s: float,
+) -> AsyncIterator[T]:
     """An SDK stream's items; a failure in the middle of it as an LLMError."""
     while True:
         try:

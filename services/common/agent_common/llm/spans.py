@@ -35,8 +35,9 @@ def call_span(system: str, model: str, max_tokens: int, *, current: bool) -> Ite
     name = f"{OPERATION} {model}"
     attributes = _attributes(system, model, max_tokens)
     if current:
-        with tracing.tracer().start_as_current_span(name, kind=trace.SpanKind.CLIENT,
-                                                     attributes=attributes) as span:
+        with tracing.tracer().start_as_current_span(
+            name, kind=trace.SpanKind.CLIENT, attributes=attributes
+        ) as span:
             yield span
         return
     span = tracing.tracer().start_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes)
@@ -55,11 +56,13 @@ def call_span(system: str, model: str, max_tokens: int, *, current: bool) -> Ite
 
 def record_completion(span: trace.Span, result: Completion) -> None:
     if span.is_recording():
-        span.set_attributes({
-            "gen_ai.response.model": result.model,
-            "gen_ai.usage.input_tokens": result.usage.prompt_tokens,
-            "gen_ai.usage.output_tokens": result.usage.completion_tokens,
-        })
+        span.set_attributes(
+            {
+                "gen_ai.response.model": result.model,
+                "gen_ai.usage.input_tokens": result.usage.prompt_tokens,
+                "gen_ai.usage.output_tokens": result.usage.completion_tokens,
+            }
+        )
         if result.stop_reason:
             span.set_attribute("gen_ai.response.finish_reasons", [result.stop_reason])
 

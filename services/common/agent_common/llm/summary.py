@@ -26,8 +26,14 @@ class ModelSummary:
     usage: dict[str, object]  # provider, model, prompt_tokens, completion_tokens, cost_usd
 
 
-async def summarize_with_llm(settings: LLMSettings, text: str, title: str | None, *,
-                             budget: TokenBudget | None = None, user_id: str = "") -> ModelSummary:
+async def summarize_with_llm(
+    settings: LLMSettings,
+    text: str,
+    title: str | None,
+    *,
+    budget: TokenBudget | None = None,
+    user_id: str = "",
+) -> ModelSummary:
     """Raises LLMError when the model fails, answers nothing, or takes too long, or when
     `budget` has no room left today for `user_id`."""
     provider = make_provider(settings)
@@ -35,8 +41,9 @@ async def summarize_with_llm(settings: LLMSettings, text: str, title: str | None
         raise ValueError("LLM_PROVIDER is offline: there is no model to ask")
     clipped = text[: settings.summary_llm_input_max_chars]
     body = f"Title: {title}\n\n{clipped}" if title else clipped
-    request = LLMRequest(system=PROMPT, messages=[Message("user", body)],
-                         max_tokens=settings.summary_llm_max_tokens)
+    request = LLMRequest(
+        system=PROMPT, messages=[Message("user", body)], max_tokens=settings.summary_llm_max_tokens
+    )
     try:
         if budget is None:
             completion = await _complete(provider, request, settings.summary_llm_timeout_s)
@@ -50,11 +57,16 @@ async def summarize_with_llm(settings: LLMSettings, text: str, title: str | None
         raise errors.LLMError("upstream_error", f"the {provider.name} API answered with an empty summary")
     usage = completion.usage
     cost = cost_usd(settings.llm_prices, provider.model, usage)  # priced by the configured name
-    return ModelSummary(completion.text.strip(), {
-        "provider": provider.name, "model": completion.model,
-        "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-        "cost_usd": float(cost) if cost is not None else None,
-    })
+    return ModelSummary(
+        completion.text.strip(),
+        {
+            "provider": provider.name,
+            "model": completion.model,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cost_usd": float(cost) if cost is not None else None,
+        },
+    )
 
 
 async def _complete(provider: Provider, request: LLMRequest, timeout_s: float) -> Completion:

@@ -82,27 +82,41 @@ def _describe(tool: tools.Tool) -> str:
 
 
 def _step_schema(tool: tools.Tool) -> dict[str, Any]:
-    return {"type": "object", "properties": {
-        "id": {"type": "string", "description": "this step's id, unique in the plan"},
-        "depends_on": {"type": "array", "items": {"type": "string"},
-                       "description": "ids of the steps whose output this step reads"},
-        "optional": {"type": "boolean", "description": "the plan can do without this step"},
-        "params": tool.parameters,
-    }, "required": ["id", "params"]}
+    return {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "description": "this step's id, unique in the plan"},
+            "depends_on": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "ids of the steps whose output this step reads",
+            },
+            "optional": {"type": "boolean", "description": "the plan can do without this step"},
+            "params": tool.parameters,
+        },
+        "required": ["id", "params"],
+    }
 
 
-async def ask(settings: LLMSettings, system: str, prompt: str, *, max_tokens: int,
-              timeout_s: float) -> ModelPlan:
+async def ask(
+    settings: LLMSettings, system: str, prompt: str, *, max_tokens: int, timeout_s: float
+) -> ModelPlan:
     """One model call; the plan its tool calls make (not validated yet). Raises NoPlan when
     the model fails or takes longer than timeout_s."""
     provider = make_provider(settings)
     if provider is None:
         raise NoPlan("offline", "LLM_PROVIDER is offline: there is no model to ask")
-    with tracing.span("plan prompt", attributes={
-            "gen_ai.operation.name": "chat", "gen_ai.request.model": provider.model,
-            "agent.plan.prompt_chars": len(system) + len(prompt)}) as span:
-        request = LLMRequest(system=system, messages=[Message("user", prompt)], tools=tool_specs(),
-                             max_tokens=max_tokens)
+    with tracing.span(
+        "plan prompt",
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": provider.model,
+            "agent.plan.prompt_chars": len(system) + len(prompt),
+        },
+    ) as span:
+        request = LLMRequest(
+            system=system, messages=[Message("user", prompt)], tools=tool_specs(), max_tokens=max_tokens
+        )
         span.set_attribute("agent.plan.tools", len(request.tools))
     started = time.perf_counter()
     try:
@@ -114,23 +128,41 @@ async def ask(settings: LLMSettings, system: str, prompt: str, *, max_tokens: in
     finally:
         await provider.close()
     spent = _spent(settings, provider.model, completion, started)
-    with tracing.span("plan response", attributes={
-            "gen_ai.response.model": completion.model, "agent.plan.calls": len(completion.tool_calls),
+    with tracing.span(
+        "plan response",
+        attributes={
+            "gen_ai.response.model": completion.model,
+            "agent.plan.calls": len(completion.tool_calls),
             "gen_ai.usage.input_tokens": spent.prompt_tokens,
-            "gen_ai.usage.output_tokens": spent.completion_tokens}):
+            "gen_ai.usage.output_tokens": spent.completion_tokens,
+        },
+    ):
         try:
             steps, problem = [_step(call) for call in completion.tool_calls], None
         except PlanError as exc:
             steps, problem = [], exc.reason
-    return ModelPlan(steps, spent.model, spent.prompt_tokens, spent.completion_tokens, spent.cost_usd,
-                     spent.latency_ms, completion.text, problem)
+    return ModelPlan(
+        steps,
+        spent.model,
+        spent.prompt_tokens,
+        spent.completion_tokens,
+        spent.cost_usd,
+        spent.latency_ms,
+        completion.text,
+        problem,
+    )
 
 
 def _spent(settings: LLMSettings, configured: str, completion: Completion, started: float) -> ModelPlan:
     usage = completion.usage
-    return ModelPlan([], completion.model or configured, usage.prompt_tokens, usage.completion_tokens,
-                     cost_usd(settings.llm_prices, configured, usage),
-                     round((time.perf_counter() - started) * 1000))
+    return ModelPlan(
+        [],
+        completion.model or configured,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        cost_usd(settings.llm_prices, configured, usage),
+        round((time.perf_counter() - started) * 1000),
+    )
 
 
 def _step(call: ToolCall) -> PlanStep:

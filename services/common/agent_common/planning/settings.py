@@ -10,8 +10,8 @@ from agent_common.settings import Settings
 
 
 class PlanSettings(Settings):
-    plan_max_steps: int = Field(20, ge=1, le=1000)     # steps in a plan, a re-plan's included
-    plan_max_fetches: int = Field(5, ge=1)             # fetch_url steps in a plan
+    plan_max_steps: int = Field(20, ge=1, le=1000)  # steps in a plan, a re-plan's included
+    plan_max_fetches: int = Field(5, ge=1)  # fetch_url steps in a plan
     # a model's plan may fetch only URLs the request names (or, in a re-plan, that a fetched
     # page links to); true lets it fetch others (every fetch still passes the SSRF guard)
     plan_allow_other_urls: bool = False
@@ -24,8 +24,8 @@ class PlanSettings(Settings):
     # after the branches of a model's plan complete, the model may add steps once
     plan_replan: bool = True
     replan_timeout_s: float = Field(30.0, gt=0)
-    replan_context_chars: int = Field(1500, ge=100)   # of each step's text shown to the model
-    replan_max_links: int = Field(20, ge=0)           # links of each fetched page shown to it
+    replan_context_chars: int = Field(1500, ge=100)  # of each step's text shown to the model
+    replan_max_links: int = Field(20, ge=0)  # links of each fetched page shown to it
 
     def limits(self) -> Limits:
         return Limits(self.plan_max_steps, self.plan_max_fetches, self.plan_allow_other_urls)

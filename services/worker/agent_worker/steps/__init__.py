@@ -33,10 +33,10 @@ class StepError(Exception):
 
 @dataclass(frozen=True)
 class StepInput:
-    step_id: str               # the dependency's id in the plan (e.g. "fetch_1")
-    type: str                  # its tool name
+    step_id: str  # the dependency's id in the plan (e.g. "fetch_1")
+    type: str  # its tool name
     output: dict[str, Any] | None  # its output; None when an optional dependency failed/was skipped
-    error: str | None = None   # why it is missing (None when output is present)
+    error: str | None = None  # why it is missing (None when output is present)
 
 
 @dataclass
@@ -44,9 +44,9 @@ class StepContext:
     settings: WorkerSettings
     http: httpx.AsyncClient  # shared, pooled; fetch_url builds its own guarded requests
     task_id: str
-    step_id: str = ""        # this step's id in the plan
-    user_id: str = ""        # the task's owner: model calls are charged to its token budget
-    redis: Any = None        # where the token budget is counted
+    step_id: str = ""  # this step's id in the plan
+    user_id: str = ""  # the task's owner: model calls are charged to its token budget
+    redis: Any = None  # where the token budget is counted
     # token usage etc. a step wants recorded beside its output
     usage: dict[str, Any] | None = None
 
@@ -61,12 +61,15 @@ def present(inputs: list[StepInput] | None) -> list[StepInput]:
 
 def missing(inputs: list[StepInput] | None) -> list[dict[str, str]]:
     """What a joining step reports about the inputs it did not get."""
-    return [{"step_id": i.step_id, "type": i.type, "error": i.error or "no output"}
-            for i in inputs or [] if i.output is None]
+    return [
+        {"step_id": i.step_id, "type": i.type, "error": i.error or "no output"}
+        for i in inputs or []
+        if i.output is None
+    ]
 
 
 def why_missing(inputs: list[StepInput] | None) -> str:
-    """"fetch_2 failed (answered HTTP 404)" for each missing input, for a step's error."""
+    """ "fetch_2 failed (answered HTTP 404)" for each missing input, for a step's error."""
     return "; ".join(f"{m['step_id']} failed ({m['error']})" for m in missing(inputs))
 
 
@@ -80,6 +83,13 @@ def registry() -> dict[str, StepFn]:
     """Every tool the worker can run, by name (the names of agent_common.tools)."""
     from agent_worker.steps import answer, combine, compare, echo, extract_text, fetch_url, replan, summarize
 
-    return {"fetch_url": fetch_url.run, "extract_text": extract_text.run, "summarize": summarize.run,
-            "answer": answer.run, "compare": compare.run, "combine": combine.run, "replan": replan.run,
-            "echo": echo.run}
+    return {
+        "fetch_url": fetch_url.run,
+        "extract_text": extract_text.run,
+        "summarize": summarize.run,
+        "answer": answer.run,
+        "compare": compare.run,
+        "combine": combine.run,
+        "replan": replan.run,
+        "echo": echo.run,
+    }

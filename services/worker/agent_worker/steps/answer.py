@@ -42,17 +42,24 @@ def texts(params: dict[str, Any], inputs: list[StepInput]) -> list[Source]:
         text = origin.get("text")
         if isinstance(text, str) and text.strip():
             url, title = origin.get("url"), origin.get("title")
-            found.append(Source(text, url if isinstance(url, str) else None,
-                                title if isinstance(title, str) and title.strip() else None))
+            found.append(
+                Source(
+                    text,
+                    url if isinstance(url, str) else None,
+                    title if isinstance(title, str) and title.strip() else None,
+                )
+            )
     return found
 
 
 def limits(settings: WorkerSettings) -> Limits:
-    return Limits(max_citations=settings.answer_max_citations,
-                  max_answer_sentences=settings.answer_max_sentences,
-                  min_relative_score=settings.answer_min_relative_score,
-                  rank_candidates=settings.answer_rank_candidates,
-                  max_sentence_words=settings.answer_max_sentence_words)
+    return Limits(
+        max_citations=settings.answer_max_citations,
+        max_answer_sentences=settings.answer_max_sentences,
+        min_relative_score=settings.answer_min_relative_score,
+        rank_candidates=settings.answer_rank_candidates,
+        max_sentence_words=settings.answer_max_sentence_words,
+    )
 
 
 async def _answer(question: str, sources: list[Source], ctx: StepContext) -> dict[str, Any]:
@@ -60,29 +67,45 @@ async def _answer(question: str, sources: list[Source], ctx: StepContext) -> dic
         found = await asyncio.to_thread(answering.answer, question, sources, limits(ctx.settings))
         return _shape(found, "extractive")
 
-    return await model_or_offline(ctx.settings.llm_provider, lambda: _by_model(question, sources, ctx),
-                                  offline, "answer", ctx.task_id)
+    return await model_or_offline(
+        ctx.settings.llm_provider, lambda: _by_model(question, sources, ctx), offline, "answer", ctx.task_id
+    )
 
 
-async def _by_model(question: str, sources: list[Source], ctx: StepContext
-                    ) -> tuple[dict[str, Any] | None, str | None]:
+async def _by_model(
+    question: str, sources: list[Source], ctx: StepContext
+) -> tuple[dict[str, Any] | None, str | None]:
     """The model's answer with its checked citations, or (None, why it is not used)."""
     settings = ctx.settings
-    prompt = await asyncio.to_thread(answer_llm.model_input, question, sources,
-                                     settings.answer_llm_input_max_chars, settings.answer_llm_chunk_chars)
-    reply = await ask_json(llm_settings(), answer_llm.PROMPT, prompt,
-                           max_tokens=settings.answer_llm_max_tokens, timeout_s=settings.answer_llm_timeout_s)
+    prompt = await asyncio.to_thread(
+        answer_llm.model_input,
+        question,
+        sources,
+        settings.answer_llm_input_max_chars,
+        settings.answer_llm_chunk_chars,
+    )
+    reply = await ask_json(
+        llm_settings(),
+        answer_llm.PROMPT,
+        prompt,
+        max_tokens=settings.answer_llm_max_tokens,
+        timeout_s=settings.answer_llm_timeout_s,
+    )
     ctx.usage = reply.usage  # spent whether or not the answer is used
     if reply.data is None:
         return None, reply.problem
     text, quotes = _read(reply.data)
     if not text:
         return None, "the model's JSON held no answer"
-    citations, dropped = await asyncio.to_thread(answer_llm.verified, quotes, sources,
-                                                 settings.answer_min_quote_words)
+    citations, dropped = await asyncio.to_thread(
+        answer_llm.verified, quotes, sources, settings.answer_min_quote_words
+    )
     if not citations:
-        return None, (f"none of the model's {len(quotes)} quotes occur in the sources" if quotes
-                      else "the model cited no sentence of the sources")
+        return None, (
+            f"none of the model's {len(quotes)} quotes occur in the sources"
+            if quotes
+            else "the model cited no sentence of the sources"
+        )
     output = _shape(Answer(text, citations[: settings.answer_max_citations], True), "llm")
     output["model"] = reply.usage["model"]
     if dropped:
@@ -104,5 +127,9 @@ def _read(data: dict[str, Any]) -> tuple[str, list[tuple[int | None, str]]]:
 
 
 def _shape(found: Answer, method: str) -> dict[str, Any]:
-    return {"answer": found.answer, "citations": [{"url": c.url, "quote": c.quote} for c in found.citations],
-            "found": found.found, "method": method}
+    return {
+        "answer": found.answer,
+        "citations": [{"url": c.url, "quote": c.quote} for c in found.citations],
+        "found": found.found,
+        "method": method,
+    }

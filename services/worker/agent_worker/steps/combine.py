@@ -22,8 +22,12 @@ async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext)
 def _section(item: StepInput) -> dict[str, Any]:
     output = item.output or {}
     title, url = output.get("title"), output.get("url")
-    return {"step_id": item.step_id, "title": title if isinstance(title, str) else None,
-            "url": url if isinstance(url, str) else None, "text": render(item.type, output)}
+    return {
+        "step_id": item.step_id,
+        "title": title if isinstance(title, str) else None,
+        "url": url if isinstance(url, str) else None,
+        "text": render(item.type, output),
+    }
 
 
 def _heading(n: int, section: dict[str, Any]) -> str:

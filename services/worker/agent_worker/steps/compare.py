@@ -51,10 +51,14 @@ async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext)
 
 
 def limits(settings: WorkerSettings) -> comparing.Limits:
-    return comparing.Limits(key_points=settings.compare_key_points, max_shared=settings.compare_max_shared,
-                            max_terms=settings.compare_max_terms, candidates=settings.compare_candidates,
-                            shared_min_similarity=settings.compare_shared_min_similarity,
-                            distinct_max_similarity=settings.compare_distinct_max_similarity)
+    return comparing.Limits(
+        key_points=settings.compare_key_points,
+        max_shared=settings.compare_max_shared,
+        max_terms=settings.compare_max_terms,
+        candidates=settings.compare_candidates,
+        shared_min_similarity=settings.compare_shared_min_similarity,
+        distinct_max_similarity=settings.compare_distinct_max_similarity,
+    )
 
 
 async def _compare(sources: list[Source], ctx: StepContext) -> dict[str, Any]:
@@ -63,8 +67,13 @@ async def _compare(sources: list[Source], ctx: StepContext) -> dict[str, Any]:
     async def offline_output() -> dict[str, Any]:
         return _offline_output(offline)
 
-    return await model_or_offline(ctx.settings.llm_provider, lambda: _by_model(sources, offline, ctx),
-                                  offline_output, "comparison", ctx.task_id)
+    return await model_or_offline(
+        ctx.settings.llm_provider,
+        lambda: _by_model(sources, offline, ctx),
+        offline_output,
+        "comparison",
+        ctx.task_id,
+    )
 
 
 def _offline_output(found: comparing.Comparison) -> dict[str, Any]:
@@ -72,24 +81,33 @@ def _offline_output(found: comparing.Comparison) -> dict[str, Any]:
         "summary": found.summary,
         "texts": [_text(t, t.key_points, t.only_here) for t in found.texts],
         "shared": [p.quotes[0].quote for p in found.shared_points],
-        "shared_points": [{"similarity": p.similarity,
-                           "quotes": [{"url": q.url, "quote": q.quote} for q in p.quotes]}
-                          for p in found.shared_points],
+        "shared_points": [
+            {"similarity": p.similarity, "quotes": [{"url": q.url, "quote": q.quote} for q in p.quotes]}
+            for p in found.shared_points
+        ],
         "shared_terms": found.shared_terms,
         "method": "extractive",
     }
 
 
 def _text(report: comparing.TextReport, key_points: list[str], only_here: list[str]) -> dict[str, Any]:
-    return {"url": report.url, "title": report.title, "word_count": report.word_count,
-            "key_points": key_points, "only_here": only_here, "distinct_terms": report.distinct_terms}
+    return {
+        "url": report.url,
+        "title": report.title,
+        "word_count": report.word_count,
+        "key_points": key_points,
+        "only_here": only_here,
+        "distinct_terms": report.distinct_terms,
+    }
 
 
 def model_input(sources: list[Source], budget: int, limits: comparing.Limits) -> str:
     """The numbered texts, each cut to an even share of the budget: a longer text is given as
     its most central sentences, in their order, gaps marked."""
-    heads = [f"Text {n}: {s.title or 'untitled'}" + (f" ({s.url})" if s.url else "")
-             for n, s in enumerate(sources, 1)]
+    heads = [
+        f"Text {n}: {s.title or 'untitled'}" + (f" ({s.url})" if s.url else "")
+        for n, s in enumerate(sources, 1)
+    ]
     room = max(500, (budget - sum(len(h) + 3 for h in heads)) // len(sources))
     bodies = [_condensed(source, k, room, limits) for k, source in enumerate(sources)]
     return "\n\n".join(f"{head}\n{body}" for head, body in zip(heads, bodies, strict=True))
@@ -114,13 +132,19 @@ def _condensed(source: Source, index: int, room: int, limits: comparing.Limits) 
     return out
 
 
-async def _by_model(sources: list[Source], offline: comparing.Comparison, ctx: StepContext
-                    ) -> tuple[dict[str, Any] | None, str | None]:
+async def _by_model(
+    sources: list[Source], offline: comparing.Comparison, ctx: StepContext
+) -> tuple[dict[str, Any] | None, str | None]:
     settings = ctx.settings
     budget = settings.compare_llm_input_max_chars
     prompt = await asyncio.to_thread(model_input, sources, budget, limits(settings))
-    reply = await ask_json(llm_settings(), PROMPT, prompt, max_tokens=settings.compare_llm_max_tokens,
-                           timeout_s=settings.compare_llm_timeout_s)
+    reply = await ask_json(
+        llm_settings(),
+        PROMPT,
+        prompt,
+        max_tokens=settings.compare_llm_max_tokens,
+        timeout_s=settings.compare_llm_timeout_s,
+    )
     ctx.usage = reply.usage
     if reply.data is None:
         return None, reply.problem
@@ -129,8 +153,14 @@ async def _by_model(sources: list[Source], offline: comparing.Comparison, ctx: S
         return None, "the model's JSON held no key points and no summary"
     reports = [_text(t, keys[k], only[k]) for k, t in enumerate(offline.texts)]
     summary = summary or _summary_of(reports, shared)
-    return {"summary": summary, "texts": reports, "shared": shared, "shared_terms": offline.shared_terms,
-            "method": "llm", "model": reply.usage["model"]}, None
+    return {
+        "summary": summary,
+        "texts": reports,
+        "shared": shared,
+        "shared_terms": offline.shared_terms,
+        "method": "llm",
+        "model": reply.usage["model"],
+    }, None
 
 
 def _strings(value: object) -> list[str]:

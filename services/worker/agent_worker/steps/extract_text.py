@@ -23,5 +23,10 @@ async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext)
     if not result.text.strip():
         raise StepError(f"found no readable text on {where}")
     # the page's final URL goes along, so that text tools can cite it
-    return {"title": result.title, "text": result.text, "word_count": result.word_count,
-            "extractor": result.extractor, "url": page.get("final_url") or page.get("url")}
+    return {
+        "title": result.title,
+        "text": result.text,
+        "word_count": result.word_count,
+        "extractor": result.extractor,
+        "url": page.get("final_url") or page.get("url"),
+    }

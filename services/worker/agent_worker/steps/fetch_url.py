@@ -46,12 +46,18 @@ async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext)
             page, redirects = await fetch(url, ctx.settings)
     except TimeoutError:
         raise StepError(f"fetching {url} took longer than the {limit:g} s limit", retryable=True) from None
-    html, charset = decode(page.body, page.charset, page.content_type,
-                           detect_bytes=ctx.settings.fetch_charset_detect_bytes)
+    html, charset = decode(
+        page.body, page.charset, page.content_type, detect_bytes=ctx.settings.fetch_charset_detect_bytes
+    )
     return {
-        "url": str(url), "final_url": str(page.url), "status_code": page.status_code,
-        "content_type": page.content_type, "charset": charset, "html": html,
-        "bytes": len(page.body), "redirects": redirects,
+        "url": str(url),
+        "final_url": str(page.url),
+        "status_code": page.status_code,
+        "content_type": page.content_type,
+        "charset": charset,
+        "html": html,
+        "bytes": len(page.body),
+        "redirects": redirects,
     }
 
 
@@ -90,8 +96,12 @@ async def fetch(url: httpx.URL, settings: WorkerSettings) -> tuple[Page, int]:
 
 def client(settings: WorkerSettings) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=settings.fetch_connect_timeout_s, read=settings.fetch_read_timeout_s,
-                              write=settings.fetch_read_timeout_s, pool=settings.fetch_connect_timeout_s),
+        timeout=httpx.Timeout(
+            connect=settings.fetch_connect_timeout_s,
+            read=settings.fetch_read_timeout_s,
+            write=settings.fetch_read_timeout_s,
+            pool=settings.fetch_connect_timeout_s,
+        ),
         # no pooled connections: each hop connects to its own checked address, and a TLS
         # connection made for one name is never reused for another name on the same IP
         limits=httpx.Limits(max_keepalive_connections=0),
@@ -99,8 +109,11 @@ def client(settings: WorkerSettings) -> httpx.AsyncClient:
         trust_env=False,  # an environment proxy would resolve the name itself, behind the guard's back
         verify=ssl_context(),
         # only encodings read_capped can inflate in bounded steps
-        headers={"User-Agent": settings.fetch_user_agent, "Accept": ACCEPT,
-                 "Accept-Encoding": inflate.ACCEPT_ENCODING},
+        headers={
+            "User-Agent": settings.fetch_user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": inflate.ACCEPT_ENCODING,
+        },
     )
 
 
@@ -109,8 +122,9 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()  # building one costs milliseconds: share it
 
 
-async def fetch_one(http: httpx.AsyncClient, url: httpx.URL, settings: WorkerSettings,
-                    hop: int) -> Page | httpx.URL:
+async def fetch_one(
+    http: httpx.AsyncClient, url: httpx.URL, settings: WorkerSettings, hop: int
+) -> Page | httpx.URL:
     """One request to a checked address: the page, or the checked URL it redirects to."""
     host = url.raw_host.decode("ascii")
     addresses = await checked_addresses(host, url.port or SCHEMES[url.scheme], settings, url, hop)
@@ -133,11 +147,13 @@ async def fetch_one(http: httpx.AsyncClient, url: httpx.URL, settings: WorkerSet
     raise transport_failure(url, error, settings) from None
 
 
-async def checked_addresses(host: str, port: int, settings: WorkerSettings, url: httpx.URL,
-                            hop: int) -> list[str]:
+async def checked_addresses(
+    host: str, port: int, settings: WorkerSettings, url: httpx.URL, hop: int
+) -> list[str]:
     try:
-        return await ssrf.resolve(host, port, allowed=settings.allowed_hosts(),
-                                  ports=settings.allowed_ports())
+        return await ssrf.resolve(
+            host, port, allowed=settings.allowed_hosts(), ports=settings.allowed_ports()
+        )
     except ssrf.Blocked as exc:
         where = f" (redirect {hop} led to {url})" if hop else ""
         raise StepError(f"{exc}{where}") from None
@@ -151,8 +167,9 @@ def pinned_request(http: httpx.AsyncClient, url: httpx.URL, host: str, address: 
     if url.scheme == "https" and ssrf.parse_ip_literal(host) is None:
         extensions["sni_hostname"] = host.rstrip(".")  # the certificate is checked against it too
     target = url.copy_with(host=address.split("%", 1)[0])
-    return http.build_request("GET", target, headers={"Host": url.netloc.decode("ascii")},
-                              extensions=extensions)
+    return http.build_request(
+        "GET", target, headers={"Host": url.netloc.decode("ascii")}, extensions=extensions
+    )
 
 
 async def answer(response: httpx.Response, url: httpx.URL, settings: WorkerSettings) -> Page | httpx.URL:
@@ -161,8 +178,10 @@ async def answer(response: httpx.Response, url: httpx.URL, settings: WorkerSetti
         return redirect_target(url, response.headers["location"])
     if code >= 400:
         kind = "the page cannot be fetched" if code < 500 else "a server error"
-        raise StepError(f"{url} answered HTTP {code} {response.reason_phrase} ({kind})",
-                        retryable=code >= 500 or code in RETRYABLE_4XX)
+        raise StepError(
+            f"{url} answered HTTP {code} {response.reason_phrase} ({kind})",
+            retryable=code >= 500 or code in RETRYABLE_4XX,
+        )
     if code not in (200, 203):  # 203: a proxy's copy of the page, still the page
         raise StepError(f"{url} answered HTTP {code} {response.reason_phrase}, not a page")
     media, charset = content_type(response.headers.get("content-type", ""))
@@ -182,8 +201,9 @@ def redirect_target(url: httpx.URL, location: str) -> httpx.URL:
     return checked_url(target)
 
 
-async def read_capped(response: httpx.Response, url: httpx.URL, limit: int, *,
-                      piece_bytes: int = 65_536) -> bytes:
+async def read_capped(
+    response: httpx.Response, url: httpx.URL, limit: int, *, piece_bytes: int = 65_536
+) -> bytes:
     """The decompressed body, refused as soon as it passes `limit` bytes (declared or
     actually sent). Each decompression step yields at most `piece_bytes` (and never more
     than one byte past the limit), so a compression bomb costs the cap, not its size."""
@@ -194,8 +214,10 @@ async def read_capped(response: httpx.Response, url: httpx.URL, limit: int, *,
     try:
         decoder = inflate.decoder_for(encoding)
     except inflate.UnsupportedEncoding as exc:
-        raise StepError(f"{url} sent its body in the {exc} encoding, which was not asked for "
-                        f"(accepted: {inflate.ACCEPT_ENCODING})") from None
+        raise StepError(
+            f"{url} sent its body in the {exc} encoding, which was not asked for "
+            f"(accepted: {inflate.ACCEPT_ENCODING})"
+        ) from None
     body = io.BytesIO()  # getvalue() hands over its buffer: no second copy of the page
     try:
         async for raw in response.aiter_raw():
@@ -226,8 +248,9 @@ def transport_failure(url: httpx.URL, exc: httpx.HTTPError, settings: WorkerSett
     """A readable, retryable StepError for a network failure."""
     host = url.host
     if isinstance(exc, httpx.ConnectTimeout):
-        return StepError(f"could not connect to {host} within {settings.fetch_connect_timeout_s:g} s",
-                         retryable=True)
+        return StepError(
+            f"could not connect to {host} within {settings.fetch_connect_timeout_s:g} s", retryable=True
+        )
     if isinstance(exc, httpx.ReadTimeout):
         return StepError(f"{host} sent nothing for {settings.fetch_read_timeout_s:g} s", retryable=True)
     if isinstance(exc, httpx.ConnectError):

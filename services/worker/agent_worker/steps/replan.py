@@ -37,12 +37,16 @@ async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext)
         return _none("no model is configured (LLM_PROVIDER=offline)", "none")
     s = ctx.settings
     final = existing[-1].id if existing else "?"
-    system = model.SYSTEM.format(max_steps=s.plan_max_steps, max_fetches=s.plan_max_fetches) + "\n\n" + \
-        model.REPLAN.format(final=final, max_steps=s.plan_max_steps, max_fetches=s.plan_max_fetches)
+    system = (
+        model.SYSTEM.format(max_steps=s.plan_max_steps, max_fetches=s.plan_max_fetches)
+        + "\n\n"
+        + model.REPLAN.format(final=final, max_steps=s.plan_max_steps, max_fetches=s.plan_max_fetches)
+    )
     prompt = model.replan_prompt(request, _views(existing, inputs, ctx), links)
     try:
-        answer = await model.ask(llm_settings(), system, prompt, max_tokens=s.planner_max_tokens,
-                                 timeout_s=s.replan_timeout_s)
+        answer = await model.ask(
+            llm_settings(), system, prompt, max_tokens=s.planner_max_tokens, timeout_s=s.replan_timeout_s
+        )
     except model.NoPlan as exc:
         return _none(f"the model was not asked or did not answer: {exc.detail}", "failed")
     usage = _usage(answer)
@@ -60,8 +64,9 @@ async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext)
     return {"added": [a.as_dict() for a in added], "note": None, "links_offered": len(links)}
 
 
-def checked(added: list[PlanStep], existing: list[PlanStep], urls: list[str], replan_id: str,
-            ctx: StepContext) -> list[PlanStep]:
+def checked(
+    added: list[PlanStep], existing: list[PlanStep], urls: list[str], replan_id: str, ctx: StepContext
+) -> list[PlanStep]:
     """The added steps in a runnable order, or a PlanError: the registry's rules over the
     whole plan, no step reading the final step or this one, and a final step that can read
     what the new steps end in."""
@@ -69,15 +74,18 @@ def checked(added: list[PlanStep], existing: list[PlanStep], urls: list[str], re
     for step in added:
         late = {final.id, replan_id} & set(step.depends_on)
         if late:
-            raise PlanError(f"step {step.id!r} depends on {sorted(late)[0]!r}, which runs after"
-                            " the new steps")
+            raise PlanError(
+                f"step {step.id!r} depends on {sorted(late)[0]!r}, which runs after the new steps"
+            )
     ordered = plans.validate(added, limits=ctx.settings.limits(), urls=urls, existing=existing)
     final_tool = tools.BY_NAME[final.type]
     for end in plans.finals(ordered):
         kind = tools.BY_NAME[end.type].gives
         if kind not in final_tool.takes:
-            raise PlanError(f"the final step {final.id!r} ({final.type}) cannot read the {kind} of {end.id!r}"
-                            f" ({end.type})")
+            raise PlanError(
+                f"the final step {final.id!r} ({final.type}) cannot read the {kind} of {end.id!r}"
+                f" ({end.type})"
+            )
     return ordered
 
 
@@ -87,10 +95,14 @@ def _none(note: str, outcome: str) -> dict[str, Any]:
 
 
 def _usage(answer: model.ModelPlan) -> dict[str, Any]:
-    return {"provider": llm_settings().llm_provider, "model": answer.model,
-            "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-            "cost_usd": float(answer.cost_usd) if answer.cost_usd is not None else None,
-            "latency_ms": answer.latency_ms}
+    return {
+        "provider": llm_settings().llm_provider,
+        "model": answer.model,
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "cost_usd": float(answer.cost_usd) if answer.cost_usd is not None else None,
+        "latency_ms": answer.latency_ms,
+    }
 
 
 def _links(inputs: list[StepInput], ctx: StepContext) -> list[str]:
@@ -120,8 +132,16 @@ def _views(existing: list[PlanStep], inputs: list[StepInput], ctx: StepContext) 
         else:
             status = "done"
         view = _view(got.output, ctx.settings.replan_context_chars) if got and got.output else ""
-        views.append({"id": step.id, "type": step.type, "params": step.params,
-                      "depends_on": list(step.depends_on), "status": status, "view": view})
+        views.append(
+            {
+                "id": step.id,
+                "type": step.type,
+                "params": step.params,
+                "depends_on": list(step.depends_on),
+                "status": status,
+                "view": view,
+            }
+        )
     return views
 
 

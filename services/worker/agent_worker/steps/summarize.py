@@ -44,8 +44,9 @@ async def _summary(text: str, title: str | None, ctx: StepContext) -> dict[str, 
         try:
             return await _by_model(text, title, ctx)
         except LLMError as exc:
-            log.warning("LLM summary of task %s failed, using the extractive one: %s",
-                        ctx.task_id, exc.detail)
+            log.warning(
+                "LLM summary of task %s failed, using the extractive one: %s", ctx.task_id, exc.detail
+            )
             llm_error = exc.detail
     output = await _extractive(text, title, ctx)
     if llm_error:
@@ -55,34 +56,54 @@ async def _summary(text: str, title: str | None, ctx: StepContext) -> dict[str, 
 
 async def _by_model(text: str, title: str | None, ctx: StepContext) -> dict[str, Any]:
     settings = llm_settings()
-    budget = TokenBudget(ctx.redis, settings.llm_daily_token_budget,
-                         on_redis_error=settings.llm_budget_on_redis_error) if ctx.redis is not None else None
+    budget = (
+        TokenBudget(
+            ctx.redis, settings.llm_daily_token_budget, on_redis_error=settings.llm_budget_on_redis_error
+        )
+        if ctx.redis is not None
+        else None
+    )
     result = await summarize_with_llm(settings, text, title, budget=budget, user_id=ctx.user_id)
     ctx.usage = result.usage
     words = summarizer.word_count(text)
     minutes = max(1, round(words / ctx.settings.reading_words_per_minute)) if words else 0
     # the extractive summary's head (agent_common.summarizer), so results read alike
     head = f"Summary: {words} word{'' if words == 1 else 's'}, about {minutes} min read."
-    return {"summary": f"{head} {result.text}", "sentences": [], "word_count": words,
-            "reading_minutes": minutes, "title": title, "method": "llm", "model": result.usage["model"]}
+    return {
+        "summary": f"{head} {result.text}",
+        "sentences": [],
+        "word_count": words,
+        "reading_minutes": minutes,
+        "title": title,
+        "method": "llm",
+        "model": result.usage["model"],
+    }
 
 
 async def _extractive(text: str, title: str | None, ctx: StepContext) -> dict[str, Any]:
     settings = ctx.settings
     summary = await asyncio.to_thread(
-        summarizer.summarize, text, title=title,
-        min_sentences=settings.summary_min_sentences, max_sentences=settings.summary_max_sentences,
+        summarizer.summarize,
+        text,
+        title=title,
+        min_sentences=settings.summary_min_sentences,
+        max_sentences=settings.summary_max_sentences,
         words_per_minute=settings.reading_words_per_minute,
     )
-    return {"summary": summary.summary, "sentences": summary.sentences, "word_count": summary.word_count,
-            "reading_minutes": summary.reading_minutes, "title": title, "method": "extractive"}
+    return {
+        "summary": summary.summary,
+        "sentences": summary.sentences,
+        "word_count": summary.word_count,
+        "reading_minutes": summary.reading_minutes,
+        "title": title,
+        "method": "extractive",
+    }
 
 
 def source(params: dict[str, Any], inputs: list[StepInput] | None) -> tuple[str, str | None]:
     """The text and title: extract_text's output (several inputs' texts one after another,
     the first's title), else the task's own {"text": ...}."""
-    texts = [t for i in present(inputs)
-             if isinstance(t := (i.output or {}).get("text"), str) and t.strip()]
+    texts = [t for i in present(inputs) if isinstance(t := (i.output or {}).get("text"), str) and t.strip()]
     if texts:
         return "\n\n".join(texts), _title(present(inputs)[0].output or {})
     text = params.get("text")
