@@ -153,18 +153,23 @@ def span(
     return tracer().start_as_current_span(name, kind=kind, attributes=attributes)
 
 
+def _messaging(destination: str, operation: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """The messaging conventions' attributes of a stream operation, then the caller's."""
+    return {
+        "messaging.system": "redis",
+        "messaging.destination.name": destination,
+        "messaging.operation.type": operation,
+        "messaging.operation.name": operation,
+        **extra,
+    }
+
+
 def producer_span(destination: str, **attributes: Any) -> contextlib.AbstractContextManager[trace.Span]:
     """`send <destination>` (messaging conventions): the message carries this span's context."""
     return span(
         f"send {destination}",
         kind=trace.SpanKind.PRODUCER,
-        attributes={
-            "messaging.system": "redis",
-            "messaging.destination.name": destination,
-            "messaging.operation.type": "send",
-            "messaging.operation.name": "send",
-            **attributes,
-        },
+        attributes=_messaging(destination, "send", attributes),
     )
 
 
@@ -179,13 +184,7 @@ def consumer_span(name: str, destination: str, traceparent: str, **attributes: A
         name,
         context=parent,
         kind=trace.SpanKind.CONSUMER,
-        attributes={
-            "messaging.system": "redis",
-            "messaging.destination.name": destination,
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            **attributes,
-        },
+        attributes=_messaging(destination, "process", attributes),
     ) as current:
         yield current
 

@@ -171,46 +171,23 @@ class LocalPostgres:
 
     def _psql_ok(self) -> bool:
         result = subprocess.run(
-            [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user],
+            self._client("pg_isready"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         return result.returncode == 0
 
+    def _client(self, program: str, *args: str) -> list[str]:
+        """A PostgreSQL client program's command line, connected to this server."""
+        return [str(self.bin_dir / program), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, *args]
+
     def _create_database(self) -> None:
-        exists = subprocess.run(
-            [
-                str(self.bin_dir / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                self.user,
-                "-d",
-                "postgres",
-                "-tAc",
-                f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'",  # noqa: S608 - our constant
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        if exists != "1":
-            subprocess.run(
-                [
-                    str(self.bin_dir / "createdb"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    self.user,
-                    self.database,
-                ],
-                check=True,
-                capture_output=True,
-            )
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"  # noqa: S608 - our constant
+        found = subprocess.run(
+            self._client("psql", "-d", "postgres", "-tAc", query), check=True, capture_output=True, text=True
+        )
+        if found.stdout.strip() != "1":
+            subprocess.run(self._client("createdb", self.database), check=True, capture_output=True)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Fast shutdown (SIGINT): active sessions are cut, data is consistent."""
