@@ -4,6 +4,7 @@ bucket, the Lua script's arithmetic in a real Redis, and the upstream pool's acc
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import pytest
 import redis.asyncio as aioredis
@@ -137,6 +138,64 @@ async def test_lua_bucket_in_redis(infra: Stack) -> None:
     finally:
         fast.close()
         await redis.aclose()
+
+
+async def test_fast_redis_reads_the_database_from_the_url_as_redis_py_does(infra: Stack) -> None:
+    """`?db=3` (redis-py's query form) puts the buckets in database 3, where redis-py looks."""
+    url = f"{infra.redis.url.rsplit('/', 1)[0]}/?db=3"
+    fast = FastRedis(url, SCRIPT, timeout_s=1)
+    redis = aioredis.Redis.from_url(url)
+    try:
+        await redis.delete("rl:db3")
+        await fast.evalsha("rl:db3", 2, 0.5, 1)
+        assert await redis.exists("rl:db3") == 1
+        assert (await redis.connection_pool.get_connection()).db == 3
+    finally:
+        fast.close()
+        await redis.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "verify", "check_hostname"),
+    [
+        ("rediss://cache.example:6380/0", ssl.CERT_REQUIRED, True),
+        ("rediss://cache.example:6380/0?ssl_cert_reqs=none", ssl.CERT_NONE, False),
+        ("rediss://cache.example:6380/0?ssl_check_hostname=false", ssl.CERT_REQUIRED, False),
+    ],
+)
+def test_fast_redis_honours_the_tls_options_of_the_url(url: str, verify: int, check_hostname: bool) -> None:
+    fast = FastRedis(url, SCRIPT, timeout_s=1)
+    assert (fast.host, fast.port) == ("cache.example", 6380)
+    assert fast.ssl is not None
+    assert (fast.ssl.verify_mode, fast.ssl.check_hostname) == (verify, check_hostname)
+
+
+def test_fast_redis_leaves_unix_sockets_to_redis_py() -> None:
+    with pytest.raises(ValueError, match="unix"):
+        FastRedis("unix:///run/redis.sock", SCRIPT, timeout_s=1)
+
+
+async def test_a_peer_that_is_not_redis_fails_the_call_cleanly(caplog: pytest.LogCaptureFixture) -> None:
+    """Bytes that are not RESP end the connection with a ConnectionError for the caller (the
+    limiter's fallback takes over), not an asyncio 'Fatal error' with a traceback."""
+
+    async def not_redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+        writer.close()
+
+    server = await asyncio.start_server(not_redis, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    fast = FastRedis(f"redis://127.0.0.1:{port}/0", SCRIPT, timeout_s=3)
+    try:
+        with pytest.raises(ConnectionError, match="not RESP"):
+            await fast.evalsha("rl:x", 2, 0.5, 1)
+    finally:
+        fast.close()
+        server.close()
+    assert not [r for r in caplog.records if "Fatal error" in r.getMessage()]
 
 
 class CountingRedis:

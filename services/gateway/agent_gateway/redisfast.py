@@ -3,9 +3,10 @@ request makes, replies parsed by hiredis.
 
 Why not redis-py here: under load its per-command machinery (connection pool checkout,
 command packing, response callbacks, one socket write per command) was the largest cost the
-profile showed after the sockets themselves (README, "Performance"). Here the commands of all
-requests that arrive in one event-loop turn go out in one write, and replies are matched to
-callers in order. redis-py still serves everything else (/ready, /api/upstreams).
+profile showed after the sockets themselves (services/gateway/README.md "Performance").
+Here the commands of all requests that arrive in one event-loop turn go out in one write,
+and replies are matched to callers in order. redis-py still serves everything else (/ready,
+/api/upstreams), and reads the URL for both.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import asyncio
 import hashlib
 import ssl
 from collections import deque
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
 import hiredis
+from redis.connection import parse_url
 
 
 def _command(*parts: bytes | str | float) -> bytes:
@@ -78,7 +80,7 @@ class _Pipe(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         pending = self.pending
-        while (reply := self.reader.gets()) is not False:
+        while (reply := self._next_reply()) is not False:
             if not pending:  # a reply nobody waits for: out of step, start over
                 self._fail(ConnectionError("redis sent an unexpected reply"))
                 self.transport.abort()  # type: ignore[union-attr]  # connected: the watchdog runs only then
@@ -86,6 +88,17 @@ class _Pipe(asyncio.Protocol):
             future = pending.popleft()[0]
             if not future.done():
                 future.set_result(reply)
+
+    def _next_reply(self) -> object:
+        """The next whole reply, or False. Bytes that are not RESP (not a Redis, or a stream
+        out of step) end the connection and fail its callers, instead of escaping into
+        asyncio as a fatal protocol error."""
+        try:
+            return self.reader.gets()
+        except hiredis.ProtocolError as exc:
+            self._fail(ConnectionError(f"redis sent bytes that are not RESP ({exc})"))
+            self.transport.abort()  # type: ignore[union-attr]  # data arrives only when connected
+            return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(ConnectionError(f"redis connection lost ({exc or 'closed'})"))
@@ -102,23 +115,40 @@ class _Pipe(asyncio.Protocol):
             self._watchdog = None
 
 
+def _tls(options: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS context of a rediss:// URL, from the query options redis-py reads: ssl_cert_reqs
+    (none, optional, required), ssl_ca_certs, ssl_check_hostname, ssl_certfile, ssl_keyfile."""
+    context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
+    requirement = str(options.get("ssl_cert_reqs", "required")).lower()
+    if requirement in ("none", "optional") or options.get("ssl_check_hostname") is False:
+        context.check_hostname = False
+    if requirement == "none":
+        context.verify_mode = ssl.CERT_NONE
+    elif requirement == "optional":
+        context.verify_mode = ssl.CERT_OPTIONAL
+    if options.get("ssl_certfile"):
+        context.load_cert_chain(options["ssl_certfile"], options.get("ssl_keyfile"))
+    return context
+
+
 class FastRedis:
     """EVALSHA of one script over one pipelined connection, reconnecting when it is lost."""
 
     def __init__(self, url: str, script: str, *, timeout_s: float) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss"):
-            raise ValueError(f"FastRedis needs a redis:// or rediss:// URL, not {parts.scheme}://")
-        self.host = parts.hostname or "localhost"
-        self.port = parts.port or 6379
-        self.ssl = ssl.create_default_context() if parts.scheme == "rediss" else None
+        # redis-py's own reading of the URL, so that both clients of the gateway connect alike:
+        # credentials, the database (path or ?db=) and the TLS options of a rediss:// URL
+        options = parse_url(url)
+        if "path" in options or not url.lower().startswith(("redis://", "rediss://")):
+            raise ValueError("FastRedis needs a redis:// or rediss:// URL (redis-py serves unix sockets)")
+        self.host = options.get("host", "localhost")
+        self.port = options.get("port", 6379)
+        self.ssl = _tls(options) if url.lower().startswith("rediss://") else None
         self.hello: list[bytes] = []  # sent first on every new connection
-        if parts.password:
-            user = unquote(parts.username) if parts.username else None
-            self.hello.append(_command("AUTH", *((user,) if user else ()), unquote(parts.password)))
-        db = parts.path.strip("/")
-        if db and db != "0":
-            self.hello.append(_command("SELECT", db))
+        if options.get("password"):
+            user = options.get("username")
+            self.hello.append(_command("AUTH", *((user,) if user else ()), options["password"]))
+        if options.get("db"):
+            self.hello.append(_command("SELECT", str(options["db"])))
         self.script = script.encode()
         self.sha = hashlib.sha1(self.script, usedforsecurity=False).hexdigest().encode()
         self.timeout_s = timeout_s

@@ -2,9 +2,9 @@
 
 uvicorn writes a response's headers and each body part with separate socket writes, so a
 small JSON answer costs two send() calls; under load that was the largest single item in
-the gateway's profile (README, "Performance"). Here the writes made during one turn of the event
-loop leave as one: a proxied answer (start and body sent back to back) is one send(), and
-nothing waits longer than the end of the current turn.
+the gateway's profile (services/gateway/README.md "Performance"). Here the writes made
+during one turn of the event loop leave as one: a proxied answer (start and body sent back
+to back) is one send(), and nothing waits longer than the end of the current turn.
 """
 
 from __future__ import annotations
