@@ -92,6 +92,8 @@ def gateways(infra: Stack, echo: EchoUpstream, broken: BrokenUpstream) -> Iterat
             "UPSTREAM_MAX_CONNECTIONS": "8",
             "UPSTREAM_POOL_TIMEOUT_S": "1",
             "BODY_READ_TIMEOUT_S": "3",
+            # and prod's cookie setting (tests/gateway/test_sessions.py)
+            "SESSION_COOKIE_SECURE": "always",
             **UNLIMITED,
         },
         # small buckets for the costly routes and failed lookups, a small long-lived session

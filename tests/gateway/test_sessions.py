@@ -12,7 +12,7 @@ import uuid
 import asyncpg
 import httpx
 
-from tests.gateway.conftest import new_session, upstream_headers
+from tests.gateway.conftest import Gateway, new_session, upstream_headers
 
 Http = httpx.AsyncClient
 
@@ -34,9 +34,32 @@ async def test_session_is_created_with_token_user_and_cookie(client: Http, gw: s
     assert answer.headers["cache-control"] == "no-store"
 
 
-async def test_cookie_is_secure_behind_https(client: Http, gw: str) -> None:
+async def test_a_clients_own_forwarded_proto_does_not_make_the_cookie_secure(client: Http, gw: str) -> None:
+    """With no trusted proxy in front (the default), X-Forwarded-Proto is the client's claim."""
     answer = await client.post(f"{gw}/api/session", headers={"X-Forwarded-Proto": "https"})
-    assert "; Secure" in answer.headers["set-cookie"]
+    assert "; Secure" not in answer.headers["set-cookie"]
+
+
+async def test_the_cookie_is_secure_when_a_trusted_proxy_says_https(
+    client: Http, gateways: dict[str, Gateway]
+) -> None:
+    """The "costly" gateway trusts one proxy hop (as behind the Gateway API's Envoy)."""
+    url = gateways["costly"].url
+    over_tls = await client.post(f"{url}/api/session", headers={"X-Forwarded-Proto": "https"})
+    plain = await client.post(f"{url}/api/session", headers={"X-Forwarded-Proto": "http"})
+    assert "; Secure" in over_tls.headers["set-cookie"]
+    assert "; Secure" not in plain.headers["set-cookie"]
+
+
+async def test_session_cookie_secure_always_marks_it_on_plain_http(
+    client: Http, gateways: dict[str, Gateway]
+) -> None:
+    """The "slowbody" gateway runs with SESSION_COOKIE_SECURE=always (prod's setting)."""
+    session = await new_session(client, gateways["slowbody"].url)
+    answer = await client.post(f"{gateways['slowbody'].url}/api/session/revoke", headers=session.bearer)
+    created = await client.post(f"{gateways['slowbody'].url}/api/session")
+    assert "; Secure" in created.headers["set-cookie"]
+    assert "; Secure" in answer.headers["set-cookie"]  # clearing it too
 
 
 async def test_only_a_hash_of_the_token_is_stored(client: Http, gw: str, db: asyncpg.Connection) -> None:

@@ -476,6 +476,18 @@ def test_edge_components_tell_the_gateway_about_the_proxy(
     assert "TRUSTED_PROXY_HOPS" not in component_renders["keda"].get("ConfigMap", "gateway-config")["data"]
 
 
+def test_the_session_cookie_is_secure_in_prod_and_follows_the_proxy_elsewhere(
+    rendered: dict[str, Render],
+) -> None:
+    """prod always marks the cookie Secure; dev and staging trust the Gateway's proxy to say
+    whether the request came over https (the default, auto)."""
+    secure = {
+        env: r.get("ConfigMap", "gateway-config")["data"].get("SESSION_COOKIE_SECURE", "auto")
+        for env, r in rendered.items()
+    }
+    assert secure == {"dev": "auto", "staging": "auto", "prod": "always"}
+
+
 def test_rollouts_component_makes_an_analysed_canary_orchestrator(
     component_renders: dict[str, Render],
 ) -> None:

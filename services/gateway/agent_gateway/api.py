@@ -15,6 +15,7 @@ from agent_gateway import metrics
 from agent_gateway.deps import ReportDep, SessionDep, SettingsDep, StateDep
 from agent_gateway.errors import rate_limited
 from agent_gateway.sessions import COOKIE, Session
+from agent_gateway.settings import GatewaySettings
 
 router = APIRouter(prefix="/api")
 
@@ -23,10 +24,17 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _cookie(request: Request, value: str, max_age: int) -> str:
+def _secure(request: Request, settings: GatewaySettings) -> bool:
+    if settings.session_cookie_secure != "auto":
+        return settings.session_cookie_secure == "always"
+    claimed = claimed_proto(request.scope["headers"]) if settings.trusted_proxy_hops else None
+    return forwarded_proto(claimed, request.url.scheme) == b"https"
+
+
+def _cookie(request: Request, settings: GatewaySettings, value: str, max_age: int) -> str:
     """`session` cookie: HttpOnly (no script reads it), SameSite=Lax (no cross-site POSTs),
-    Secure when the client reached us over https."""
-    secure = forwarded_proto(claimed_proto(request.scope["headers"]), request.url.scheme) == b"https"
+    Secure as SESSION_COOKIE_SECURE says."""
+    secure = _secure(request, settings)
     return f"{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax" + (
         "; Secure" if secure else ""
     )
@@ -49,7 +57,10 @@ async def create_session(request: Request, state: StateDep, settings: SettingsDe
     return ORJSONResponse(
         {"session_token": token, **_session_body(session)},
         status_code=201,
-        headers={"set-cookie": _cookie(request, token, settings.session_ttl_s), "cache-control": "no-store"},
+        headers={
+            "set-cookie": _cookie(request, settings, token, settings.session_ttl_s),
+            "cache-control": "no-store",
+        },
     )
 
 
@@ -59,9 +70,11 @@ async def read_session(session: SessionDep) -> Response:
 
 
 @router.post("/session/revoke")
-async def revoke_session(request: Request, session: SessionDep, state: StateDep) -> Response:
+async def revoke_session(
+    request: Request, session: SessionDep, state: StateDep, settings: SettingsDep
+) -> Response:
     await state.sessions.revoke(session)
-    return ORJSONResponse({"status": "revoked"}, headers={"set-cookie": _cookie(request, "", 0)})
+    return ORJSONResponse({"status": "revoked"}, headers={"set-cookie": _cookie(request, settings, "", 0)})
 
 
 @router.get("/upstreams")

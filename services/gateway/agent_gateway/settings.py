@@ -35,6 +35,10 @@ class GatewaySettings(Settings):
     # cross-site request checks on cookie-authenticated unsafe requests: origins besides the
     # request's own host allowed to send them (comma-separated, e.g. https://app.example.com)
     csrf_trusted_origins: str = ""
+    # Secure on the session cookie: always, never, or auto: when the request reached the
+    # gateway over TLS, or the trusted proxies in front (TRUSTED_PROXY_HOPS) say so in
+    # X-Forwarded-Proto; with no trusted proxy a client's X-Forwarded-Proto is not believed
+    session_cookie_secure: Literal["auto", "always", "never"] = "auto"
 
     # per-session token bucket
     rate_limit_capacity: float = Field(120, gt=0)
