@@ -281,7 +281,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "agent-system gateway",
             "version": "0.1.0",
-            "description": "The public API: sessions, chat and tasks (DESIGN.md).",
+            "description": "The public API: sessions, chat and tasks (services/gateway/README.md).",
         },
         "paths": paths,
         "components": {
