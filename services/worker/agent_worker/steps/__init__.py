@@ -13,6 +13,7 @@ A step refuses or fails by raising `StepError` with a message a user can read.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -79,17 +80,20 @@ def first_output(inputs: list[StepInput] | None) -> dict[str, Any] | None:
     return found[0].output if found else None
 
 
-def registry() -> dict[str, StepFn]:
-    """Every tool the worker can run, by name (the names of agent_common.tools)."""
-    from agent_worker.steps import answer, combine, compare, echo, extract_text, fetch_url, replan, summarize
+# every tool the worker can run (the names of agent_common.tools), each agent_worker.steps.<name>
+STEP_MODULES = ("fetch_url", "extract_text", "summarize", "answer", "compare", "combine", "replan", "echo")
 
-    return {
-        "fetch_url": fetch_url.run,
-        "extract_text": extract_text.run,
-        "summarize": summarize.run,
-        "answer": answer.run,
-        "compare": compare.run,
-        "combine": combine.run,
-        "replan": replan.run,
-        "echo": echo.run,
-    }
+
+def registry() -> dict[str, StepFn]:
+    """Every tool the worker can run, by name. A step's module is imported at its first run: a
+    worker that never answers or compares does not hold their rankers (about 7 MB)."""
+    return {name: _on_first_use(name) for name in STEP_MODULES}
+
+
+def _on_first_use(name: str) -> StepFn:
+    async def run(params: dict[str, Any], inputs: list[StepInput], ctx: StepContext) -> dict[str, Any]:
+        step: StepFn = importlib.import_module(f"agent_worker.steps.{name}").run
+        return await step(params, inputs, ctx)
+
+    run.__qualname__ = run.__name__ = name
+    return run
