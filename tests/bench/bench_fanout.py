@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from tests.bench.bench_latency import Devstack
+from tests.bench.bench_latency import UNLIMITED, Devstack
 from tests.bench.figures import record
 from tests.support.pageserver import PageServer
 from tests.support.stackdir import stack_dir
@@ -79,13 +79,7 @@ def main() -> dict[str, float]:
     args = parser.parse_args()
     pages = PageServer().start()
     stack = Devstack(
-        stack_dir() / "data",
-        {
-            "FETCH_ALLOWED_HOSTS": pages.hostport,
-            "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_CAPACITY": "1000000",
-            "RATE_LIMIT_REFILL_PER_S": "100000",
-        },
+        stack_dir() / "data", {"FETCH_ALLOWED_HOSTS": pages.hostport, "LOG_LEVEL": "WARNING", **UNLIMITED}
     )
     fanout, sequential, overlapped = [], [], 0
     marks: dict[str, list[float]] = {}

@@ -41,6 +41,18 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+# bench-sized rate limits (the session's and the costly routes' own), so that the figures
+# are latency, not 429s
+UNLIMITED = {
+    "RATE_LIMIT_CAPACITY": "1000000",
+    "RATE_LIMIT_REFILL_PER_S": "100000",
+    "CHAT_RATE_CAPACITY": "1000000",
+    "CHAT_ADDRESS_CAPACITY": "1000000",
+    "TASK_CREATE_RATE_CAPACITY": "1000000",
+    "TASK_CREATE_ADDRESS_CAPACITY": "1000000",
+}
+
+
 class Devstack:
     """`make run`'s program in a subprocess; its output read on a thread."""
 
@@ -159,20 +171,8 @@ def main() -> dict[str, float]:
     parser.add_argument("--settle", type=float, default=8.0, help="quiet seconds before reading RSS")
     args = parser.parse_args()
     pages = PageServer().start()
-    # bench-sized rate limits (the session's and the costly routes' own), so the figures are
-    # latency, not 429s
     stack = Devstack(
-        stack_dir() / "data",
-        {
-            "FETCH_ALLOWED_HOSTS": pages.hostport,
-            "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_CAPACITY": "1000000",
-            "RATE_LIMIT_REFILL_PER_S": "100000",
-            "CHAT_RATE_CAPACITY": "1000000",
-            "CHAT_ADDRESS_CAPACITY": "1000000",
-            "TASK_CREATE_RATE_CAPACITY": "1000000",
-            "TASK_CREATE_ADDRESS_CAPACITY": "1000000",
-        },
+        stack_dir() / "data", {"FETCH_ALLOWED_HOSTS": pages.hostport, "LOG_LEVEL": "WARNING", **UNLIMITED}
     )
     figures: dict[str, float] = {}
     try:

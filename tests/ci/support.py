@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -70,3 +71,25 @@ def requirement_pins(text: str) -> dict[str, tuple[str, str, list[str]]]:
         name, _, version, marker, hashes = match.groups()
         pins[re.sub(r"[-_.]+", "-", name).lower()] = (version, marker or "", hashes.split())
     return pins
+
+
+# a committer for the git repositories the tests make, with no system or user config read
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV, "HOME": str(cwd.parent)},
+    )
+    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()

@@ -13,28 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.support import REPO, run
+from tests.ci.support import GIT_ENV, REPO, git, run
 
 FORK_URL = "https://github.com/Tester-1/my-agents.git"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV, "HOME": str(cwd.parent)},
-    )
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
 
 
 def current_names() -> tuple[str, str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,17 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.ci.support import REPO, SCRIPTS, run
+from tests.ci.support import GIT_ENV, REPO, SCRIPTS, git, run
 
 APP, PAT, WORKFLOW = "ghs_app_installation_token", "github_pat_fine_grained", "ghs_workflow_token"
 REFUSED = "GitHub Actions is not permitted to create or approve pull requests."
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 DIGEST = "sha256:" + "cd" * 32
 
 
@@ -141,18 +133,6 @@ def github() -> Iterator[GitHubAPI]:
     yield server
     server.shutdown()
     server.server_close()
-
-
-def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV, "HOME": str(cwd.parent)},
-    )
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
 
 
 @pytest.fixture()

@@ -3,7 +3,8 @@ own upstreams, each configured for one kind of test, plus a client and session h
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from agent_common.devstack import ServiceProcess, Stack, free_port
+from agent_gateway.upstream import UpstreamPool
 from tests.gateway.upstreams import BrokenUpstream, EchoUpstream
 
 # limits that never refuse, for gateways whose tests are about something else
@@ -174,3 +176,32 @@ def upstream_headers(echoed: dict) -> dict[str, list[str]]:  # type: ignore[type
     for name, value in echoed["headers"]:
         out.setdefault(name, []).append(value)
     return out
+
+
+# a local server's connection handler, written as a script of reads and writes
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+PoolOn = Callable[[Handler], Awaitable[UpstreamPool]]
+
+
+@pytest.fixture
+async def pool_on() -> AsyncIterator[PoolOn]:
+    """The gateway's upstream pool (4 connections) in front of a local server that answers
+    each connection with the given handler; the servers close after the test."""
+    servers: list[asyncio.Server] = []
+
+    async def start(handler: Handler) -> UpstreamPool:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        servers.append(server)
+        port = server.sockets[0].getsockname()[1]
+        return UpstreamPool(
+            "up",
+            f"http://127.0.0.1:{port}",
+            max_connections=4,
+            keepalive_s=30,
+            connect_timeout_s=2,
+            pool_timeout_s=2,
+        )
+
+    yield start
+    for server in servers:
+        server.close()

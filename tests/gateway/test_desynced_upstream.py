@@ -6,13 +6,11 @@ the request body names) and against the pool directly."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 
-from agent_gateway.upstream import UpstreamPool
-from tests.gateway.conftest import Gateway, new_session
+from tests.gateway.conftest import Gateway, PoolOn, new_session
 
 Http = httpx.AsyncClient
 STRAY = (
@@ -65,32 +63,8 @@ async def test_a_transfer_coding_other_than_chunked_is_a_clean_502(client: Http,
 
 # ---- the pool directly, against a scripted socket server ---------------------------------------
 
-Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
-
-@pytest.fixture
-async def scripted() -> AsyncIterator[Callable[[Script], Awaitable[UpstreamPool]]]:
-    servers: list[asyncio.Server] = []
-
-    async def start(script: Script) -> UpstreamPool:
-        server = await asyncio.start_server(script, "127.0.0.1", 0)
-        servers.append(server)
-        port = server.sockets[0].getsockname()[1]
-        return UpstreamPool(
-            "up",
-            f"http://127.0.0.1:{port}",
-            max_connections=4,
-            keepalive_s=30,
-            connect_timeout_s=2,
-            pool_timeout_s=2,
-        )
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-async def test_stray_bytes_before_release_do_not_change_the_response(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_stray_bytes_before_release_do_not_change_the_response(pool_on: PoolOn) -> None:
     """The 302 arrives after the 200 completed but before the proxy released it."""
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -103,7 +77,7 @@ async def test_stray_bytes_before_release_do_not_change_the_response(scripted) -
         await asyncio.sleep(1)
         writer.close()
 
-    pool = await scripted(script)
+    pool = await pool_on(script)
     response = await pool.request(b"GET", b"/x", [], timeout=5)
     await asyncio.sleep(0.3)  # the stray answer arrives meanwhile
     assert response.status == 200
@@ -114,7 +88,7 @@ async def test_stray_bytes_before_release_do_not_change_the_response(scripted) -
     assert not pool.idle
 
 
-async def test_a_head_answer_ends_with_its_headers(scripted) -> None:  # type: ignore[no-untyped-def]
+async def test_a_head_answer_ends_with_its_headers(pool_on: PoolOn) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n")
@@ -122,7 +96,7 @@ async def test_a_head_answer_ends_with_its_headers(scripted) -> None:  # type: i
         await asyncio.sleep(5)
         writer.close()
 
-    pool = await scripted(script)
+    pool = await pool_on(script)
     response = await pool.request(b"HEAD", b"/x", [], timeout=5)
     assert response.status == 200
     assert response.whole_body() == b""  # complete already: nothing to wait for

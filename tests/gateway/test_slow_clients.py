@@ -10,23 +10,9 @@ import asyncio
 import httpx
 
 from tests.gateway.conftest import Gateway, new_session
+from tests.support.slowbody import slow_body_client
 
 SLOW_CLIENTS = 40  # five times the gateway's upstream connections
-
-
-async def _slow_client(base: str, token: str) -> bytes:
-    host, port = base.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        b"POST /api/task HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "
-        + token.encode()
-        + b'\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"title": "'
-    )
-    await writer.drain()
-    try:
-        return await asyncio.wait_for(reader.read(65536), 20)  # whatever the gateway answers
-    finally:
-        writer.close()
 
 
 async def test_slow_bodies_cannot_starve_a_normal_client(
@@ -34,7 +20,9 @@ async def test_slow_bodies_cannot_starve_a_normal_client(
 ) -> None:
     base = gateways["slowbody"].url
     attacker = await new_session(client, base)
-    slow = [asyncio.ensure_future(_slow_client(base, attacker.token)) for _ in range(SLOW_CLIENTS)]
+    slow = [
+        asyncio.ensure_future(slow_body_client(base, attacker.token, wait_s=20)) for _ in range(SLOW_CLIENTS)
+    ]
     await asyncio.sleep(0.5)  # every slow client has sent its first bytes
     user = await new_session(client, base)
     headers = {**user.bearer, "Content-Type": "application/json"}

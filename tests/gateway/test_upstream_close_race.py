@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from agent_gateway.upstream import UpstreamBroken, UpstreamPool
+from tests.gateway.conftest import PoolOn
 
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
@@ -44,28 +44,6 @@ class Upstream:
         writer.close()
 
 
-@pytest.fixture
-async def serve() -> AsyncIterator[object]:
-    servers = []
-
-    async def start(upstream: Upstream) -> UpstreamPool:
-        server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
-        servers.append(server)
-        port = server.sockets[0].getsockname()[1]
-        return UpstreamPool(
-            "up",
-            f"http://127.0.0.1:{port}",
-            max_connections=4,
-            keepalive_s=30,
-            connect_timeout_s=2,
-            pool_timeout_s=2,
-        )
-
-    yield start
-    for server in servers:
-        server.close()
-
-
 async def _stale_connection(pool: UpstreamPool) -> None:
     """A pooled connection whose close has arrived but not been seen yet by the loop."""
     conn = await pool.acquire()
@@ -73,9 +51,9 @@ async def _stale_connection(pool: UpstreamPool) -> None:
     time.sleep(0.05)  # noqa: ASYNC251 - blocking on purpose: the loop must not see the FIN yet
 
 
-async def test_a_post_on_a_connection_closed_unread_is_sent_again(serve: object) -> None:
+async def test_a_post_on_a_connection_closed_unread_is_sent_again(pool_on: PoolOn) -> None:
     upstream = Upstream()
-    pool = await serve(upstream)  # type: ignore[operator]
+    pool = await pool_on(upstream.handle)
     await _stale_connection(pool)
     response = await pool.request(b"POST", b"/task", [], body=b"{}", timeout=5)
     assert response.status == 200
@@ -83,9 +61,9 @@ async def test_a_post_on_a_connection_closed_unread_is_sent_again(serve: object)
     response.release()
 
 
-async def test_a_post_the_upstream_read_is_not_sent_again(serve: object) -> None:
+async def test_a_post_the_upstream_read_is_not_sent_again(pool_on: PoolOn) -> None:
     upstream = Upstream(hang_up=True)
-    pool = await serve(upstream)  # type: ignore[operator]
+    pool = await pool_on(upstream.handle)
     conn = await pool.acquire()  # the first connection, closed unread: spend it
     pool.release(conn, False)
     with pytest.raises(UpstreamBroken):

@@ -11,30 +11,18 @@ import time
 from agent_common.devstack import Stack
 from tests.reliability.rawhttp import request
 from tests.reliability.support import Api, report
+from tests.support.slowbody import slow_body_client
 
 SLOW_CLIENTS = 500
 NORMAL_FOR_S = 5.0
 
 
-async def _slow_client(base: str, token: str) -> bytes:
-    host, port = base.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        b"POST /api/task HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "
-        + token.encode()
-        + b'\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"title": "'
-    )
-    await writer.drain()
-    try:
-        return await asyncio.wait_for(reader.read(65536), 60)
-    finally:
-        writer.close()
-
-
 async def test_500_slow_bodies_do_not_stop_a_normal_client(rstack: Stack, api: Api) -> None:
     base = rstack.url("gateway")
     attacker, user = await api.session(), await api.session()
-    slow = [asyncio.ensure_future(_slow_client(base, attacker.token)) for _ in range(SLOW_CLIENTS)]
+    slow = [
+        asyncio.ensure_future(slow_body_client(base, attacker.token, wait_s=60)) for _ in range(SLOW_CLIENTS)
+    ]
     await asyncio.sleep(1.0)  # every slow client has sent its first bytes
     bearer = {"Authorization": f"Bearer {user.token}"}
     statuses: list[int] = []
