@@ -197,3 +197,22 @@ def condition(status: dict[str, Any] | None, ctype: str) -> dict[str, Any] | Non
         if cond.get("type") == ctype:
             return cond
     return None
+
+
+def selects(selector: dict[str, Any] | None, lbls: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions) against labels; none or
+    an empty one selects everything."""
+    if not selector:
+        return True
+    if any(lbls.get(k) != str(v) for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        value, op, values = lbls.get(e["key"]), e["operator"], [str(v) for v in e.get("values") or []]
+        if (
+            (op == "In" and value not in values)
+            or (op == "NotIn" and value in values)
+            or (op == "Exists" and value is None)
+            or (op == "DoesNotExist" and value is not None)
+        ):
+            return False
+    return True

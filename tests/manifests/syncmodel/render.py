@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from tests.manifests.support import TemplateError, deep_merge, go_template, kubectl, render_template
-from tests.manifests.syncmodel.objects import Obj
+from tests.manifests.syncmodel.objects import Obj, selects
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -119,7 +119,7 @@ class Repo:
                 raise RenderError(f"git generator on another repository: {body.get('repoURL')}")
             params = self._git(body)
         elif kind == "clusters":
-            params = [c for c in clusters if _selected(body.get("selector"), c["metadata"]["labels"])]
+            params = [c for c in clusters if selects(body.get("selector"), c["metadata"]["labels"])]
         elif kind == "matrix":
             first, second = body["generators"]
             params = [
@@ -130,7 +130,7 @@ class Repo:
         else:
             raise RenderError(f"{kind} generators are not modelled")
         selector = generator.get("selector")
-        return [p for p in params if selector is None or _selected(selector, flatten(p))]
+        return [p for p in params if selector is None or selects(selector, flatten(p))]
 
     def _git(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -197,23 +197,6 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return out
-
-
-def _selected(selector: dict[str, Any] | None, lbls: dict[str, str]) -> bool:
-    if not selector:
-        return True
-    if any(lbls.get(k) != str(v) for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for e in selector.get("matchExpressions") or []:
-        value, op, values = lbls.get(e["key"]), e["operator"], [str(v) for v in e.get("values") or []]
-        if (
-            (op == "In" and value not in values)
-            or (op == "NotIn" and value in values)
-            or (op == "Exists" and value is None)
-            or (op == "DoesNotExist" and value is not None)
-        ):
-            return False
-    return True
 
 
 def _brace_match(name: str, pattern: str) -> bool:

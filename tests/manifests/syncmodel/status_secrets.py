@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tests.manifests.syncmodel.objects import Obj, name_of, namespace_of
+from tests.manifests.syncmodel.objects import Obj, name_of, namespace_of, selects
 from tests.manifests.syncmodel.status_core import Observed, default_status
 
 if TYPE_CHECKING:
@@ -122,24 +122,9 @@ def _namespace_allowed(cluster: Cluster, store: Obj, ns: str) -> bool:
         if ns in (c.get("namespaces") or []):
             return True
         sel = c.get("namespaceSelector")
-        if sel is not None and _selects(sel, ns_labels):
+        if sel is not None and selects(sel, ns_labels):
             return True
     return False
-
-
-def _selects(sel: dict[str, Any], lbls: dict[str, str]) -> bool:
-    if any(lbls.get(k) != v for k, v in (sel.get("matchLabels") or {}).items()):
-        return False
-    for e in sel.get("matchExpressions") or []:
-        value, op, values = lbls.get(e["key"]), e["operator"], e.get("values") or []
-        if (
-            (op == "In" and value not in values)
-            or (op == "NotIn" and value in values)
-            or (op == "Exists" and value is None)
-            or (op == "DoesNotExist" and value is not None)
-        ):
-            return False
-    return True
 
 
 @dataclass(frozen=True)
