@@ -95,5 +95,4 @@ def _on_first_use(name: str) -> StepFn:
         step: StepFn = importlib.import_module(f"agent_worker.steps.{name}").run
         return await step(params, inputs, ctx)
 
-    run.__qualname__ = run.__name__ = name
     return run
